@@ -1,0 +1,27 @@
+# restate.admin — every target installs what it needs into .cache/ first (scripts/setup.sh).
+VENV := .cache/venv
+PY := $(VENV)/bin/python
+PYTEST := $(PY) -m pytest
+
+.PHONY: test setup units sanity integration demo bench clean
+
+## One command for the whole suite: set-up, unit tests, ansible-test sanity, integration tests.
+test: setup
+	$(MAKE) units
+	$(MAKE) sanity
+	$(MAKE) integration
+
+setup:
+	scripts/setup.sh
+
+units:
+	scripts/pytest.sh tests/unit
+
+sanity:
+	scripts/ansible_test.sh sanity --python 3.11 --local --color no
+
+integration:
+	scripts/pytest.sh tests/integration
+
+clean:
+	rm -rf .cache tests/output

@@ -1,0 +1,64 @@
+# Copyright: restate.admin contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """Connection options shared by every module of restate.admin."""
+
+    DOCUMENTATION = r"""
+options:
+  admin_url:
+    description:
+      - Base URL of the Restate Admin API (the admin port, 9070 by default), without a path.
+      - If not set, the environment variable E(RESTATE_ADMIN_URL) is used, as the official C(restate) CLI does.
+    type: str
+    default: http://localhost:9070
+  token:
+    description:
+      - Bearer token sent in the C(Authorization) header, for an Admin API behind an authenticating proxy
+        or Restate Cloud.
+      - If not set, the environment variable E(RESTATE_AUTH_TOKEN) is used.
+      - Never logged.
+    type: str
+  validate_certs:
+    description:
+      - Verify the server's TLS certificate when O(admin_url) is C(https://...).
+      - Set to V(false) only for throw-away test servers.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - PEM file of the certificate authority (or bundle) that signed the server's certificate.
+      - Used instead of the system trust store when O(validate_certs=true).
+    type: path
+  client_cert:
+    description:
+      - PEM client certificate for servers or proxies that require mutual TLS.
+      - May hold the key too; otherwise give O(client_key).
+    type: path
+  client_key:
+    description:
+      - PEM private key of O(client_cert).
+    type: path
+  timeout:
+    description:
+      - Seconds to wait for each HTTP answer (connect and read). V(0) waits forever.
+    type: float
+    default: 30
+  retries:
+    description:
+      - How often to repeat a call that failed in a way that is safe to repeat, with a back-off that starts at
+        half a second and doubles.
+      - A refused connection is always safe to repeat; HTTP 502/503/504, time-outs and dropped connections
+        only for calls that do not create anything (never for restart-as-new).
+      - Each repetition is reported as a warning.
+    type: int
+    default: 3
+  headers:
+    description:
+      - Extra HTTP headers sent with every call, for example to pass a proxy.
+    type: dict
+    default: {}
+"""

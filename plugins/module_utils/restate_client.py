@@ -1,0 +1,227 @@
+# Copyright: restate.admin contributors
+# Apache License 2.0 (see LICENSE)
+"""HTTP client for the Restate Admin API.
+
+This file knows HTTP and the Admin API, and nothing of Ansible: modules build an
+``AdminClient`` from their connection options and turn ``RestateApiError`` into ``fail_json``.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+REQUESTS_IMPORT_ERROR = None
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.exceptions import NewConnectionError
+except ImportError:  # pragma: no cover - reported by the module through missing_required_lib
+    requests = None
+    HTTPAdapter = NewConnectionError = object
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+DEFAULT_ADMIN_URL = "http://localhost:9070"
+
+# The admin API versions this client speaks; a server announces its own range in GET /version.
+# /invocations/{id}/{cancel,kill,pause,resume,purge,purge-journal,restart-as-new} are in v2+.
+CLIENT_ADMIN_API_VERSIONS = (2, 3, 4)
+
+# Statuses a gateway or a restarting server answers with; repeating is safe for idempotent calls.
+RETRYABLE_STATUSES = frozenset((502, 503, 504))
+
+INVOCATION_ACTIONS = ("cancel", "kill", "pause", "resume", "purge", "purge-journal", "restart-as-new")
+# restart-as-new creates a new invocation each time it is accepted: never repeat it blindly.
+NON_IDEMPOTENT_ACTIONS = frozenset(("restart-as-new",))
+
+
+class RestateApiError(Exception):
+    """A failed call to the Admin API.
+
+    ``status`` is the HTTP status, or None when no response arrived (``reason`` then says why:
+    'connection', 'timeout', 'tls').
+    """
+
+    def __init__(self, method, path, status=None, message="", admin_url="", reason=None):
+        self.method = method
+        self.path = path
+        self.status = status
+        self.message = message
+        self.admin_url = admin_url
+        self.reason = reason
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        where = f"{self.method} {self.admin_url}{self.path}"
+        if self.reason == "tls":
+            return (f"TLS verification failed for {where}: {self.message}. Check admin_url, or give the "
+                    "server's CA with ca_path (validate_certs=false only for throw-away servers).")
+        if self.reason == "timeout":
+            return (f"No answer from the Restate Admin API within the timeout for {where}: {self.message}. "
+                    "Check admin_url or raise timeout.")
+        if self.reason == "connection":
+            return (f"Cannot reach the Restate Admin API at admin_url={self.admin_url} ({self.method} {self.path}): "
+                    f"{self.message}. Check admin_url (host and admin port, default 9070) and that the server runs.")
+        if self.status in (401, 403):
+            return (f"The Restate Admin API at admin_url={self.admin_url} refused {self.method} {self.path} "
+                    f"with HTTP {self.status}: {self.message or 'not authorized'}. Check token "
+                    "(or RESTATE_AUTH_TOKEN).")
+        return f"{where} failed with HTTP {self.status}: {self.message}"
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+
+def _error_message(response) -> str:
+    """The server's own words: JSON errors carry them in 'message'."""
+    try:
+        body = response.json()
+    except ValueError:
+        return (response.text or response.reason or "").strip()[:500]
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return str(body)[:500]
+
+
+class AdminClient:
+    """One pooled ``requests.Session`` for one module run."""
+
+    def __init__(self, admin_url=DEFAULT_ADMIN_URL, token=None, validate_certs=True, ca_path=None,
+                 client_cert=None, client_key=None, timeout=30.0, headers=None, retries=3,
+                 retry_backoff=0.5, pool_size=16, on_retry=None):
+        if requests is None:
+            raise RuntimeError("the Python library 'requests' is required")
+        self.admin_url = (admin_url or DEFAULT_ADMIN_URL).rstrip("/")
+        self.timeout = timeout
+        self.retries = max(0, int(retries))
+        self.retry_backoff = retry_backoff
+        self.on_retry = on_retry  # called with a short text each time a call is repeated
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update({"accept": "application/json", "user-agent": "restate.admin-ansible"})
+        if headers:
+            self.session.headers.update({str(k): str(v) for k, v in headers.items()})
+        if token:
+            self.session.headers["authorization"] = f"Bearer {token}"
+        self.session.verify = (ca_path or True) if validate_certs else False
+        if client_cert:
+            self.session.cert = (client_cert, client_key) if client_key else client_cert
+        self._server_version = None
+
+    def close(self):
+        self.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- HTTP ----------------------------------------------------------------------------------
+    def request(self, method, path, json_body=None, params=None, idempotent=True, ok_statuses=()):
+        """Send one call and return the response; raise RestateApiError for anything not 2xx.
+
+        A refused connection is repeated for every call (nothing reached the server); 502/503/504,
+        timeouts and dropped connections only when ``idempotent``. Back-off doubles each time.
+        """
+        url = self.admin_url + path
+        attempt = 0
+        while True:
+            try:
+                response = self.session.request(method, url, json=json_body, params=params, timeout=self.timeout)
+            except requests.exceptions.SSLError as exc:
+                raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url, reason="tls")
+            except requests.exceptions.ConnectionError as exc:
+                never_sent = _never_sent(exc)
+                if attempt < self.retries and (never_sent or idempotent):
+                    attempt = self._back_off(attempt, method, path, _short(exc))
+                    continue
+                raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url,
+                                      reason="connection")
+            except requests.exceptions.Timeout as exc:
+                if attempt < self.retries and idempotent:
+                    attempt = self._back_off(attempt, method, path, "timed out")
+                    continue
+                raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url, reason="timeout")
+            if response.status_code in RETRYABLE_STATUSES and idempotent and attempt < self.retries:
+                attempt = self._back_off(attempt, method, path, f"HTTP {response.status_code}")
+                continue
+            if response.status_code >= 400 and response.status_code not in ok_statuses:
+                raise RestateApiError(method, path, status=response.status_code, message=_error_message(response),
+                                      admin_url=self.admin_url)
+            return response
+
+    def _back_off(self, attempt, method, path, why):
+        delay = self.retry_backoff * (2 ** attempt)
+        if self.on_retry:
+            self.on_retry(f"{method} {path}: {why}; retrying in {delay:.1f}s (retry {attempt + 1} of {self.retries})")
+        time.sleep(delay)
+        return attempt + 1
+
+    # -- Admin API -----------------------------------------------------------------------------
+    def version(self) -> dict:
+        if self._server_version is None:
+            response = self.request("GET", "/version")
+            try:
+                self._server_version = response.json()
+            except ValueError:
+                raise RestateApiError("GET", "/version", status=response.status_code,
+                                      message="the answer is not JSON: is admin_url a Restate Admin API?",
+                                      admin_url=self.admin_url)
+        return self._server_version
+
+    def check_compatible(self) -> dict:
+        """Fail clearly when the server's admin API range excludes every version this client speaks."""
+        info = self.version()
+        low = info.get("min_admin_api_version")
+        high = info.get("max_admin_api_version")
+        if low is None or high is None:
+            if "version" not in info:
+                raise RestateApiError("GET", "/version", status=200, admin_url=self.admin_url,
+                                      message=f"unexpected answer {str(info)[:200]}: is admin_url a Restate Admin API?")
+            return info
+        if not any(low <= v <= high for v in CLIENT_ADMIN_API_VERSIONS):
+            raise RestateApiError(
+                "GET", "/version", status=200, admin_url=self.admin_url,
+                message=(f"Restate server {info.get('version')} speaks admin API versions {low}-{high}; this "
+                         f"collection needs one of {', '.join(map(str, CLIENT_ADMIN_API_VERSIONS))}"))
+        return info
+
+    def query(self, sql: str, columns=None) -> list:
+        """Run SQL through POST /query and return the rows as dicts.
+
+        The server leaves NULL columns out of a JSON row; ``columns`` fills them in as None so every
+        row has the same keys. Reads are safe to repeat.
+        """
+        response = self.request("POST", "/query", json_body={"query": sql}, idempotent=True)
+        try:
+            rows = response.json().get("rows", [])
+        except (ValueError, AttributeError):
+            raise RestateApiError("POST", "/query", status=response.status_code, admin_url=self.admin_url,
+                                  message="the answer is not JSON rows: is admin_url a Restate Admin API?")
+        if columns:
+            rows = [{column: row.get(column) for column in columns} for row in rows]
+        return rows
+
+    def invocation_action(self, invocation_id: str, action: str, params=None, ok_statuses=()):
+        """PATCH /invocations/{id}/{action}; returns the response (JSON body, if any, via .json())."""
+        if action not in INVOCATION_ACTIONS:
+            raise ValueError(f"unknown invocation action {action!r}")
+        return self.request("PATCH", f"/invocations/{invocation_id}/{action}", params=params,
+                            idempotent=action not in NON_IDEMPOTENT_ACTIONS, ok_statuses=ok_statuses)
+
+
+def _short(exc) -> str:
+    text = str(exc)
+    return text if len(text) <= 300 else text[:300] + "..."
+
+
+def _never_sent(exc) -> bool:
+    """True when the connection was refused or never opened, so the request cannot have arrived."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)

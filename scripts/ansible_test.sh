@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run ansible-test (sanity or units) on a copy of the collection laid out as
+# ansible_collections/restate/admin, the way ansible-test requires.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+VENV=$ROOT/.cache/venv
+TREE=$ROOT/.cache/ansible-test/ansible_collections/restate/admin
+
+rm -rf "$TREE"
+mkdir -p "$TREE"
+# The files git knows or would add: what a clean checkout has, plus this work tree's edits.
+git ls-files -co --exclude-standard -z | while IFS= read -r -d '' f; do
+  [ -e "$f" ] || continue
+  mkdir -p "$TREE/$(dirname "$f")"
+  cp -p "$f" "$TREE/$f"
+done
+(cd "$TREE" && git init -q && git add -A)
+
+# ansible-test bootstraps pip in each of its virtual environments with a get-pip script it downloads
+# from a host this machine cannot reach; a stand-in in its cache directory is used instead.
+export HOME=$ROOT/.cache/ansible-test-home
+mkdir -p "$HOME/.ansible/test/cache"
+cp scripts/get_pip_standin.py "$HOME/.ansible/test/cache/get_pip_24_2.py"
+
+export PATH=$VENV/bin:$PATH
+cd "$TREE"
+exec ansible-test "$@"

@@ -1,0 +1,95 @@
+"""Run modules the way users do: ansible-playbook against the built and installed collection."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+
+
+def build_and_install(dest: Path) -> Path:
+    """ansible-galaxy collection build + install into ``dest``; returns the collections path."""
+    build_dir = dest / "build"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "build", str(ROOT), "--output-path",
+                    str(build_dir), "--force"], check=True, capture_output=True, text=True)
+    tarball = next(build_dir.glob("restate-admin-*.tar.gz"))
+    collections = dest / "collections"
+    subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", str(tarball), "-p", str(collections),
+                    "--force"], check=True, capture_output=True, text=True)
+    return collections
+
+
+class Ansible:
+    """Runs tasks in one ansible-playbook process and returns each task's registered result."""
+
+    def __init__(self, collections_path: Path, admin_url: str, workdir: Path):
+        self.collections_path = collections_path
+        self.admin_url = admin_url
+        self.workdir = workdir
+
+    def env(self, extra=None):
+        env = dict(os.environ)
+        env.update({
+            "ANSIBLE_COLLECTIONS_PATH": str(self.collections_path),
+            "ANSIBLE_LOCALHOST_WARNING": "false",
+            "ANSIBLE_INVENTORY_UNPARSED_WARNING": "false",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+            "RESTATE_ADMIN_URL": self.admin_url,
+        })
+        env.pop("RESTATE_AUTH_TOKEN", None)
+        env.update(extra or {})
+        return env
+
+    def run_tasks(self, tasks, check=False, diff=False, env=None, extra_args=(), expect_rc=0):
+        """Run ``tasks`` (module invocations as dicts); every task is registered and its result returned.
+
+        Each task runs with ignore_errors so a failing task's result comes back too; ``failed`` tells.
+        """
+        tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix="play-"))
+        results_file = tmp / "results.json"
+        play_tasks = []
+        for n, task in enumerate(tasks):
+            task = dict(task)
+            task.setdefault("name", f"task {n}")
+            task["register"] = f"result_{n}"
+            task["ignore_errors"] = True
+            play_tasks.append(task)
+        names = ", ".join(f"result_{n}" for n in range(len(tasks)))
+        play_tasks.append({
+            "name": "write results",
+            "ansible.builtin.copy": {"content": "{{ [" + names + "] | to_json }}", "dest": str(results_file)},
+            "check_mode": False,
+            "diff": False,
+        })
+        playbook = tmp / "play.yml"
+        playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "connection": "local", "gather_facts": False,
+                                             "tasks": play_tasks}], sort_keys=False))
+        args = [str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook), *extra_args]
+        if check:
+            args.append("--check")
+        if diff:
+            args.append("--diff")
+        proc = subprocess.run(args, capture_output=True, text=True, env=self.env(env), timeout=1800)
+        self.last_output = proc.stdout + proc.stderr
+        assert proc.returncode == expect_rc, f"ansible-playbook exited {proc.returncode}:\n{self.last_output[-6000:]}"
+        return json.loads(results_file.read_text())
+
+    def run(self, module: str, args: dict, **kwargs) -> dict:
+        """One module task; returns its result."""
+        return self.run_tasks([{module: args}], **kwargs)[0]
+
+    def adhoc(self, module: str, args: str, env=None, extra_args=()):
+        """`ansible localhost -m MODULE -a ARGS`, as a person would type it."""
+        cmd = [str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", module, "-a", args,
+               *extra_args]
+        return subprocess.run(cmd, capture_output=True, text=True, env=self.env(env), timeout=600)

@@ -1,0 +1,93 @@
+"""A Restate service, written with the Python SDK, whose handlers put invocations into every status.
+
+Served over plain HTTP/1.1 by hypercorn; the harness registers it with `use_http_11`.
+
+| status        | how                                                                    |
+|---------------|------------------------------------------------------------------------|
+| scheduled     | a delayed send (`/Tester/ok/send?delay=1h`), made by the harness       |
+| pending       | a second call to a busy `Holder` key waits in that key's inbox          |
+| running       | `Tester/run_long`: inside a long `ctx.run`                             |
+| suspended     | `Tester/sleep`, `Tester/wait_awakeable`, `Flow/run` (workflow promise)  |
+| backing-off   | `Tester/fail_backoff`: retryable failure with a one-hour retry interval|
+| paused        | `Tester/fail_pause`: pauses after two quick attempts                   |
+| completed     | `Tester/ok` (success), `Tester/fail_terminal` (terminal failure)        |
+"""
+
+import asyncio
+from datetime import timedelta
+
+import restate
+from restate.retry_policy import InvocationRetryPolicy
+
+tester = restate.Service("Tester")
+holder = restate.VirtualObject("Holder")
+flow = restate.Workflow("Flow")
+
+
+@tester.handler()
+async def ok(ctx: restate.Context, value: str) -> str:
+    return value
+
+
+@tester.handler()
+async def fail_terminal(ctx: restate.Context, value: str) -> str:
+    raise restate.TerminalError(f"terminal failure for {value}", status_code=500)
+
+
+@tester.handler()
+async def sleep(ctx: restate.Context, seconds: int) -> str:
+    await ctx.sleep(timedelta(seconds=seconds))
+    return "slept"
+
+
+@tester.handler()
+async def wait_awakeable(ctx: restate.Context, value: str) -> str:
+    _, promise = ctx.awakeable()
+    return await promise
+
+
+async def _idle(seconds: int) -> str:
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+@tester.handler(inactivity_timeout=timedelta(hours=2), abort_timeout=timedelta(hours=2))
+async def run_long(ctx: restate.Context, seconds: int) -> str:
+    return await ctx.run_typed("idle", _idle, seconds=seconds)
+
+
+@tester.handler(
+    invocation_retry_policy=InvocationRetryPolicy(
+        initial_interval=timedelta(hours=1), max_attempts=1000, on_max_attempts="pause"
+    )
+)
+async def fail_backoff(ctx: restate.Context, value: str) -> str:
+    raise RuntimeError(f"retryable failure for {value}")
+
+
+@tester.handler(
+    invocation_retry_policy=InvocationRetryPolicy(
+        initial_interval=timedelta(milliseconds=50), max_attempts=2, on_max_attempts="pause"
+    )
+)
+async def fail_pause(ctx: restate.Context, value: str) -> str:
+    raise RuntimeError(f"failure that pauses for {value}")
+
+
+@holder.handler()
+async def hold(ctx: restate.ObjectContext, seconds: int) -> str:
+    await ctx.sleep(timedelta(seconds=seconds))
+    return "held"
+
+
+@flow.main()
+async def run(ctx: restate.WorkflowContext, value: str) -> str:
+    return await ctx.promise("approval").value()
+
+
+@flow.handler()
+async def approve(ctx: restate.WorkflowSharedContext, value: str) -> None:
+    await ctx.promise("approval").resolve(value)
+
+
+app = restate.app(services=[tester, holder, flow])
