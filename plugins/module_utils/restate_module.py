@@ -81,6 +81,10 @@ class RestateModule(AnsibleModule):
                 ca_path=p["ca_path"], client_cert=p["client_cert"], client_key=p["client_key"],
                 timeout=p["timeout"] or None, headers=p["headers"], retries=p["retries"],
                 pool_size=self.pool_size(), on_retry=self.warn)
+            try:
+                self.server_version = self._client.check_compatible().get("version")
+            except RestateApiError as error:
+                self.fail_on(error)
         return self._client
 
     def pool_size(self) -> int:

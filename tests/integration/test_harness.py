@@ -1,0 +1,21 @@
+"""The harness itself: a real restate-server 1.7.12 with the SDK service, one invocation in each status."""
+
+from harness.server import STATUSES
+
+
+def test_server_is_the_pinned_release(client):
+    assert client.check_compatible()["version"] == "1.7.12"
+
+
+def test_one_invocation_in_each_status_read_back_through_the_client(restate, client):
+    made = {status: restate.make(status)[0] for status in STATUSES}
+    quoted = ", ".join(f"'{i}'" for i in made.values())
+    rows = client.query(f"SELECT id, status, completion_result FROM sys_invocation WHERE id IN ({quoted})",
+                        columns=["id", "status", "completion_result"])
+    seen = {row["id"]: row for row in rows}
+    for wanted, invocation_id in made.items():
+        status, _, result = wanted.partition("-")
+        if wanted == "backing-off":
+            status, result = "backing-off", ""
+        assert seen[invocation_id]["status"] == status, (wanted, seen[invocation_id])
+        assert seen[invocation_id]["completion_result"] == (result or None)
