@@ -5,9 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 VENV=$ROOT/.cache/venv
-TREE=$ROOT/.cache/ansible-test/ansible_collections/restate/admin
-
-rm -rf "$TREE"
+mkdir -p "$ROOT/.cache/ansible-test"
+RUN_DIR=$(mktemp -d "$ROOT/.cache/ansible-test/run.XXXXXX")  # one tree per run: runs may overlap
+trap 'rm -rf "$RUN_DIR"' EXIT
+TREE=$RUN_DIR/ansible_collections/restate/admin
 mkdir -p "$TREE"
 # The files git knows or would add: what a clean checkout has, plus this work tree's edits.
 git ls-files -co --exclude-standard -z | while IFS= read -r -d '' f; do
@@ -25,4 +26,4 @@ cp scripts/get_pip_standin.py "$HOME/.ansible/test/cache/get_pip_24_2.py"
 
 export PATH=$VENV/bin:$PATH
 cd "$TREE"
-exec ansible-test "$@"
+ansible-test "$@"
