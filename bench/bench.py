@@ -1,0 +1,228 @@
+"""Side-by-side benchmark of bulk invocation management (issue: bulk performance).
+
+Runs against a real local restate-server started by the test harness, alternating the contenders
+round by round, and prints (and writes to docs/benchmarks.md) the median rate of each and its ratio
+to the official CLI. Not a test: numbers are reported, never asserted.
+
+    make bench                     # N=10000, 3 rounds
+    BENCH_N=2000 BENCH_ROUNDS=1 make bench
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import conftest as _paths  # noqa: E402,F401  (makes ansible_collections.restate.admin importable)
+import urllib3  # noqa: E402
+from harness.playbook import build_and_install  # noqa: E402
+from harness.server import CLI_BIN, Restate  # noqa: E402
+
+N = int(os.environ.get("BENCH_N", "10000"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SAMPLE = int(os.environ.get("BENCH_SAMPLE", "40"))
+RSS_N = [int(x) for x in os.environ.get("BENCH_RSS_N", "10000,100000").split(",") if x]
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))
+BIN = Path(sys.executable).parent
+
+# (operation, handler that produces the source status, status to wait for, module state, CLI verb, HTTP action)
+OPERATIONS = {
+    "cancel": ("Tester/sleep", "suspended", "cancelled", "cancel", "cancel"),
+    "purge": ("Tester/ok", "completed", "purged", "purge", "purge"),
+}
+
+
+class Bench:
+    def __init__(self, restate: Restate, collections: Path, workdir: Path):
+        self.restate = restate
+        self.collections = collections
+        self.workdir = workdir
+        self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), RESTATE_ADMIN_URL=restate.admin_url,
+                        ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+                        ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+
+    # -- preparing ---------------------------------------------------------------------------------
+    def prepare(self, operation: str, count: int) -> list:
+        target, status, *_ = OPERATIONS[operation]
+        service, handler = target.split("/")
+        leftovers = self.restate.query(
+            f"SELECT COUNT(*) AS n FROM sys_invocation WHERE target_service_name = '{service}' AND "
+            f"target_handler_name = '{handler}' AND status = '{status}'")[0]["n"]
+        assert leftovers == 0, f"{leftovers} {status} {target} invocations left from an earlier step"
+        body = 86400 if operation == "cancel" else "bench"
+        ids = self.restate.send_many(target, [body] * count, threads=16)
+        self.restate.wait_statuses(ids, status, timeout=max(60, count / 50))
+        return ids
+
+    def settle(self, operation: str, ids: list):
+        """Untimed: wait until the step's effect is visible, and check nothing was missed."""
+        wanted = "completed" if operation == "cancel" else "absent"
+        self.restate.wait_statuses(ids, wanted, timeout=max(60, len(ids) / 50))
+
+    # -- contenders (each returns seconds for len(ids) invocations) --------------------------------
+    def module(self, operation: str, ids: list) -> float:
+        target, status, state, *_ = OPERATIONS[operation]
+        playbook = self.workdir / f"bench-{operation}.yml"
+        playbook.write_text(json.dumps([{
+            "hosts": "localhost", "connection": "local", "gather_facts": False,
+            "tasks": [{"restate.admin.restate_invocation": {
+                "filters": {"target": target, "status": [status]}, "state": state, "limit": len(ids)}}],
+        }]))
+        return self._timed([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)])
+
+    def cli(self, operation: str, ids: list) -> float:
+        target, _, _, verb, _ = OPERATIONS[operation]
+        return self._timed([str(CLI_BIN), "invocations", verb, target, "--limit", str(len(ids)), "--yes"])
+
+    def raw_http(self, operation: str, ids: list) -> float:
+        action = OPERATIONS[operation][4]
+        pool = urllib3.PoolManager(maxsize=CONCURRENCY)
+        url = self.restate.admin_url + "/invocations/{}/" + action
+        start = time.perf_counter()
+        with ThreadPoolExecutor(CONCURRENCY) as executor:
+            statuses = list(executor.map(lambda i: pool.request("PATCH", url.format(i)).status, ids))
+        elapsed = time.perf_counter() - start
+        assert all(s < 300 for s in statuses), sorted(set(statuses))
+        return elapsed
+
+    def xargs_cli(self, operation: str, ids: list) -> float:
+        """The seed document's shell pipeline: one CLI process per id (on a sample, extrapolated)."""
+        verb = OPERATIONS[operation][3]
+        sample = ids[:SAMPLE]
+        seconds = self._timed(["xargs", "-n1", str(CLI_BIN), "invocations", verb, "--yes"],
+                              stdin="\n".join(sample))
+        return seconds * len(ids) / len(sample)
+
+    def ansible_loop(self, operation: str, ids: list) -> float:
+        """An Ansible `loop:` over ids, one task item per id (on a sample, extrapolated)."""
+        state = OPERATIONS[operation][2]
+        sample = ids[:SAMPLE]
+        playbook = self.workdir / f"bench-loop-{operation}.yml"
+        playbook.write_text(json.dumps([{
+            "hosts": "localhost", "connection": "local", "gather_facts": False,
+            "tasks": [{"restate.admin.restate_invocation": {"id": "{{ item }}", "state": state},
+                       "loop": sample}],
+        }]))
+        seconds = self._timed([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)])
+        return seconds * len(ids) / len(sample)
+
+    def _timed(self, args, stdin=None) -> float:
+        start = time.perf_counter()
+        proc = subprocess.run(args, input=stdin, capture_output=True, text=True, env=self.env, timeout=3600)
+        elapsed = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(args[:4])} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        return elapsed
+
+    # -- other measurements --------------------------------------------------------------------------
+    def module_peak_rss(self, count: int) -> float:
+        """Peak RSS (MB) of the module process purging ``count`` completed invocations, run directly."""
+        ids = self.prepare("purge", count)
+        args_file = self.workdir / "rss-args.json"
+        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
+            "admin_url": self.restate.admin_url, "filters": {"target": "Tester/ok", "status": ["completed"]},
+            "state": "purged", "limit": count}}))
+        module = ROOT / "plugins" / "modules" / "restate_invocation.py"
+        probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True); "
+                 "sys.stderr.write(p.stdout.decode()[-500:]) if p.returncode else None; "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        env = dict(self.env, PYTHONPATH=str(ROOT / ".cache" / "collections"))
+        out = subprocess.run([sys.executable, "-c", probe, sys.executable, str(module), str(args_file)],
+                             capture_output=True, text=True, env=env, timeout=3600)
+        self.settle("purge", ids)
+        return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+    def latency(self, repeats: int = 5) -> tuple:
+        ping = [self._timed([str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", "ping"])
+                for _ in range(repeats)]
+        one = []
+        for _ in range(repeats):
+            invocation_id = self.restate.make("suspended")[0]
+            one.append(self._timed([str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m",
+                                    "restate.admin.restate_invocation", "-a",
+                                    f"id={invocation_id} state=cancelled"]))
+        return statistics.median(ping), statistics.median(one)
+
+
+CONTENDERS = ("module", "cli", "raw_http", "xargs_cli", "ansible_loop")
+LABELS = {
+    "module": "restate_invocation, one ansible-playbook task (start-up included)",
+    "cli": "official CLI, one process (`restate invocations VERB TARGET --limit N --yes`)",
+    "raw_http": f"raw HTTP reference: urllib3, {CONCURRENCY} threads",
+    "xargs_cli": f"seed document: one CLI process per id via xargs ({SAMPLE}-id sample, extrapolated)",
+    "ansible_loop": f"Ansible `loop:` one item per id ({SAMPLE}-id sample, extrapolated)",
+}
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = int(next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))) // 1024 // 1024
+    import ansible
+    return (f"{os.cpu_count()} cores ({cpu}), {mem} GiB, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, ansible-core {ansible.__version__}, restate-server 1.7.12 (local)")
+
+
+def main() -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="restate-bench-"))
+    restate = Restate(workdir).start()
+    try:
+        collections = build_and_install(workdir / "galaxy")
+        bench = Bench(restate, collections, workdir)
+        rates = {op: {c: [] for c in CONTENDERS} for op in OPERATIONS}
+        for round_no in range(ROUNDS):
+            order = CONTENDERS[round_no % len(CONTENDERS):] + CONTENDERS[:round_no % len(CONTENDERS)]
+            for operation in OPERATIONS:
+                for contender in order:
+                    ids = bench.prepare(operation, N)
+                    seconds = getattr(bench, contender)(operation, ids)
+                    if contender in ("xargs_cli", "ansible_loop"):
+                        # Sample contenders touched only part of the batch; clear the rest untimed.
+                        bench.raw_http(operation, ids[SAMPLE:])
+                    bench.settle(operation, ids)
+                    rates[operation][contender].append(N / seconds)
+                    print(f"round {round_no + 1} {operation:6} {contender:12} {N / seconds:9.0f}/s", flush=True)
+        rss = {count: bench.module_peak_rss(count) for count in RSS_N}
+        ping, one = bench.latency()
+    finally:
+        restate.stop()
+    report = render(rates, rss, ping, one)
+    print(report)
+    (ROOT / "docs").mkdir(exist_ok=True)
+    (ROOT / "docs" / "benchmarks.md").write_text(report)
+    return 0
+
+
+def render(rates, rss, ping, one) -> str:
+    lines = ["# Benchmarks", "", f"Measured by `make bench` ({time.strftime('%Y-%m-%d')}), N = {N}, "
+             f"median of {ROUNDS} alternating round(s).", "", f"Machine: {machine()}.", ""]
+    for operation in OPERATIONS:
+        cli = statistics.median(rates[operation]["cli"])
+        lines += [f"## {operation} {N} invocations", "", "| contender | invocations/s | ratio to CLI |", "|---|---:|---:|"]
+        for contender in CONTENDERS:
+            rate = statistics.median(rates[operation][contender])
+            lines.append(f"| {LABELS[contender]} | {rate:,.0f} | {rate / cli:.2f}x |")
+        lines.append("")
+    lines += ["## Memory and latency", "", "| measurement | value |", "|---|---:|"]
+    for count, megabytes in rss.items():
+        lines.append(f"| peak RSS of the module process purging {count:,} completed invocations | {megabytes:.0f} MB |")
+    lines.append(f"| `ansible localhost -m ping` (median of 5) | {ping:.2f} s |")
+    lines.append(f"| one-invocation `restate_invocation` task, same way (median of 5) | {one:.2f} s ({one / ping:.2f}x ping) |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
