@@ -1,0 +1,187 @@
+# Copyright: restate.admin contributors
+# Apache License 2.0 (see LICENSE)
+"""What it takes to bring one invocation to a wanted state: pure decisions, no I/O.
+
+Measured against restate-server 1.7 (see tests/integration/test_invocation.py):
+- cancel and kill of a scheduled or inboxed (pending) invocation remove it: no row remains;
+- cancel is a request: it completes only when the handler reaches an await point, and the journal
+  then holds the built-in cancel signal (a 'Notification: Signal' entry with signal index 1);
+- pause is accepted for a suspended invocation but leaves it suspended; resume of a running or
+  suspended one is a no-op, of a backing-off one a retry now;
+- purge-journal leaves a completed invocation with journal_size 0; restart-as-new then answers 410,
+  and 422 for workflows; restart-as-new is not idempotent: every call creates a new invocation.
+"""
+
+from __future__ import annotations
+
+ACTIVE = ("scheduled", "pending", "ready", "running", "suspended", "backing-off", "paused")
+NOT_STARTED = ("scheduled", "pending")
+ABSENT = "absent"
+
+# state -> Admin API action
+ACTIONS = {
+    "cancelled": "cancel",
+    "killed": "kill",
+    "paused": "pause",
+    "resumed": "resume",
+    "purged": "purge",
+    "journal_purged": "purge-journal",
+    "restarted": "restart-as-new",
+}
+STATES = tuple(ACTIONS)
+
+# For a `filters` selection, the invocations each state applies to (in the wanted state or able to reach it);
+# the rest are not selected at all.
+SELECTABLE = {
+    "cancelled": None,
+    "killed": None,
+    "paused": "status IN ('ready', 'running', 'backing-off', 'paused')",
+    "resumed": "status <> 'completed'",
+    "purged": "status = 'completed'",
+    "journal_purged": "status = 'completed'",
+    "restarted": ("status = 'completed' AND target_service_ty <> 'workflow' AND restarted_from IS NULL "
+                  "AND journal_size > 0"),
+}
+
+# Waiting makes sense for asynchronous operations; others finish with the call.
+WAITABLE = ("cancelled", "killed", "paused", "resumed")
+
+
+class Plan:
+    """The decision for one invocation: which call (if any), what to expect, or why it cannot be done."""
+
+    __slots__ = ("action", "expected", "error", "note")
+
+    def __init__(self, action=None, expected=None, error=None, note=None):
+        self.action = action
+        self.expected = expected
+        self.error = error
+        self.note = note
+
+    @property
+    def changes(self) -> bool:
+        return self.action is not None
+
+    def __repr__(self):
+        return f"Plan(action={self.action!r}, expected={self.expected!r}, error={self.error!r}, note={self.note!r})"
+
+
+def plan(state: str, row: dict | None, cancel_pending=False, restarted_as=None) -> Plan:
+    """Decide for one invocation.
+
+    ``row`` is its sys_invocation row (None when the server does not know it); ``cancel_pending`` tells whether
+    its journal holds a cancel signal; ``restarted_as`` is the id of an existing restart of it, if any.
+    """
+    status = row["status"] if row else ABSENT
+    return _PLANNERS[state](status, row or {}, cancel_pending, restarted_as)
+
+
+def _gone_or_completed(status):
+    return ABSENT if status in NOT_STARTED else "completed"
+
+
+def _cancelled(status, row, cancel_pending, restarted_as):
+    if status == "completed":
+        return Plan(expected=status, note="already completed")
+    if status == ABSENT:
+        return Plan(expected=ABSENT, note="not on the server: cancelled or killed before it started, purged, "
+                                          "or never existed")
+    if cancel_pending:
+        return Plan(expected=status, note="a cancel is already pending; it takes effect at the next await point "
+                                          "(use kill_after or state=killed for handlers that never get there)")
+    return Plan("cancel", expected=_gone_or_completed(status))
+
+
+def _killed(status, row, cancel_pending, restarted_as):
+    if status == "completed":
+        return Plan(expected=status, note="already completed")
+    if status == ABSENT:
+        return Plan(expected=ABSENT, note="not on the server: cancelled or killed before it started, purged, "
+                                          "or never existed")
+    return Plan("kill", expected=_gone_or_completed(status))
+
+
+def _paused(status, row, cancel_pending, restarted_as):
+    if status == "paused":
+        return Plan(expected=status, note="already paused")
+    if status in ("ready", "running", "backing-off"):
+        return Plan("pause", expected="paused")
+    if status == "suspended":
+        return Plan(error="is suspended (waiting for a timer, call or promise), not executing; Restate pauses only "
+                          "running or retrying invocations. Cancel or kill it instead")
+    if status in NOT_STARTED:
+        return Plan(error=f"is {status} and has not started yet; only running or retrying invocations can be "
+                          "paused. Cancel or kill it instead")
+    if status == "completed":
+        return Plan(error="is already completed; there is nothing to pause")
+    return Plan(error="does not exist on the server; there is nothing to pause")
+
+
+def _resumed(status, row, cancel_pending, restarted_as):
+    if status == "paused":
+        return Plan("resume", expected="running")
+    if status in ACTIVE:
+        return Plan(expected=status, note=f"not paused ({status}); nothing to resume")
+    if status == "completed":
+        return Plan(error="is already completed; nothing to resume. Use state=restarted to run it again as a new "
+                          "invocation")
+    return Plan(error="does not exist on the server; there is nothing to resume")
+
+
+def _purged(status, row, cancel_pending, restarted_as):
+    if status == ABSENT:
+        return Plan(expected=ABSENT, note="not on the server (already purged, or never existed)")
+    if status == "completed":
+        return Plan("purge", expected=ABSENT)
+    return Plan(error=f"is {status}, not completed; only completed invocations can be purged. Cancel or kill it "
+                      "first (state=cancelled or state=killed), then purge it")
+
+
+def _journal_purged(status, row, cancel_pending, restarted_as):
+    if status == "completed":
+        if not row.get("journal_size"):
+            return Plan(expected=status, note="journal already purged")
+        return Plan("purge-journal", expected="completed")
+    if status == ABSENT:
+        return Plan(error="does not exist on the server; there is no journal to purge")
+    return Plan(error=f"is {status}, not completed; the journal of a running invocation cannot be purged. Cancel "
+                      "or kill it first")
+
+
+def _restarted(status, row, cancel_pending, restarted_as):
+    if status == ABSENT:
+        return Plan(error="does not exist on the server; there is nothing to restart")
+    if status != "completed":
+        return Plan(error=f"is {status}; only completed invocations can be restarted as new. Cancel or kill it "
+                          "first, or wait for it to complete")
+    if restarted_as:
+        return Plan(expected="completed", note=f"already restarted as {restarted_as}")
+    if row.get("target_service_ty") == "workflow":
+        return Plan(error="is a workflow run; Restate does not restart workflows")
+    if not row.get("journal_size"):
+        return Plan(error="has no journal (it was purged), so its input is gone and it cannot be restarted")
+    return Plan("restart-as-new", expected="completed")
+
+
+_PLANNERS = {
+    "cancelled": _cancelled,
+    "killed": _killed,
+    "paused": _paused,
+    "resumed": _resumed,
+    "purged": _purged,
+    "journal_purged": _journal_purged,
+    "restarted": _restarted,
+}
+
+
+def settled(state: str, before: dict, now: dict | None) -> bool:
+    """Whether an acted-on invocation has reached the end state of ``state`` (for wait)."""
+    status = now["status"] if now else ABSENT
+    if state in ("cancelled", "killed"):
+        return status in ("completed", ABSENT)
+    if state == "paused":
+        return status in ("paused", "completed", ABSENT)
+    if state == "resumed":
+        # An always-failing handler pauses again at once, so 'paused' with a newer modification also counts.
+        return status != "paused" or (now or {}).get("modified_at") != before.get("modified_at")
+    return True

@@ -1,0 +1,505 @@
+#!/usr/bin/python
+# Copyright: restate.admin contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: restate_invocation
+short_description: Cancel, kill, pause, resume, purge or restart Restate invocations
+version_added: 0.1.0
+description:
+  - Drives one invocation (O(id)), a list (O(ids)) or a server-side selection (O(filters)) of invocations of a
+    Restate server to a O(state), through the server's Admin API.
+  - Reads the current state of every invocation first (one C(POST /query) for all of them), acts only where the
+    state must change, and reports per invocation what it found, what it did and what it found afterwards.
+    An invocation already in the wanted state is left alone (RV(changed=false)).
+  - Acts on thousands of invocations in one task, O(concurrency) requests at a time over one pooled connection
+    set. One invocation's failure does not stop the others; the task fails at the end if any failed, and the
+    result lists every invocation.
+author:
+  - restate.admin contributors
+options:
+  id:
+    description: One invocation id (V(inv_...)).
+    type: str
+  ids:
+    description: A list of invocation ids.
+    type: list
+    elements: str
+  state:
+    description:
+      - The state to bring the invocations to.
+      - V(cancelled) asks the invocation to stop at its next await point, where its handler can run compensation
+        (C(PATCH /invocations/{id}/cancel)). The request is asynchronous; use O(wait) or O(kill_after) to see it
+        through. Done already for completed invocations and for those whose journal already holds a cancel
+        request.
+      - V(killed) stops it at once, without compensation. Done already for completed invocations.
+      - V(paused) pauses a running or retrying (backing-off) invocation. Done already when paused.
+      - V(resumed) resumes a paused invocation, optionally on another O(deployment). Done already for every
+        other invocation that has not completed.
+      - V(purged) removes a completed invocation (result and journal) from the server. Done already when the
+        server does not know the id.
+      - V(journal_purged) removes the journal of a completed invocation and keeps its result. Done already when
+        its journal is empty.
+      - V(restarted) starts a completed invocation again, as a new invocation with the same input (restart as
+        new). Done already when a restart of it exists; RV(invocations[].new_invocation_id) then names it, so
+        running the task again never creates a second one.
+      - Scheduled and pending (inboxed) invocations that are cancelled or killed are removed by the server; an id
+        the server does not know is therefore already cancelled or killed, and reported with C(after=absent) and
+        a warning rather than as a failure, so re-runs stay idempotent.
+      - Where the state cannot be reached (purging a running invocation, resuming a completed one, pausing a
+        suspended or unknown one, restarting a workflow), a named invocation fails with a message that says its
+        status and what to do; a O(filters) selection selects only the invocations the state applies to.
+    type: str
+    required: true
+    choices: [cancelled, killed, paused, resumed, purged, journal_purged, restarted]
+  limit:
+    description:
+      - With O(filters), act on at most this many invocations (oldest first). RV(summary.matched) reports how many
+        matched in all, and a warning says when some were left for a later run.
+    type: int
+    default: 1000
+  wait:
+    description:
+      - Wait until every invocation acted on has reached its end state, checking all of them with one query per
+        round.
+      - V(cancelled) and V(killed) end when the invocation has completed (or was removed); V(paused) when it is
+        paused; V(resumed) when it is no longer paused or has run again (a handler that keeps failing pauses
+        again).
+      - Invocations that do not get there within O(wait_timeout) are reported as failed.
+      - Has no effect for V(purged), V(journal_purged) and V(restarted), which finish with the call.
+    type: bool
+    default: false
+  wait_timeout:
+    description: Seconds to wait with O(wait) or O(kill_after).
+    type: int
+    default: 120
+  kill_after:
+    description:
+      - With O(state=cancelled), kill the invocations that have not completed this many seconds after the cancel
+        was sent. A paused handler, or one that always fails before an await point, never observes a cancel.
+      - Implies O(wait).
+    type: float
+  deployment:
+    description:
+      - With O(state=resumed), the deployment to resume on, V(latest) for the newest one, or V(keep) for the one
+        it is pinned to (the server's default).
+      - Resuming on another deployment risks non-determinism errors if the handler code changed.
+    type: str
+  from_entry:
+    description:
+      - With O(state=restarted), keep the journal up to this entry index and re-run from there, instead of from
+        the start.
+    type: int
+  concurrency:
+    description: How many requests are in flight at once.
+    type: int
+    default: 32
+extends_documentation_fragment:
+  - restate.admin.connection
+  - restate.admin.filters
+  - restate.admin.action_group
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reads the state and reports exactly which invocations would change and which call each would get, without
+        sending any call that changes something. RV(invocations[].after) is then the status expected afterwards.
+  diff_mode:
+    support: full
+    details: One C(id: status) line per changed invocation, before and after.
+  platform:
+    platforms: posix
+notes:
+  - Exactly one of O(id), O(ids) and O(filters) is required.
+  - Without O(check_mode) RV(invocations[].after) is read back from the server after acting (and waiting); cancel,
+    pause and resume are asynchronous, so without O(wait) it may still show the status before.
+seealso:
+  - module: restate.admin.restate_invocation_info
+"""
+
+EXAMPLES = r"""
+- name: Cancel one invocation and wait until it has completed
+  restate.admin.restate_invocation:
+    id: inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz
+    state: cancelled
+    wait: true
+
+- name: Kill a list of invocations
+  restate.admin.restate_invocation:
+    ids: "{{ stuck_ids }}"
+    state: killed
+
+- name: Cancel every suspended Checkout invocation older than an hour, killing those that ignore it
+  restate.admin.restate_invocation:
+    filters:
+      service: Checkout
+      status: [suspended, paused, backing-off]
+      created_before: 1h
+    state: cancelled
+    kill_after: 30
+    wait_timeout: 300
+    limit: 10000
+
+- name: Resume paused invocations on the latest deployment
+  restate.admin.restate_invocation:
+    filters:
+      status: paused
+    state: resumed
+    deployment: latest
+
+- name: Dry run of a retention cleanup - which completed invocations would be purged
+  restate.admin.restate_invocation:
+    filters:
+      completed_before: 7d
+    state: purged
+    limit: 50000
+  check_mode: true
+  register: would_purge
+
+- name: Restart a failed invocation as a new one (re-running the task does not restart it again)
+  restate.admin.restate_invocation:
+    id: inv_19h5ZhSVORkU04GKmYBOchcPSbdJ1gbf8N
+    state: restarted
+  register: restarted
+
+- name: Show the new invocation id
+  ansible.builtin.debug:
+    msg: "{{ restarted.invocations[0].new_invocation_id }}"
+"""
+
+RETURN = r"""
+invocations:
+  description: One entry per invocation inspected, in the order of O(ids) or oldest first for O(filters).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Invocation id.
+      type: str
+      sample: inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz
+    target:
+      description: C(Service/handler) or C(Object/key/handler); V(null) when the server does not know the id.
+      type: str
+      sample: Checkout/process
+    before:
+      description: Status before the task, or V(absent) when the server does not know the id.
+      type: str
+      sample: suspended
+    after:
+      description:
+        - Status after the task, read back from the server (expected status in check mode), or V(absent).
+      type: str
+      sample: completed
+    changed:
+      description: Whether a call that changes the invocation was sent (would be sent, in check mode).
+      type: bool
+    action:
+      description: The Admin API call sent or that would be sent (C(cancel), C(kill), C(pause), C(resume),
+        C(purge), C(purge-journal), C(restart-as-new)); V(null) when none was needed.
+      type: str
+      sample: cancel
+    killed_after_cancel:
+      description: Whether O(kill_after) killed it because the cancel had no effect in time.
+      type: bool
+      returned: when O(kill_after) killed it
+    note:
+      description: Why nothing needed to be done, when that is not obvious.
+      type: str
+      returned: when there is something to say
+      sample: a cancel is already pending
+    error:
+      description: Why the invocation could not be brought to the state.
+      type: str
+      returned: when it failed
+      sample: "inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz is running, not completed; only completed invocations can be purged."
+    new_invocation_id:
+      description: With O(state=restarted), the id of the new invocation (created now or by an earlier run).
+      type: str
+      returned: when O(state=restarted) and a restart exists (not in check mode for a new restart)
+      sample: inv_1cRWGxA7011C26SIV7VpYSQNwIiuEyalTb
+summary:
+  description: Counts over RV(invocations).
+  returned: always
+  type: dict
+  contains:
+    matched:
+      description: Invocations named, or matching O(filters) (even beyond O(limit)).
+      type: int
+    changed:
+      description: Invocations changed (that would change, in check mode).
+      type: int
+    unchanged:
+      description: Invocations already in the state.
+      type: int
+    failed:
+      description: Invocations that could not be brought to the state.
+      type: int
+    missing:
+      description: Named invocations the server does not know.
+      type: int
+  sample: {matched: 1200, changed: 1150, unchanged: 50, failed: 0, missing: 0}
+"""
+
+import time
+
+from ansible_collections.restate.admin.plugins.module_utils.bulk import run_each
+from ansible_collections.restate.admin.plugins.module_utils.invocation_state import (
+    ACTIONS,
+    SELECTABLE,
+    WAITABLE,
+    plan,
+    settled,
+)
+from ansible_collections.restate.admin.plugins.module_utils.restate_module import FILTERS_ARGSPEC, RestateModule
+from ansible_collections.restate.admin.plugins.module_utils.selection import (
+    SelectionError,
+    ids_condition,
+    normalize_filters,
+    select_sql,
+    validate_invocation_id,
+    where_conditions,
+    where_sql,
+)
+
+STATE_COLUMNS = ["id", "target", "status", "target_service_ty", "journal_size", "modified_at", "restarted_from"]
+# Ids per query: an IN list of this many ids is a few hundred kilobytes of SQL, which the server parses quickly.
+IDS_PER_QUERY = 5000
+POLL_INTERVAL = 0.5
+
+
+class InvocationModule(RestateModule):
+    def pool_size(self) -> int:
+        return self.params["concurrency"]
+
+
+def check_options(params):
+    state = params["state"]
+    for option, minimum in (("limit", 1), ("concurrency", 1), ("wait_timeout", 0)):
+        if params[option] < minimum:
+            raise SelectionError(f"{option} must be {minimum} or more, got {params[option]}")
+    for option, only_for in (("kill_after", "cancelled"), ("deployment", "resumed"), ("from_entry", "restarted")):
+        if params[option] is not None and state != only_for:
+            raise SelectionError(f"{option} applies only to state={only_for}, not state={state}; remove it")
+    if params["kill_after"] is not None and params["kill_after"] < 0:
+        raise SelectionError(f"kill_after must be 0 or more seconds, got {params['kill_after']}")
+    if params["from_entry"] is not None and params["from_entry"] < 0:
+        raise SelectionError(f"from_entry must be a journal index (0 or more), got {params['from_entry']}")
+
+
+def read_rows(client, ids) -> dict:
+    """{id: sys_invocation row} for the ids the server knows."""
+    rows = {}
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        chunk = ids[start:start + IDS_PER_QUERY]
+        for row in client.query(select_sql(STATE_COLUMNS, [ids_condition(chunk)], "oldest_first"), columns=STATE_COLUMNS):
+            rows[row["id"]] = row
+    return rows
+
+
+def select_rows(client, filters, state, limit):
+    """(rows oldest first, at most limit; how many match in all) for a filters selection."""
+    conditions = where_conditions(normalize_filters(filters))
+    if SELECTABLE[state]:
+        conditions.append(SELECTABLE[state])
+    matched = client.query(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(conditions)}")[0]["n"]
+    rows = client.query(select_sql(STATE_COLUMNS, conditions, "oldest_first", limit), columns=STATE_COLUMNS)
+    return rows, matched
+
+
+def cancel_pending(client, ids) -> set:
+    """Ids whose journal holds the built-in cancel signal (signal index 1): a cancel was already delivered."""
+    found = set()
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        chunk = ids[start:start + IDS_PER_QUERY]
+        sql = (f"SELECT DISTINCT id FROM sys_journal WHERE {ids_condition(chunk)} AND entry_type = "
+               "'Notification: Signal' AND entry_lite_json LIKE '%{\"SignalIndex\":1}%'")
+        found.update(row["id"] for row in client.query(sql))
+    return found
+
+
+def existing_restarts(client, ids) -> dict:
+    """{original id: newest invocation restarted from it}."""
+    restarts = {}
+    for start in range(0, len(ids), IDS_PER_QUERY):
+        chunk = ids[start:start + IDS_PER_QUERY]
+        quoted = ids_condition(chunk).replace("id IN", "restarted_from IN", 1)
+        for row in client.query(f"SELECT id, restarted_from FROM sys_invocation WHERE {quoted} ORDER BY created_at"):
+            restarts[row["restarted_from"]] = row["id"]
+    return restarts
+
+
+def act(client, items, state, params):
+    """Send the state's call for every item that needs one; record errors and new ids on the items."""
+    action = ACTIONS[state]
+    query = None
+    if state == "resumed" and params["deployment"]:
+        query = {"deployment": params["deployment"]}
+    if state == "restarted" and params["from_entry"] is not None:
+        query = {"from": params["from_entry"]}
+
+    def call(item):
+        return client.invocation_action(item["id"], action, params=query)
+
+    for item, response, error in run_each(call, items, params["concurrency"]):
+        if error is not None:
+            item["error"] = f"{item['id']}: {action} failed: {error}"
+            item["changed"] = False
+        elif state == "restarted":
+            try:
+                item["new_invocation_id"] = response.json().get("new_invocation_id")
+            except ValueError:
+                item["error"] = f"{item['id']}: restart-as-new answered without a new invocation id"
+
+
+def wait_for(module, client, items, state, params):
+    """Poll all acted-on invocations with one query per round until settled; kill_after kills cancel-resistant ones."""
+    befores = {item["id"]: item["_row"] for item in items}
+    waiting = {item["id"]: item for item in items}
+    started = time.monotonic()
+    kill_at = started + params["kill_after"] if params["kill_after"] is not None else None
+    deadline = started + params["wait_timeout"]
+    while waiting:
+        rows = read_rows(client, list(waiting))
+        for invocation_id in [i for i in waiting if settled(state, befores[i], rows.get(i))]:
+            del waiting[invocation_id]
+        if not waiting:
+            return
+        now = time.monotonic()
+        if kill_at is not None and now >= kill_at:
+            kill_at = None
+            to_kill = list(waiting.values())
+            for item, _, error in run_each(lambda it: client.invocation_action(it["id"], "kill"), to_kill,
+                                           params["concurrency"]):
+                item["killed_after_cancel"] = error is None
+                if error is not None:
+                    item["error"] = f"{item['id']}: kill after cancel failed: {error}"
+                    waiting.pop(item["id"], None)
+            continue
+        if now >= deadline:
+            break
+        time.sleep(POLL_INTERVAL)
+    for item in waiting.values():
+        item.setdefault("error", f"{item['id']} did not reach state={state} within wait_timeout={params['wait_timeout']}s")
+
+
+def main():
+    module = InvocationModule(
+        argument_spec={
+            "id": {"type": "str"},
+            "ids": {"type": "list", "elements": "str"},
+            "filters": FILTERS_ARGSPEC,
+            "state": {"type": "str", "required": True, "choices": list(ACTIONS)},
+            "limit": {"type": "int", "default": 1000},
+            "wait": {"type": "bool", "default": False},
+            "wait_timeout": {"type": "int", "default": 120},
+            "kill_after": {"type": "float"},
+            "deployment": {"type": "str"},
+            "from_entry": {"type": "int"},
+            "concurrency": {"type": "int", "default": 32},
+        },
+        mutually_exclusive=[["id", "ids", "filters"]],
+        required_one_of=[["id", "ids", "filters"]],
+        supports_check_mode=True,
+    )
+    params = module.params
+    state = params["state"]
+    result = {"changed": False, "invocations": [],
+              "summary": {"matched": 0, "changed": 0, "unchanged": 0, "failed": 0, "missing": 0}}
+    try:
+        check_options(params)
+        named = params["ids"] if params["ids"] is not None else ([params["id"]] if params["id"] else None)
+        client = module.client
+        if named is not None:
+            ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
+            rows = read_rows(client, ids)
+            matched = len(ids)
+        else:
+            selected, matched = select_rows(client, params["filters"], state, params["limit"])
+            rows = {row["id"]: row for row in selected}
+            ids = list(rows)
+            if matched > len(ids):
+                module.warn(f"{matched} invocations match the filters; this run acts on the first {len(ids)} "
+                            "(limit). Run again, or raise limit, for the rest.")
+        active_ids = [i for i in ids if i in rows and rows[i]["status"] != "completed"]
+        pending = cancel_pending(client, active_ids) if state == "cancelled" and active_ids else set()
+        completed_ids = [i for i in ids if i in rows and rows[i]["status"] == "completed"]
+        restarts = existing_restarts(client, completed_ids) if state == "restarted" and completed_ids else {}
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        module.fail_on(error, **result)
+
+    items = []
+    for invocation_id in ids:
+        row = rows.get(invocation_id)
+        decision = plan(state, row, cancel_pending=invocation_id in pending, restarted_as=restarts.get(invocation_id))
+        item = {"id": invocation_id, "target": row["target"] if row else None,
+                "before": row["status"] if row else "absent", "after": None, "changed": decision.changes,
+                "action": decision.action, "_row": row or {}, "_expected": decision.expected}
+        if decision.note:
+            item["note"] = decision.note
+        if decision.error:
+            item["error"] = f"{invocation_id} {decision.error}."
+            item["changed"] = False
+        if restarts.get(invocation_id):
+            item["new_invocation_id"] = restarts[invocation_id]
+        items.append(item)
+
+    to_act = [item for item in items if item["changed"]]
+    try:
+        if to_act and not module.check_mode:
+            act(client, to_act, state, params)
+            acted = [item for item in to_act if "error" not in item]
+            if acted and state in WAITABLE and (params["wait"] or params["kill_after"] is not None):
+                wait_for(module, client, acted, state, params)
+            after_rows = read_rows(client, [item["id"] for item in to_act])
+            for item in to_act:
+                row = after_rows.get(item["id"])
+                item["after"] = row["status"] if row else "absent"
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        module.fail_on(error, **report(module, items, matched))
+
+    for item in items:
+        if item["after"] is None:
+            item["after"] = item["_expected"] if item["changed"] else item["before"]
+    outcome = report(module, items, matched)
+    missing = [item["id"] for item in items if item["before"] == "absent" and "error" not in item]
+    if missing and named is not None:
+        module.warn(f"{len(missing)} invocation(s) not found on the server, reported as already {state}: "
+                    f"{', '.join(missing[:20])}{' ...' if len(missing) > 20 else ''}")
+    failed = [item for item in items if "error" in item]
+    if failed:
+        errors = "; ".join(item["error"] for item in failed[:5])
+        more = f" (and {len(failed) - 5} more, see invocations)" if len(failed) > 5 else ""
+        module.fail_json(msg=f"{len(failed)} of {len(items)} invocations could not be brought to state={state}: "
+                             f"{errors}{more}", **outcome)
+    module.exit_json(**outcome)
+
+
+def report(module, items, matched):
+    """The module result: items without internals, summary, and diff when asked."""
+    for item in items:
+        item.pop("_row", None)
+        item.pop("_expected", None)
+    changed = [item for item in items if item["changed"]]
+    failed = sum(1 for item in items if "error" in item)
+    summary = {
+        "matched": matched,
+        "changed": len(changed),
+        "unchanged": sum(1 for item in items if not item["changed"] and "error" not in item),
+        "failed": failed,
+        "missing": sum(1 for item in items if item["before"] == "absent"),
+    }
+    outcome = {"changed": bool(changed), "invocations": items, "summary": summary}
+    if module._diff:
+        outcome["diff"] = {
+            "before": "".join(f"{item['id']}: {item['before']}\n" for item in changed),
+            "after": "".join(f"{item['id']}: {item['after']}\n" for item in changed),
+        }
+    return outcome
+
+
+if __name__ == "__main__":
+    main()
