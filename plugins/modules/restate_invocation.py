@@ -266,8 +266,9 @@ from ansible_collections.restate.admin.plugins.module_utils.selection import (
 )
 
 STATE_COLUMNS = ["id", "target", "status", "target_service_ty", "journal_size", "modified_at", "restarted_from"]
-# Ids per query: an IN list of this many ids is a few hundred kilobytes of SQL, which the server parses quickly.
-IDS_PER_QUERY = 5000
+# Ids per query: an IN list of 20,000 ids is under a megabyte of SQL; 12,000 took 0.25 s on a 1.7 server, so one
+# query per polling round covers a whole bulk task.
+IDS_PER_QUERY = 20000
 POLL_INTERVAL = 0.5
 
 

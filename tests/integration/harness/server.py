@@ -253,7 +253,7 @@ class Restate:
         elif status == "backing-off":
             ids = self.send_many("Tester/fail_backoff", [f"{tag}-{n}" for n in range(count)])
         elif status == "paused":
-            ids = self.send_many("Tester/fail_pause", [f"{tag}-{n}" for n in range(count)])
+            ids = self.send_many("Tester/pause_then_sleep", [7200] * count)
         elif status == "completed-success":
             ids = self.send_many("Tester/ok", [f"{tag}-{n}" for n in range(count)])
         elif status == "completed-failure":

@@ -9,7 +9,8 @@ Served over plain HTTP/1.1 by hypercorn; the harness registers it with `use_http
 | running       | `Tester/run_long`: inside a long `ctx.run`                             |
 | suspended     | `Tester/sleep`, `Tester/wait_awakeable`, `Flow/run` (workflow promise)  |
 | backing-off   | `Tester/fail_backoff`: retryable failure with a one-hour retry interval|
-| paused        | `Tester/fail_pause`: pauses after two quick attempts                   |
+| paused        | `Tester/pause_then_sleep`: pauses after two quick failed attempts; once |
+|               | resumed it succeeds and sleeps (suspended); `Tester/fail_pause` never  |
 | completed     | `Tester/ok` (success), `Tester/fail_terminal` (terminal failure)        |
 """
 
@@ -72,6 +73,23 @@ async def fail_backoff(ctx: restate.Context, value: str) -> str:
 )
 async def fail_pause(ctx: restate.Context, value: str) -> str:
     raise RuntimeError(f"failure that pauses for {value}")
+
+
+_attempts: dict = {}  # invocation id -> attempts seen by this process
+
+
+@tester.handler(
+    invocation_retry_policy=InvocationRetryPolicy(
+        initial_interval=timedelta(milliseconds=50), max_attempts=2, on_max_attempts="pause"
+    )
+)
+async def pause_then_sleep(ctx: restate.Context, seconds: int) -> str:
+    invocation_id = ctx.request().id
+    _attempts[invocation_id] = _attempts.get(invocation_id, 0) + 1
+    if _attempts[invocation_id] <= 2:
+        raise RuntimeError(f"failure {_attempts[invocation_id]} of 2 before the invocation pauses")
+    await ctx.sleep(timedelta(seconds=seconds))
+    return "resumed and slept"
 
 
 @holder.handler()

@@ -1,0 +1,207 @@
+"""restate_invocation against a real server, through ansible-playbook.
+
+For every state and every source (the eight statuses, an unknown id, a malformed id): check mode predicts the
+real run, the real run does what the table says, and a second identical run changes nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+from harness.server import STATUSES
+
+MODULE = "restate.admin.restate_invocation"
+UNKNOWN_ID = "inv_1foAirY4KKzi6oY45SHQfWYR94XJmfjEiZ"  # well-formed, never created
+MALFORMED_ID = "inv_not-an-id"
+SOURCES = STATUSES + ("unknown", "malformed")
+ACTIVE = ("scheduled", "pending", "running", "suspended", "backing-off", "paused")
+COMPLETED = ("completed-success", "completed-failure")
+
+C, U, F = "change", "unchanged", "fail"
+# What the first run does, per state and source.
+EXPECTED = {
+    "cancelled": {**{s: C for s in ACTIVE}, **{s: U for s in COMPLETED}, "unknown": U, "malformed": F},
+    "killed": {**{s: C for s in ACTIVE}, **{s: U for s in COMPLETED}, "unknown": U, "malformed": F},
+    "paused": {"scheduled": F, "pending": F, "running": C, "suspended": F, "backing-off": C, "paused": U,
+               **{s: F for s in COMPLETED}, "unknown": F, "malformed": F},
+    "resumed": {"scheduled": U, "pending": U, "running": U, "suspended": U, "backing-off": U, "paused": C,
+                **{s: F for s in COMPLETED}, "unknown": F, "malformed": F},
+    "purged": {**{s: F for s in ACTIVE}, **{s: C for s in COMPLETED}, "unknown": U, "malformed": F},
+    "journal_purged": {**{s: F for s in ACTIVE}, **{s: C for s in COMPLETED}, "unknown": F, "malformed": F},
+    "restarted": {**{s: F for s in ACTIVE}, **{s: C for s in COMPLETED}, "unknown": F, "malformed": F},
+}
+# Status on the server after the real run (and its wait, where the change settles).
+CANCELLED = ("completed", "failure", "[409] cancelled")
+KILLED = ("completed", "failure", "[409] killed")
+AFTER = {
+    "cancelled": {"scheduled": "absent", "pending": "absent", "running": ("running",), "suspended": CANCELLED,
+                  "backing-off": ("backing-off",), "paused": CANCELLED},
+    "killed": {"scheduled": "absent", "pending": "absent", **{s: KILLED for s in ACTIVE[2:]}},
+    "paused": {"running": ("running",), "backing-off": ("paused",), "paused": ("paused",)},
+    "resumed": {"paused": ("suspended",)},
+    "purged": {s: "absent" for s in COMPLETED},
+}
+# Changes that settle quickly enough to wait for in the real run.
+# A cancel resumes a paused invocation so that its handler can observe it (this one then succeeds).
+WAIT_FOR = {("cancelled", "suspended"), ("cancelled", "paused"), ("paused", "backing-off"), ("resumed", "paused"),
+            *{("killed", s) for s in ACTIVE}}
+# The server keeps no trace of a pause sent to a running invocation until its current attempt ends, so a
+# re-run cannot see it and sends the pause again (documented limitation).
+RERUN_CHANGES = {("paused", "running")}
+
+
+def make_sources(restate) -> dict:
+    made = {status: restate.make(status)[0] for status in STATUSES}
+    made["unknown"] = UNKNOWN_ID
+    made["malformed"] = MALFORMED_ID
+    return made
+
+
+@pytest.mark.parametrize("state", list(EXPECTED))
+def test_every_source_status(restate, ansible, state):
+    ids = make_sources(restate)
+    tasks = []
+    for source in SOURCES:
+        args = {"id": ids[source], "state": state}
+        real = dict(args, wait=True) if (state, source) in WAIT_FOR else args
+        tasks += [{MODULE: args, "check_mode": True, "diff": True}, {MODULE: real, "diff": True}, {MODULE: args}]
+    results = ansible.run_tasks(tasks)
+    rows = {row["id"]: row for row in restate.query(
+        "SELECT id, status, completion_result, completion_failure, journal_size FROM sys_invocation WHERE id IN ("
+        + ", ".join(f"'{i}'" for i in ids.values() if i.startswith("inv_") and i != MALFORMED_ID) + ")")}
+
+    for n, source in enumerate(SOURCES):
+        check, real, rerun = results[3 * n:3 * n + 3]
+        expected = EXPECTED[state][source]
+        where = f"state={state} source={source}"
+        for result in (check, real):
+            assert result["failed"] == (expected == F), (where, result)
+            assert result["changed"] == (expected == C), (where, result)
+        if expected == F:
+            if source == "malformed":
+                assert "ids" not in check["msg"] and "id:" in check["msg"], check["msg"]
+            else:
+                item = check["invocations"][0]
+                assert ids[source] in item["error"] and item["before"] in item["error"] or "not exist" in item["error"]
+            assert rerun["failed"], (where, rerun)
+            continue
+        item_check, item_real = check["invocations"][0], real["invocations"][0]
+        # check mode changed nothing: the real run found what the check run found, and made the predicted call
+        assert item_real["before"] == item_check["before"], where
+        assert item_real["action"] == item_check["action"], where
+        if expected == C:
+            assert check["diff"]["before"] == f"{ids[source]}: {item_check['before']}\n", where
+            assert real["diff"]["after"].startswith(ids[source]), where
+        assert rerun["failed"] is False, (where, rerun)
+        assert rerun["changed"] is ((state, source) in RERUN_CHANGES), (where, rerun)
+        wanted = AFTER.get(state, {}).get(source)
+        if wanted == "absent":
+            assert ids[source] not in rows, where
+        elif wanted:
+            row = rows[ids[source]]
+            assert (row["status"], row.get("completion_result"), row.get("completion_failure"))[:len(wanted)] == wanted, (
+                where, row)
+            if expected == C and state not in ("paused", "resumed") and wanted[0] != "completed":
+                assert rerun["invocations"][0].get("note"), (where, rerun)
+        if state == "journal_purged" and expected == C:
+            assert rows[ids[source]]["status"] == "completed" and not rows[ids[source]].get("journal_size"), where
+        if state == "restarted" and expected == C:
+            restarts = restate.query(f"SELECT id FROM sys_invocation WHERE restarted_from = '{ids[source]}'")
+            assert len(restarts) == 1, (where, restarts)
+            assert item_real["new_invocation_id"] == restarts[0]["id"]
+            assert rerun["invocations"][0]["new_invocation_id"] == restarts[0]["id"]
+
+
+def test_cancel_with_wait_ends_cancelled(restate, ansible):
+    ids = restate.make("suspended", 3)
+    result = ansible.run(MODULE, {"ids": ids, "state": "cancelled", "wait": True})
+    assert result["changed"] and result["summary"]["changed"] == 3
+    assert {item["after"] for item in result["invocations"]} == {"completed"}
+    for invocation_id in ids:
+        assert restate.row(invocation_id)["completion_failure"] == "[409] cancelled"
+
+
+def test_kill_after_kills_a_paused_invocation_that_ignores_cancel(restate, ansible):
+    # fail_pause fails again at once whenever it runs, so the cancel never reaches an await point
+    paused = restate.send("Tester/fail_pause", "ignores-cancel")
+    suspended = restate.make("suspended")[0]
+    restate.wait_statuses([paused], "paused")
+    result = ansible.run(MODULE, {"ids": [paused, suspended], "state": "cancelled", "kill_after": 2})
+    assert not result["failed"], result
+    by_id = {item["id"]: item for item in result["invocations"]}
+    assert by_id[paused].get("killed_after_cancel") is True
+    assert "killed_after_cancel" not in by_id[suspended]
+    assert restate.row(paused)["completion_failure"] == "[409] killed"
+    assert restate.row(suspended)["completion_failure"] == "[409] cancelled"
+
+
+def test_restarted_twice_creates_exactly_one_new_invocation(restate, ansible):
+    original = restate.make("completed-success")[0]
+    first, second = ansible.run_tasks([{MODULE: {"id": original, "state": "restarted"}}] * 2)
+    assert first["changed"] and not second["changed"]
+    restarts = restate.query(f"SELECT id FROM sys_invocation WHERE restarted_from = '{original}'")
+    assert [r["id"] for r in restarts] == [first["invocations"][0]["new_invocation_id"]]
+    assert second["invocations"][0]["new_invocation_id"] == restarts[0]["id"]
+
+
+def test_list_of_ids_reports_every_item_and_fails_at_the_end(restate, ansible):
+    running, completed = restate.make("running")[0], restate.make("completed-success")[0]
+    result = ansible.run(MODULE, {"ids": [running, completed, UNKNOWN_ID], "state": "purged"})
+    assert result["failed"]
+    assert result["summary"] == {"matched": 3, "changed": 1, "unchanged": 1, "failed": 1, "missing": 1}
+    assert running in result["msg"] and "cancel or kill" in result["msg"].lower()
+    assert restate.row(completed) is None  # the failure of one did not stop the others
+    assert restate.row(running)["status"] == "running"
+
+
+def test_filters_select_only_invocations_the_state_applies_to(restate, ansible):
+    key = "filters-purge"
+    active = restate.send(f"Holder/{key}/hold", 7200)
+    restate.wait_statuses([active], "suspended")
+    done = restate.send(f"Holder/{key}-done/hold", 0)
+    restate.wait_statuses([done], "completed")
+    result = ansible.run(MODULE, {"filters": {"service": "Holder", "key": key}, "state": "purged"})
+    assert not result["failed"] and not result["changed"], result
+    assert result["summary"]["matched"] == 0  # the suspended one is not selected for purging
+    result = ansible.run(MODULE, {"filters": {"target": f"Holder/{key}-done"}, "state": "purged"})
+    assert result["changed"] and [i["id"] for i in result["invocations"]] == [done]
+
+
+def test_limit_acts_on_part_of_a_selection_and_reports_the_match(restate, ansible):
+    ids = restate.send_many("Tester/sleep", [7201] * 5)
+    restate.wait_statuses(ids, "suspended")
+    filters = {"target": "Tester/sleep", "status": ["suspended"], "created_after": "2m"}
+    result = ansible.run(MODULE, {"filters": filters, "state": "killed", "limit": 2})
+    assert result["summary"]["matched"] >= 5 and result["summary"]["changed"] == 2
+    assert any("limit" in w for w in result["warnings"])
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"id": "inv_1foAirY4KKzi6oY45SHQfWYR94XJmfjEiZ", "state": "resumed", "kill_after": 3}, "kill_after applies only"),
+    ({"ids": ["inv_1foAirY4KKzi6oY45SHQfWYR94XJmfjEiZ", "x'; DROP"], "state": "killed"}, "ids: "),
+    ({"filters": {"status": ["sleeping"]}, "state": "killed"}, "status"),
+    ({"filters": {"created_before": "last week"}, "state": "purged"}, "filters.created_before"),
+    ({"filters": {"service": "A"}, "state": "purged", "limit": 0}, "limit must be 1 or more"),
+    ({"state": "purged"}, "one of the following is required: id, ids, filters"),
+    ({"id": "inv_1foAirY4KKzi6oY45SHQfWYR94XJmfjEiZ", "state": "gone"}, "value of state must be one of"),
+])
+def test_bad_input_fails_before_any_change_with_a_clear_message(ansible, args, message):
+    result = ansible.run(MODULE, args)
+    assert result["failed"] and message in result["msg"], result["msg"]
+
+
+@pytest.mark.slow
+def test_filters_cancel_ten_thousand_suspended_in_one_task(restate, ansible):
+    ids = restate.send_many("Holder/bulk-10k/hold", [7200])  # marks the batch's start on a key of its own
+    count = 10_000
+    batch = restate.send_many("Tester/sleep", [7202] * count)
+    restate.wait_statuses(batch, "suspended", timeout=300)
+    filters = {"target": "Tester/sleep", "created_after": restate.query(
+        f"SELECT created_at FROM sys_invocation WHERE id = '{ids[0]}'")[0]["created_at"]}
+    first = ansible.run(MODULE, {"filters": filters, "state": "cancelled", "limit": 20_000, "wait": True,
+                                 "wait_timeout": 600})
+    assert not first["failed"], first.get("msg")
+    assert first["summary"]["changed"] == count
+    statuses = restate.statuses(batch)
+    assert set(statuses.values()) == {"completed-failure"} and len(statuses) == count
+    second = ansible.run(MODULE, {"filters": filters, "state": "cancelled", "limit": 20_000})
+    assert not second["changed"] and second["summary"]["unchanged"] == count
