@@ -106,9 +106,10 @@ class AdminClient:
             self.session.headers.update({str(k): str(v) for k, v in headers.items()})
         if token:
             self.session.headers["authorization"] = f"Bearer {token}"
-        self.session.verify = (ca_path or True) if validate_certs else False
-        if client_cert:
-            self.session.cert = (client_cert, client_key) if client_key else client_cert
+        # Passed with every request: a session-level value would lose to REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE
+        # from the environment, and ca_path or validate_certs=false would be silently ignored.
+        self.verify = (ca_path or True) if validate_certs else False
+        self.cert = ((client_cert, client_key) if client_key else client_cert) if client_cert else None
         self._server_version = None
 
     def close(self):
@@ -131,7 +132,8 @@ class AdminClient:
         attempt = 0
         while True:
             try:
-                response = self.session.request(method, url, json=json_body, params=params, timeout=self.timeout)
+                response = self.session.request(method, url, json=json_body, params=params, timeout=self.timeout,
+                                                verify=self.verify, cert=self.cert)
             except requests.exceptions.SSLError as exc:
                 raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url, reason="tls")
             except requests.exceptions.ConnectionError as exc:

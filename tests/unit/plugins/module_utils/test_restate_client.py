@@ -1,0 +1,317 @@
+"""AdminClient against a real local HTTP server that answers as the Restate Admin API does (and as it cannot
+be made to: 503 bursts, late start-up)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ansible_collections.restate.admin.plugins.module_utils.restate_client import AdminClient, RestateApiError
+
+ALREADY_COMPLETED = {"message": "The invocation 'inv_1gbO4O3R4kKt0AUtCr5TtqigaNEEA53DU6' was already completed.",
+                     "restate_code": None}
+BAD_FORMAT = {"message": "The request field 'invocation_id' is invalid. Reason: unrecognized codec version",
+              "restate_code": None}
+NOT_FOUND = {"message": "The requested invocation 'inv_1foAirY4KKzi6oY45SHQfWYR94XJmfjEiZ' does not exist",
+             "restate_code": None}
+SQL_ERROR = {"message": 'Datafusion error: SQL error: ParserError("Expected: an SQL statement, found: SELEC")'}
+VERSION = {"version": "1.7.12", "min_admin_api_version": 2, "max_admin_api_version": 4}
+
+
+class ScriptedServer:
+    """An HTTP server whose answers are queued per path; it records every request it gets."""
+
+    def __init__(self, port=0, tls_context=None):
+        self.answers = {}
+        self.requests = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                outer.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
+                                       "body": body})
+                queue = outer.answers.get(self.path.split("?")[0]) or [(200, {})]
+                status, payload = queue.pop(0) if len(queue) > 1 else queue[0]
+                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "text/plain" if isinstance(payload, str) else "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = _answer
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        if tls_context:
+            self.httpd.socket = tls_context.wrap_socket(self.httpd.socket, server_side=True)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, scheme="http"):
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    def script(self, path, *answers):
+        self.answers[path] = list(answers)
+
+    def count(self, path):
+        return sum(1 for r in self.requests if r["path"].split("?")[0] == path)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    srv = ScriptedServer()
+    yield srv
+    srv.close()
+
+
+def client_for(url, **kwargs):
+    kwargs.setdefault("retry_backoff", 0.01)
+    return AdminClient(url, **kwargs)
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("status, body, fragment", [
+    (400, BAD_FORMAT, "HTTP 400: The request field 'invocation_id' is invalid"),
+    (404, NOT_FOUND, "HTTP 404: The requested invocation 'inv_1foAirY4KKzi6oY45SHQfWYR94XJmfjEiZ' does not exist"),
+    (409, ALREADY_COMPLETED, "HTTP 409: The invocation 'inv_1gbO4O3R4kKt0AUtCr5TtqigaNEEA53DU6' was already completed."),
+    (425, {"message": "The invocation is inboxed or scheduled", "restate_code": None}, "HTTP 425: The invocation is"),
+    (500, "internal error", "HTTP 500: internal error"),
+])
+def test_error_carries_method_path_status_and_the_servers_message(server, status, body, fragment):
+    server.script("/invocations/inv_x/cancel", (status, body))
+    with pytest.raises(RestateApiError) as caught:
+        client_for(server.url()).invocation_action("inv_x", "cancel")
+    error = caught.value
+    assert (error.method, error.path, error.status) == ("PATCH", "/invocations/inv_x/cancel", status)
+    assert fragment in str(error)
+    assert f"PATCH {server.url()}/invocations/inv_x/cancel" in str(error)
+
+
+def test_query_error_shows_the_sql_message(server):
+    server.script("/query", (400, SQL_ERROR))
+    with pytest.raises(RestateApiError, match="ParserError"):
+        client_for(server.url()).query("SELEC 1")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_auth_failures_name_admin_url_and_token(server, status):
+    server.script("/version", (status, {"message": "unauthorized"}))
+    with pytest.raises(RestateApiError) as caught:
+        client_for(server.url()).version()
+    text = str(caught.value)
+    assert f"admin_url={server.url()}" in text and "token" in text and str(status) in text
+
+
+def test_503_burst_is_retried_until_success(server):
+    server.script("/query", (503, "busy"), (503, "busy"), (200, {"rows": [{"n": 1}]}))
+    retries = []
+    client = client_for(server.url(), retries=3, on_retry=retries.append)
+    assert client.query("SELECT 1 AS n") == [{"n": 1}]
+    assert server.count("/query") == 3
+    assert len(retries) == 2 and "HTTP 503" in retries[0]
+
+
+def test_503_beyond_the_retry_budget_fails(server):
+    server.script("/query", (503, "busy"))
+    with pytest.raises(RestateApiError) as caught:
+        client_for(server.url(), retries=2).query("SELECT 1")
+    assert caught.value.status == 503
+    assert server.count("/query") == 3
+
+
+def test_restart_as_new_is_never_repeated_after_a_503(server):
+    server.script("/invocations/inv_x/restart-as-new", (503, "busy"), (200, {"new_invocation_id": "inv_y"}))
+    with pytest.raises(RestateApiError) as caught:
+        client_for(server.url(), retries=3).invocation_action("inv_x", "restart-as-new")
+    assert caught.value.status == 503
+    assert server.count("/invocations/inv_x/restart-as-new") == 1
+
+
+@pytest.mark.parametrize("status", [400, 404, 409, 425])
+def test_client_errors_are_not_retried(server, status):
+    server.script("/invocations/inv_x/kill", (status, ALREADY_COMPLETED))
+    with pytest.raises(RestateApiError):
+        client_for(server.url(), retries=3).invocation_action("inv_x", "kill")
+    assert server.count("/invocations/inv_x/kill") == 1
+
+
+def test_refused_connection_is_retried_until_the_server_listens():
+    port = free_port()
+    started = []
+
+    def start_later():
+        time.sleep(0.3)
+        srv = ScriptedServer(port=port)
+        srv.script("/version", (200, VERSION))
+        started.append(srv)
+
+    thread = threading.Thread(target=start_later)
+    thread.start()
+    retries = []
+    try:
+        client = AdminClient(f"http://127.0.0.1:{port}", retries=6, retry_backoff=0.1, on_retry=retries.append)
+        assert client.version()["version"] == "1.7.12"
+        assert retries, "the first attempt should have been refused"
+    finally:
+        thread.join()
+        for srv in started:
+            srv.close()
+
+
+def test_refused_connection_names_admin_url_when_retries_run_out():
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(RestateApiError) as caught:
+        client_for(url, retries=1).version()
+    assert caught.value.reason == "connection"
+    assert f"admin_url={url}" in str(caught.value)
+
+
+def test_refused_restart_as_new_is_retried_because_nothing_was_sent():
+    url = f"http://127.0.0.1:{free_port()}"
+    retries = []
+    with pytest.raises(RestateApiError):
+        client_for(url, retries=2, on_retry=retries.append).invocation_action("inv_x", "restart-as-new")
+    assert len(retries) == 2
+
+
+def test_read_timeout_is_reported_with_admin_url():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # accepts, never answers
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        with pytest.raises(RestateApiError) as caught:
+            client_for(url, timeout=0.3, retries=0).version()
+    finally:
+        listener.close()
+    assert caught.value.reason in ("timeout", "connection")
+    assert url in str(caught.value)
+
+
+def test_bearer_token_and_extra_headers_are_sent(server):
+    server.script("/version", (200, VERSION))
+    client_for(server.url(), token="s3cret", headers={"X-Proxy": "yes"}).version()
+    headers = {k.lower(): v for k, v in server.requests[-1]["headers"].items()}
+    assert headers["authorization"] == "Bearer s3cret"
+    assert headers["x-proxy"] == "yes"
+
+
+def test_no_authorization_header_without_token(server):
+    server.script("/version", (200, VERSION))
+    client_for(server.url()).version()
+    assert "authorization" not in {k.lower() for k in server.requests[-1]["headers"]}
+
+
+def test_query_asks_for_json_and_fills_columns_the_server_leaves_out(server):
+    server.script("/query", (200, {"rows": [{"id": "inv_a", "status": "running"}, {"id": "inv_b"}]}))
+    rows = client_for(server.url()).query("SELECT id, status FROM sys_invocation", columns=["id", "status"])
+    assert rows == [{"id": "inv_a", "status": "running"}, {"id": "inv_b", "status": None}]
+    sent = server.requests[-1]
+    assert json.loads(sent["body"]) == {"query": "SELECT id, status FROM sys_invocation"}
+    assert {k.lower(): v for k, v in sent["headers"].items()}["accept"] == "application/json"
+
+
+def test_compatible_server_passes_the_version_check(server):
+    server.script("/version", (200, VERSION))
+    assert client_for(server.url()).check_compatible()["version"] == "1.7.12"
+
+
+def test_server_without_a_common_admin_api_version_is_refused(server):
+    server.script("/version", (200, {"version": "9.0.0", "min_admin_api_version": 7, "max_admin_api_version": 9}))
+    with pytest.raises(RestateApiError, match="speaks admin API versions 7-9"):
+        client_for(server.url()).check_compatible()
+
+
+@pytest.mark.parametrize("answer", ["<html>hello</html>", {"status": "ok"}])
+def test_a_server_that_is_not_restate_is_named_as_such(server, answer):
+    server.script("/version", (200, answer))
+    with pytest.raises(RestateApiError, match="Restate Admin API"):
+        client_for(server.url()).check_compatible()
+
+
+# -- TLS ---------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A test CA and a server certificate for 127.0.0.1, made with the openssl command."""
+    base = tmp_path_factory.mktemp("pki")
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=base)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=restate-admin test CA")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+            "-subj", "/CN=127.0.0.1")
+    (base / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    return base
+
+
+@pytest.fixture
+def tls_server(pki):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki / "server.pem", pki / "server.key")
+    srv = ScriptedServer(tls_context=context)
+    srv.script("/version", (200, VERSION))
+    yield srv
+    srv.close()
+
+
+def test_unknown_ca_is_rejected_by_default_with_advice(tls_server):
+    with pytest.raises(RestateApiError) as caught:
+        client_for(tls_server.url("https"), retries=0).version()
+    assert caught.value.reason == "tls"
+    assert "ca_path" in str(caught.value)
+
+
+def test_ca_path_makes_the_server_trusted(tls_server, pki):
+    assert client_for(tls_server.url("https"), ca_path=str(pki / "ca.pem")).version()["version"] == "1.7.12"
+
+
+def test_validate_certs_false_skips_verification(tls_server):
+    assert client_for(tls_server.url("https"), validate_certs=False).version()["version"] == "1.7.12"
+
+
+def test_client_certificate_is_presented(pki, tmp_path):
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "client.key"),
+                    "-out", str(tmp_path / "client.csr"), "-subj", "/CN=operator"], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", str(tmp_path / "client.csr"), "-CA", str(pki / "ca.pem"),
+                    "-CAkey", str(pki / "ca.key"), "-CAcreateserial", "-out", str(tmp_path / "client.pem"),
+                    "-days", "2"], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki / "server.pem", pki / "server.key")
+    context.load_verify_locations(pki / "ca.pem")
+    context.verify_mode = ssl.CERT_REQUIRED
+    srv = ScriptedServer(tls_context=context)
+    srv.script("/version", (200, VERSION))
+    try:
+        with pytest.raises(RestateApiError):
+            client_for(srv.url("https"), ca_path=str(pki / "ca.pem"), retries=0).version()
+        client = client_for(srv.url("https"), ca_path=str(pki / "ca.pem"), client_cert=str(tmp_path / "client.pem"),
+                            client_key=str(tmp_path / "client.key"))
+        assert client.version()["version"] == "1.7.12"
+    finally:
+        srv.close()
