@@ -1,5 +1,5 @@
 # Copyright: restate.admin contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -44,7 +44,10 @@ options:
         type: str
         choices: [success, failure]
       deployment:
-        description: Id of the deployment the invocation is pinned to (V(dp_...)).
+        description:
+          - Id of the deployment the invocation is pinned to (V(dp_...)).
+          - An invocation that is not pinned yet (for example backing-off before its first journal entry) counts
+            for the deployment of its last attempt, as in C(restate invocations list --deployment).
         type: str
       invoked_by:
         description: Who started the invocation.
@@ -58,6 +61,11 @@ options:
           - V(true) selects invocations pinned to a deployment that no longer exists (they cannot make
             progress); V(false) excludes them.
         type: bool
+      min_retry_count:
+        description:
+          - At least this many attempts have failed and been retried (C(retry_count)); with O(filters.status=backing-off)
+            it selects invocations stuck retrying.
+        type: int
       created_before:
         description: Created before this time or age.
         type: str

@@ -1,5 +1,5 @@
 # Copyright: restate.admin contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run one call per item concurrently over the client's pooled session; one item's failure never stops the others."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # Copyright: restate.admin contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """HTTP client for the Restate Admin API.
 
 This file knows HTTP and the Admin API, and nothing of Ansible: modules build an

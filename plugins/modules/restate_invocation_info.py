@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: restate.admin contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ description:
     changes anything.
   - Uses the same O(filters) as M(restate.admin.restate_invocation), so a task can show what another one would act on.
 author:
-  - restate.admin contributors
+  - restate.admin maintainers (!UNKNOWN)
 options:
   id:
     description:

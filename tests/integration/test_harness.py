@@ -14,7 +14,7 @@ def test_one_invocation_in_each_status_read_back_through_the_client(restate, cli
                         columns=["id", "status", "completion_result"])
     seen = {row["id"]: row for row in rows}
     for wanted, invocation_id in made.items():
-        status, _, result = wanted.partition("-")
+        status, unused_dash, result = wanted.partition("-")
         if wanted == "backing-off":
             status, result = "backing-off", ""
         assert seen[invocation_id]["status"] == status, (wanted, seen[invocation_id])

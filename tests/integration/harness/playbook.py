@@ -79,7 +79,7 @@ class Ansible:
             args.append("--check")
         if diff:
             args.append("--diff")
-        proc = subprocess.run(args, capture_output=True, text=True, env=self.env(env), timeout=1800)
+        proc = subprocess.run(args, capture_output=True, text=True, env=self.env(env), timeout=1800, check=False)
         self.last_output = proc.stdout + proc.stderr
         assert proc.returncode == expect_rc, f"ansible-playbook exited {proc.returncode}:\n{self.last_output[-6000:]}"
         return json.loads(results_file.read_text())
@@ -92,4 +92,4 @@ class Ansible:
         """`ansible localhost -m MODULE -a ARGS`, as a person would type it."""
         cmd = [str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", module, "-a", args,
                *extra_args]
-        return subprocess.run(cmd, capture_output=True, text=True, env=self.env(env), timeout=600)
+        return subprocess.run(cmd, capture_output=True, text=True, env=self.env(env), timeout=600, check=False)

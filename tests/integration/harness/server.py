@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -32,9 +33,16 @@ STATUSES = ("scheduled", "pending", "running", "suspended", "backing-off", "paus
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the kernel's ephemeral range, so an outgoing connection cannot take it before the server binds."""
+    for unused_attempt in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000-32000")
 
 
 def wait_until(predicate, timeout=30.0, interval=0.1, what="condition"):
@@ -80,6 +88,10 @@ class Process:
         self.log.close()
 
 
+class PortTaken(RuntimeError):
+    """Another process bound one of the server's ports first."""
+
+
 class RestateServer:
     """restate-server on free loopback ports with its own base dir."""
 
@@ -93,7 +105,20 @@ class RestateServer:
         self.ingress_url = f"http://127.0.0.1:{self.ingress_port}"
         self.process = None
 
-    def start(self):
+    def start(self, attempts: int = 3):
+        for attempt in range(attempts):
+            try:
+                return self._start()
+            except PortTaken:
+                if attempt == attempts - 1:
+                    raise
+                self.process.stop()
+                self.admin_port, self.ingress_port, self.node_port = free_port(), free_port(), free_port()
+                self.admin_url = f"http://127.0.0.1:{self.admin_port}"
+                self.ingress_url = f"http://127.0.0.1:{self.ingress_port}"
+        return self
+
+    def _start(self):
         config = self.workdir / "restate.toml"
         config.write_text(
             f'[admin]\nbind-address = "127.0.0.1:{self.admin_port}"\n'
@@ -107,7 +132,10 @@ class RestateServer:
 
     def _healthy(self):
         if not self.process.alive():
-            raise RuntimeError(f"restate-server exited; see {self.workdir / 'server.log'}")
+            log = self.workdir / "server.log"
+            if "Address in use" in log.read_text(errors="replace"):
+                raise PortTaken(str(log))
+            raise RuntimeError(f"restate-server exited; see {log}")
         try:
             return requests.get(self.admin_url + "/health", timeout=1).status_code == 200 and \
                 requests.get(self.ingress_url + "/restate/health", timeout=1).status_code == 200
@@ -224,7 +252,7 @@ class Restate:
     def send(self, target: str, body, delay: str | None = None, idempotency_key: str | None = None) -> str:
         headers = {"content-type": "application/json"}
         if idempotency_key is not None:
-            headers["idempotency-key"] = idempotency_key
+            headers["idempotency-key"] = idempotency_key.encode()  # raw UTF-8: http.client would insist on latin-1
         params = {"delay": delay} if delay else None
         response = self.http.post(f"{self.ingress_url}/{target}/send", data=json.dumps(body), params=params,
                                   headers=headers, timeout=30)
@@ -268,7 +296,7 @@ class Restate:
         """Run the official CLI against this server."""
         env = dict(os.environ, RESTATE_ADMIN_URL=self.admin_url, RESTATE_HOST="127.0.0.1", NO_COLOR="1",
                    CLICOLOR="0", RESTATE_NO_TELEMETRY="1")
-        result = subprocess.run([str(CLI_BIN), *args], capture_output=True, text=True, env=env, timeout=300)
+        result = subprocess.run([str(CLI_BIN), *args], capture_output=True, text=True, env=env, timeout=300, check=False)
         if check and result.returncode != 0:
             raise AssertionError(f"restate {' '.join(args)} failed: {result.stdout}\n{result.stderr}")
         return result

@@ -43,7 +43,7 @@ async def sleep(ctx: restate.Context, seconds: int) -> str:
 
 @tester.handler()
 async def wait_awakeable(ctx: restate.Context, value: str) -> str:
-    _, promise = ctx.awakeable()
+    unused_awakeable_id, promise = ctx.awakeable()
     return await promise
 
 

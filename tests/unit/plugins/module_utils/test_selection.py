@@ -175,3 +175,16 @@ def test_other_statements():
     assert f"WHERE id = '{GOOD_ID}' ORDER BY index" in journal_sql(GOOD_ID)
     with pytest.raises(SelectionError):
         ids_condition(["inv_x' OR '1'='1"])
+
+
+@pytest.mark.parametrize("value, expected", [(0, 0), (5, 5), ("7", 7), (" 3 ", 3)])
+def test_min_retry_count_becomes_a_bound_on_retry_count(value, expected):
+    filters = normalize_filters({"min_retry_count": value})
+    assert filters == {"min_retry_count": expected}
+    assert where_conditions(filters) == [f"retry_count >= {expected}"]
+
+
+@pytest.mark.parametrize("value", [-1, "-1", "1; DROP", 1.5, True, "many", [3]])
+def test_min_retry_count_rejects_what_is_not_a_count(value):
+    with pytest.raises(SelectionError, match=r"filters\.min_retry_count: expected a whole number"):
+        normalize_filters({"min_retry_count": value})
