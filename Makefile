@@ -3,13 +3,18 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: test setup units sanity integration demo bench clean
+.PHONY: test setup units sanity lint integration demo bench clean
 
-## One command for the whole suite: set-up, unit tests, ansible-test sanity, integration tests.
+## One command for the whole suite: set-up, unit tests, ansible-test sanity, ansible-lint, integration tests.
 test: setup
 	$(MAKE) units
 	$(MAKE) sanity
+	$(MAKE) lint
 	$(MAKE) integration
+
+## The demo: a local Restate server with a demo service, and the three playbooks (dry run, then for real).
+demo: setup
+	$(PY) demo/run_demo.py
 
 setup:
 	scripts/setup.sh
@@ -19,6 +24,9 @@ units:
 
 sanity:
 	scripts/ansible_test.sh sanity --python 3.11 --local --color no
+
+lint:
+	scripts/lint.sh
 
 integration:
 	scripts/pytest.sh tests/integration

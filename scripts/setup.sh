@@ -24,6 +24,18 @@ else
   echo "setup: .cache/venv is up to date"
 fi
 
+# ansible-lint, in a venv of its own so its dependencies cannot move the test toolchain
+lint_stamp=$(stamp_of requirements-lint.txt)
+if [ "$(cat "$CACHE/lint/.stamp" 2>/dev/null)" != "$lint_stamp" ]; then
+  echo "setup: creating .cache/lint"
+  rm -rf "$CACHE/lint"
+  "$PYTHON" -m venv "$CACHE/lint"
+  "$CACHE/lint/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-lint.txt
+  echo "$lint_stamp" > "$CACHE/lint/.stamp"
+else
+  echo "setup: .cache/lint is up to date"
+fi
+
 # Restate server and CLI (the binaries ship inside the npm packages)
 npm_stamp=$(stamp_of tests/npm/package.json tests/npm/package-lock.json)
 if [ "$(cat "$CACHE/npm/.stamp" 2>/dev/null)" != "$npm_stamp" ]; then

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -93,3 +94,28 @@ class Ansible:
         cmd = [str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", module, "-a", args,
                *extra_args]
         return subprocess.run(cmd, capture_output=True, text=True, env=self.env(env), timeout=600, check=False)
+
+    def playbook(self, name: str, extravars: dict, report: str, check=False, env=None, expect_rc=0):
+        """Run the collection's playbook ``name`` unchanged, then read back the fact ``report`` it set.
+
+        Returns (report or None, changed tasks from the recap, output).
+        """
+        tmp = Path(tempfile.mkdtemp(dir=self.workdir, prefix="job-"))
+        results_file = tmp / "report.json"
+        wrapper = tmp / "job.yml"
+        wrapper.write_text(yaml.safe_dump([
+            {"import_playbook": f"restate.admin.{name}"},
+            {"name": "write the report", "hosts": "localhost", "connection": "local", "gather_facts": False,
+             "tasks": [{"ansible.builtin.copy": {"content": "{{ " + report + " | default(None) | to_json }}",
+                                                 "dest": str(results_file)}, "check_mode": False}]},
+        ], sort_keys=False))
+        args = [str(BIN / "ansible-playbook"), "-i", "localhost,", str(wrapper), "-e", json.dumps(extravars)]
+        if check:
+            args.append("--check")
+        proc = subprocess.run(args, capture_output=True, text=True, env=self.env(env), timeout=1800, check=False)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == expect_rc, f"{name} exited {proc.returncode}:\n{output[-6000:]}"
+        changed = re.search(r"localhost\s+:\s+ok=\d+\s+changed=(\d+)", output)
+        result = json.loads(results_file.read_text()) if results_file.exists() else None
+        # the wrapper's own copy task is one change on the first write
+        return result, int(changed.group(1)) - 1 if changed else None, output

@@ -182,6 +182,7 @@ class Restate:
 
     def __init__(self, workdir: Path | None = None):
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="restate-it-"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.server = RestateServer(self.workdir)
         self.service = TestService(self.workdir)
         self.http = requests.Session()

@@ -1,0 +1,215 @@
+# Copyright: restate.admin contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The demo: a local Restate server with a small shop, a realistic mix of invocations, and the three playbooks.
+
+    make demo                                   # embedded server on free ports (DEMO_ADMIN_PORT, DEMO_INGRESS_PORT)
+    RESTATE_ADMIN_URL=http://host:9070 make demo   # an existing server: dry runs only (DEMO_APPLY=1 to act)
+
+Everything it starts is stopped again, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+
+from harness.playbook import build_and_install  # noqa: E402
+from harness.server import Process, RestateServer, free_port, wait_until  # noqa: E402
+
+BIN = Path(sys.executable).parent
+MIX = {"suspended": 1000, "paused": 200, "backing-off": 200, "old completed": 3000, "recent completed": 200}
+RETENTION = "45s"  # the demo's "7 days": the old completed invocations are older than this when the cleanup runs
+
+
+def say(text: str) -> None:
+    print(f"\n=== {text}", flush=True)
+
+
+class Shop:
+    """restate-server plus the shop service, both on loopback, in one temporary directory."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.server = RestateServer(workdir)
+        if os.environ.get("DEMO_ADMIN_PORT"):
+            self.server.admin_port = int(os.environ["DEMO_ADMIN_PORT"])
+            self.server.admin_url = f"http://127.0.0.1:{self.server.admin_port}"
+        if os.environ.get("DEMO_INGRESS_PORT"):
+            self.server.ingress_port = int(os.environ["DEMO_INGRESS_PORT"])
+            self.server.ingress_url = f"http://127.0.0.1:{self.server.ingress_port}"
+        self.service_port = int(os.environ.get("DEMO_SERVICE_PORT") or free_port())
+        self.service = None
+        self.http = requests.Session()
+        self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
+
+    def start(self) -> None:
+        self.server.start()
+        hypercorn = BIN / "hypercorn"
+        self.service = Process([str(hypercorn), "shop_service:app", "--bind", f"127.0.0.1:{self.service_port}"],
+                               self.workdir / "shop.log", cwd=str(Path(__file__).parent))
+        wait_until(self._service_up, timeout=30, what="the shop service")
+        response = self.http.post(self.server.admin_url + "/deployments", timeout=30, json={
+            "uri": f"http://127.0.0.1:{self.service_port}", "use_http_11": True, "force": True})
+        response.raise_for_status()
+
+    def _service_up(self) -> bool:
+        if not self.service.alive():
+            raise RuntimeError(f"the shop service exited; see {self.workdir / 'shop.log'}")
+        try:
+            return self.http.get(f"http://127.0.0.1:{self.service_port}/discover", timeout=1).status_code < 500
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        if self.service:
+            self.service.stop()
+        self.server.stop()
+
+    def send(self, target: str, order_ids) -> list:
+        def one(order_id):
+            response = self.http.post(f"{self.server.ingress_url}/{target}/send", json=order_id, timeout=30)
+            response.raise_for_status()
+            return response.json()["invocationId"]
+
+        with ThreadPoolExecutor(16) as pool:
+            return list(pool.map(one, order_ids))
+
+
+def query(admin_url: str, sql: str, token: str | None = None) -> list:
+    headers = {"accept": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    response = requests.post(admin_url + "/query", json={"query": sql}, headers=headers, timeout=60)
+    response.raise_for_status()
+    return response.json()["rows"]
+
+
+def wait_for(admin_url: str, ids: list, statuses: tuple, what: str, timeout: float = 120) -> None:
+    wanted = set(ids)
+
+    def settled():
+        rows = query(admin_url, "SELECT id, status FROM sys_invocation")
+        return sum(1 for r in rows if r["id"] in wanted and r["status"] in statuses) == len(wanted)
+
+    wait_until(settled, timeout=timeout, interval=0.5, what=what)
+
+
+def seed(shop: Shop) -> str:
+    """Create the mix; returns a timestamp between the older and the newer stuck invocations."""
+    admin = shop.server.admin_url
+    say(f"Creating {MIX['old completed']} completed orders, the ones the retention cleanup will purge")
+    old = shop.send("Orders/status", [f"o-{n}" for n in range(MIX["old completed"])])
+    wait_for(admin, old, ("completed",), "completed orders")
+    old_done = time.monotonic()
+    say(f"Creating {MIX['backing-off']} payments that keep failing (backing-off)")
+    charges = shop.send("Payments/charge", [f"p-{n}" for n in range(MIX["backing-off"])])
+    wait_for(admin, charges, ("backing-off",), "backing-off payments")
+    time.sleep(1.5)
+    boundary = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    time.sleep(1.5)
+    say(f"Creating {MIX['paused']} stock reservations that pause after three failures")
+    reservations = shop.send("Inventory/reserve", [f"r-{n}" for n in range(MIX["paused"])])
+    say(f"Creating {MIX['suspended']} checkouts waiting for a payment confirmation (suspended)")
+    checkouts = shop.send("Orders/checkout", [f"c-{n}" for n in range(MIX["suspended"])])
+    wait_for(admin, reservations, ("paused",), "paused reservations")
+    wait_for(admin, checkouts, ("suspended",), "suspended checkouts")
+    remaining = int(RETENTION[:-1]) + 2 - (time.monotonic() - old_done)
+    if remaining > 0:
+        say(f"Waiting {remaining:.0f}s so the first completed orders are older than the retention of {RETENTION}")
+        time.sleep(remaining)
+    say(f"Creating {MIX['recent completed']} recent completed orders, which the cleanup must keep")
+    recent = shop.send("Orders/status", [f"n-{n}" for n in range(MIX["recent completed"])])
+    wait_for(admin, recent, ("completed",), "recent orders")
+    return boundary
+
+
+def show_counts(admin_url: str, title: str, token: str | None = None) -> None:
+    rows = query(admin_url, "SELECT target, status, completion_result, COUNT(*) AS n FROM sys_invocation "
+                            "GROUP BY target, status, completion_result ORDER BY target, status", token)
+    say(title)
+    print(f"  {'target':<22} {'status':<12} {'result':<8} {'count':>6}")
+    for row in rows:
+        print(f"  {row['target']:<22} {row['status']:<12} {row.get('completion_result') or '':<8} {row['n']:>6}")
+    if not rows:
+        print("  (no invocations)")
+
+
+def playbook(collections: Path, admin_url: str, name: str, extravars: dict, check: bool) -> None:
+    say(f"ansible-playbook restate.admin.{name} {'--check ' if check else ''}-e '{json.dumps(extravars)}'")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), RESTATE_ADMIN_URL=admin_url,
+               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_DISPLAY_SKIPPED_HOSTS="false")
+    args = [str(BIN / "ansible-playbook"), "-i", "localhost,", f"restate.admin.{name}", "-e", json.dumps(extravars)]
+    if check:
+        args.append("--check")
+    result = subprocess.run(args, env=env, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"demo: restate.admin.{name} failed (exit {result.returncode})")
+
+
+def run_jobs(collections: Path, admin_url: str, jobs: list, apply: bool) -> None:
+    for name, extravars in jobs:
+        playbook(collections, admin_url, name, extravars, check=True)
+        if apply:
+            playbook(collections, admin_url, name, extravars, check=False)
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *unused: (_ for _ in ()).throw(KeyboardInterrupt()))
+    workdir = Path(tempfile.mkdtemp(prefix="restate-demo-"))
+    say("Building and installing the collection")
+    collections = build_and_install(workdir / "galaxy")
+    existing = os.environ.get("RESTATE_ADMIN_URL")
+    if existing:
+        token = os.environ.get("RESTATE_AUTH_TOKEN")
+        apply = os.environ.get("DEMO_APPLY") == "1"
+        say(f"Using the server at {existing}; " + ("running the jobs for real" if apply else
+                                                    "dry runs only (DEMO_APPLY=1 to act)"))
+        show_counts(existing, "Invocations before", token)
+        run_jobs(collections, existing, [
+            ("retention_cleanup", {}),
+            ("recover_stuck", {}),
+        ], apply)
+        show_counts(existing, "Invocations after", token)
+        return 0
+
+    shop = Shop(workdir)
+    try:
+        say(f"Starting restate-server and the shop service (logs in {workdir})")
+        shop.start()
+        admin = shop.server.admin_url
+        print(f"  admin API {admin}, ingress {shop.server.ingress_url}")
+        boundary = seed(shop)
+        show_counts(admin, "Invocations before")
+        run_jobs(collections, admin, [
+            ("retention_cleanup", {"retention": RETENTION}),
+            ("bulk_cancel", {"filters": {"target": "Orders/checkout", "status": ["suspended"]},
+                             "max_invocations": 5000, "wait": True}),
+            ("recover_stuck", {"max_retries": 3, "kill_older_than": boundary}),
+        ], apply=True)
+        time.sleep(2)  # let the resumed reservations finish
+        show_counts(admin, "Invocations after")
+        return 0
+    except KeyboardInterrupt:
+        print("\ndemo: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        say("Stopping restate-server and the shop service")
+        shop.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
