@@ -167,8 +167,13 @@ def run_jobs(collections: Path, admin_url: str, jobs: list, apply: bool) -> None
             playbook(collections, admin_url, name, extravars, check=False)
 
 
+def interrupted(*unused_signal):
+    """SIGTERM stops the demo like Ctrl-C, so everything it started is stopped too."""
+    raise KeyboardInterrupt
+
+
 def main() -> int:
-    signal.signal(signal.SIGTERM, lambda *unused: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, interrupted)
     workdir = Path(tempfile.mkdtemp(prefix="restate-demo-"))
     say("Building and installing the collection")
     collections = build_and_install(workdir / "galaxy")
@@ -176,8 +181,8 @@ def main() -> int:
     if existing:
         token = os.environ.get("RESTATE_AUTH_TOKEN")
         apply = os.environ.get("DEMO_APPLY") == "1"
-        say(f"Using the server at {existing}; " + ("running the jobs for real" if apply else
-                                                    "dry runs only (DEMO_APPLY=1 to act)"))
+        mode = "running the jobs for real" if apply else "dry runs only (DEMO_APPLY=1 to act)"
+        say(f"Using the server at {existing}; {mode}")
         show_counts(existing, "Invocations before", token)
         run_jobs(collections, existing, [
             ("retention_cleanup", {}),
