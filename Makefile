@@ -28,6 +28,10 @@ sanity:
 lint:
 	scripts/lint.sh
 
+## Side-by-side benchmark against the official CLI (BENCH_N, BENCH_ROUNDS, BENCH_RSS_N); writes docs/benchmarks.md.
+bench: setup
+	$(PY) bench/bench.py
+
 integration:
 	scripts/pytest.sh tests/integration
 

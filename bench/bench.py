@@ -30,6 +30,8 @@ import urllib3  # noqa: E402
 from harness.playbook import build_and_install  # noqa: E402
 from harness.server import CLI_BIN, Restate  # noqa: E402
 
+from ansible_collections.restate.admin.plugins.module_utils.pipelined_http import PipelinedSender  # noqa: E402
+
 N = int(os.environ.get("BENCH_N", "10000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SAMPLE = int(os.environ.get("BENCH_SAMPLE", "40"))
@@ -97,6 +99,16 @@ class Bench:
         assert all(s < 300 for s in statuses), sorted(set(statuses))
         return elapsed
 
+    def raw_pipelined(self, operation: str, ids: list) -> float:
+        """The module's own bulk sender, called directly: the module's rate without Ansible around it."""
+        action = OPERATIONS[operation][4]
+        sender = PipelinedSender(self.restate.admin_url, {"accept": "application/json"}, connections=32, window=8)
+        start = time.perf_counter()
+        answers = sender.send("PATCH", [f"/invocations/{i}/{action}" for i in ids])
+        elapsed = time.perf_counter() - start
+        assert all(a.status is not None and a.status < 300 for a in answers), {a.status for a in answers}
+        return elapsed
+
     def xargs_cli(self, operation: str, ids: list) -> float:
         """The seed document's shell pipeline: one CLI process per id (on a sample, extrapolated)."""
         verb = OPERATIONS[operation][3]
@@ -156,11 +168,12 @@ class Bench:
         return statistics.median(ping), statistics.median(one)
 
 
-CONTENDERS = ("module", "cli", "raw_http", "xargs_cli", "ansible_loop")
+CONTENDERS = ("module", "cli", "raw_http", "raw_pipelined", "xargs_cli", "ansible_loop")
 LABELS = {
     "module": "restate_invocation, one ansible-playbook task (start-up included)",
     "cli": "official CLI, one process (`restate invocations VERB TARGET --limit N --yes`)",
     "raw_http": f"raw HTTP reference: urllib3, {CONCURRENCY} threads",
+    "raw_pipelined": "raw HTTP reference: the module's pipelined sender alone (32 connections x 8)",
     "xargs_cli": f"seed document: one CLI process per id via xargs ({SAMPLE}-id sample, extrapolated)",
     "ansible_loop": f"Ansible `loop:` one item per id ({SAMPLE}-id sample, extrapolated)",
 }

@@ -8,13 +8,21 @@ This file knows HTTP and the Admin API, and nothing of Ansible: modules build an
 
 from __future__ import annotations
 
+import json
+import os
+import ssl
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.restate.admin.plugins.module_utils.pipelined_http import PipelinedSender
 
 REQUESTS_IMPORT_ERROR = None
 try:
     import requests
+    import requests.certs
     from requests.adapters import HTTPAdapter
+    from requests.utils import get_environ_proxies
     from urllib3.exceptions import NewConnectionError
 except ImportError:  # pragma: no cover - reported by the module through missing_required_lib
     requests = None
@@ -33,6 +41,9 @@ RETRYABLE_STATUSES = frozenset((502, 503, 504))
 INVOCATION_ACTIONS = ("cancel", "kill", "pause", "resume", "purge", "purge-journal", "restart-as-new")
 # restart-as-new creates a new invocation each time it is accepted: never repeat it blindly.
 NON_IDEMPOTENT_ACTIONS = frozenset(("restart-as-new",))
+# Bulk calls are pipelined this many per connection; concurrency / PIPELINE_WINDOW connections.
+PIPELINE_WINDOW = 8
+MAX_CONNECTIONS = 64
 
 
 class RestateApiError(Exception):
@@ -82,6 +93,17 @@ def _error_message(response) -> str:
     if isinstance(body, dict) and body.get("message"):
         return str(body["message"])
     return str(body)[:500]
+
+
+def _body_message(body: bytes) -> str:
+    """_error_message for a raw answer body."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body.decode("utf-8", "replace").strip()[:500]
+    if isinstance(parsed, dict) and parsed.get("message"):
+        return str(parsed["message"])
+    return str(parsed)[:500]
 
 
 class AdminClient:
@@ -207,6 +229,70 @@ class AdminClient:
         if columns:
             rows = [{column: row.get(column) for column in columns} for row in rows]
         return rows
+
+    def invocation_actions(self, invocation_ids, action: str, params=None, concurrency=256):
+        """The same PATCH for many invocations; returns one RestateApiError or None per id, in order.
+
+        Idempotent actions are pipelined over a few keep-alive connections (see pipelined_http); restart-as-new,
+        and any call that must go through an HTTP proxy from the environment, take one thread per request
+        over the session instead.
+        """
+        invocation_ids = list(invocation_ids)
+        if action not in INVOCATION_ACTIONS:
+            raise ValueError(f"unknown invocation action {action!r}")
+        if not invocation_ids:
+            return []
+        if action in NON_IDEMPOTENT_ACTIONS or self._proxied():
+            return self._threaded_actions(invocation_ids, action, params, concurrency)
+        sender = PipelinedSender(
+            self.admin_url, dict(self.session.headers), timeout=self.timeout, retries=self.retries,
+            retry_backoff=self.retry_backoff, ssl_context=self._ssl_context() if self.admin_url.startswith("https:")
+            else None, connections=min(MAX_CONNECTIONS, -(-concurrency // PIPELINE_WINDOW)),
+            window=min(PIPELINE_WINDOW, concurrency), on_retry=self.on_retry)
+        paths = [f"/invocations/{invocation_id}/{action}" for invocation_id in invocation_ids]
+        errors = []
+        for path, answer in zip(paths, sender.send("PATCH", paths, params)):
+            if answer.error is not None:
+                errors.append(RestateApiError("PATCH", path, message=answer.error, admin_url=self.admin_url,
+                                              reason=answer.reason))
+            elif answer.status >= 400:
+                errors.append(RestateApiError("PATCH", path, status=answer.status,
+                                              message=_body_message(answer.body), admin_url=self.admin_url))
+            else:
+                errors.append(None)
+        return errors
+
+    def _threaded_actions(self, invocation_ids, action, params, concurrency):
+        def one(invocation_id):
+            try:
+                self.invocation_action(invocation_id, action, params=params)
+            except RestateApiError as error:
+                return error
+            return None
+
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(invocation_ids), 64))) as executor:
+            return list(executor.map(one, invocation_ids))
+
+    def _proxied(self) -> bool:
+        return bool(self.session.trust_env and get_environ_proxies(self.admin_url))
+
+    def _ssl_context(self):
+        """The trust the requests session would use: ca_path, else REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE, else certifi."""
+        if self.verify is False:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            bundle = self.verify if isinstance(self.verify, str) else (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or requests.certs.where())
+            if os.path.isdir(bundle):
+                context = ssl.create_default_context(capath=bundle)
+            else:
+                context = ssl.create_default_context(cafile=bundle)
+        if self.cert:
+            certfile, keyfile = self.cert if isinstance(self.cert, tuple) else (self.cert, None)
+            context.load_cert_chain(certfile, keyfile)
+        return context
 
     def invocation_action(self, invocation_id: str, action: str, params=None, ok_statuses=()):
         """PATCH /invocations/{id}/{action}; returns the response (JSON body, if any, via .json())."""

@@ -315,3 +315,47 @@ def test_client_certificate_is_presented(pki, tmp_path):
         assert client.version()["version"] == "1.7.12"
     finally:
         srv.close()
+
+
+# -- bulk calls --------------------------------------------------------------------------------------------------
+def test_bulk_actions_map_each_answer_to_an_error_or_none(server):
+    server.script("/invocations/inv_b/purge", (404, NOT_FOUND))
+    server.script("/invocations/inv_c/purge", (409, ALREADY_COMPLETED))
+    errors = client_for(server.url()).invocation_actions(["inv_a", "inv_b", "inv_c"], "purge", concurrency=8)
+    assert errors[0] is None
+    assert (errors[1].status, errors[1].path) == (404, "/invocations/inv_b/purge")
+    assert "does not exist" in str(errors[1]) and f"PATCH {server.url()}/invocations/inv_b/purge" in str(errors[1])
+    assert errors[2].status == 409 and "already completed" in str(errors[2])
+
+
+def test_bulk_actions_send_params_and_token(server):
+    client_for(server.url(), token="s3cret").invocation_actions(["inv_a"], "resume", params={"deployment": "latest"})
+    request = server.requests[-1]
+    assert request["method"] == "PATCH" and request["path"] == "/invocations/inv_a/resume?deployment=latest"
+    assert request["headers"]["authorization"] == "Bearer s3cret"
+
+
+def test_bulk_restart_as_new_is_not_pipelined_and_not_repeated(server):
+    server.script("/invocations/inv_a/restart-as-new", (503, "busy"), (200, {"new_invocation_id": "inv_n"}))
+    errors = client_for(server.url()).invocation_actions(["inv_a"], "restart-as-new")
+    assert errors[0].status == 503 and server.count("/invocations/inv_a/restart-as-new") == 1
+
+
+def test_bulk_actions_go_through_a_proxy_from_the_environment(server, monkeypatch):
+    # The scripted server stands in for the proxy: it then sees absolute URLs.
+    monkeypatch.setenv("HTTP_PROXY", server.url())
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    errors = client_for("http://restate.invalid:9070").invocation_actions(["inv_a", "inv_b"], "kill")
+    assert errors == [None, None]
+    assert sorted(r["path"] for r in server.requests) == ["http://restate.invalid:9070/invocations/inv_a/kill",
+                                                          "http://restate.invalid:9070/invocations/inv_b/kill"]
+
+
+def test_bulk_actions_trust_ca_path_and_reject_an_unknown_ca(tls_server, pki):
+    trusted = client_for(tls_server.url("https"), ca_path=str(pki / "ca.pem")).invocation_actions(["inv_a"], "cancel")
+    assert trusted == [None]
+    unknown = client_for(tls_server.url("https"), retries=0).invocation_actions(["inv_a"], "cancel")
+    assert unknown[0].reason == "tls" and "ca_path" in str(unknown[0])
+    unverified = client_for(tls_server.url("https"), validate_certs=False).invocation_actions(["inv_a"], "cancel")
+    assert unverified == [None]
