@@ -118,6 +118,11 @@ class RestateServer:
                 self.ingress_url = f"http://127.0.0.1:{self.ingress_port}"
         return self
 
+    def restart(self):
+        """Start again on the same ports and base dir, after a stop (or a SIGKILL)."""
+        self._start()
+        return self
+
     def _start(self):
         config = self.workdir / "restate.toml"
         config.write_text(
@@ -202,6 +207,9 @@ class Restate:
         self.service.start()
         self.register()
         return self
+
+    def wait_healthy(self, timeout=60):
+        wait_until(self.server._healthy, timeout=timeout, what="restate-server /health")
 
     def register(self):
         response = self.http.post(self.admin_url + "/deployments",

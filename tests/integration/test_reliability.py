@@ -1,0 +1,240 @@
+"""Faults and hostile conditions, against the real server through a real proxy that misbehaves on demand.
+
+Nothing may be lost silently: after every fault, SQL on the server proves what the task reported.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import signal
+import ssl
+import subprocess
+import threading
+import time
+
+import pytest
+from harness.fault_proxy import FaultProxy
+from harness.server import Restate
+
+MODULE = "restate.admin.restate_invocation"
+INFO = "restate.admin.restate_invocation_info"
+TOKEN = "rel-token-5d1f0b7a"
+
+
+@pytest.fixture
+def proxy(restate):
+    instance = FaultProxy(restate.admin_url)
+    yield instance
+    instance.close()
+
+
+def suspended(restate, count):
+    ids = restate.send_many("Tester/wait_awakeable", ["never"] * count)
+    restate.wait_statuses(ids, "suspended")
+    return ids
+
+
+def completions(restate, ids) -> dict:
+    rows = restate.query("SELECT id, status, completion_failure FROM sys_invocation WHERE id IN (" +
+                         ", ".join(f"'{i}'" for i in ids) + ")")
+    return {row["id"]: (row["status"], row.get("completion_failure")) for row in rows}
+
+
+def test_503_bursts_are_retried_with_warnings(restate, ansible, proxy):
+    ids = suspended(restate, 40)
+    proxy.add("status503", 2)  # the version check and the first query
+    proxy.add("status503", 6, match="/cancel")
+    result = ansible.run(MODULE, {"admin_url": proxy.url, "ids": ids, "state": "cancelled", "wait": True})
+    assert not result["failed"], result["msg"]
+    assert result["summary"]["changed"] == 40
+    assert any("503" in warning and "retrying" in warning for warning in result["warnings"])
+    assert set(completions(restate, ids).values()) == {("completed", "[409] cancelled")}
+
+
+def test_connection_resets_before_and_after_the_request_lose_nothing(restate, ansible, proxy):
+    ids = suspended(restate, 60)
+    proxy.add("reset_before", 3, match="/kill")
+    proxy.add("reset_after", 3, match="/kill")  # killed on the server, answer lost: the repeat hears 409
+    result = ansible.run(MODULE, {"admin_url": proxy.url, "ids": ids, "state": "killed", "wait": True})
+    assert not result["failed"], result["msg"]
+    assert result["summary"]["changed"] == 60 and result["summary"]["failed"] == 0
+    assert set(completions(restate, ids).values()) == {("completed", "[409] killed")}
+
+
+def test_lost_purge_answers_are_not_reported_as_failures(restate, ansible, proxy):
+    ids = restate.make("completed-success", 20)
+    proxy.add("reset_after", 4, match="/purge")  # purged, answer lost; the repeat hears 404
+    result = ansible.run(MODULE, {"admin_url": proxy.url, "ids": ids, "state": "purged"})
+    assert not result["failed"], result["msg"]
+    assert {item["after"] for item in result["invocations"]} == {"absent"}
+    assert completions(restate, ids) == {}
+
+
+def test_restart_as_new_whose_answer_was_lost_is_not_made_twice(restate, ansible, proxy):
+    original = restate.make("completed-success", 1)[0]
+    proxy.add("reset_after", 1, match="/restart-as-new")
+    result = ansible.run(MODULE, {"admin_url": proxy.url, "id": original, "state": "restarted"})
+    assert not result["failed"], result["msg"]
+    restarts = restate.query(f"SELECT id FROM sys_invocation WHERE restarted_from = '{original}'")
+    assert len(restarts) == 1, "exactly one restart on the server"
+    assert result["invocations"][0]["new_invocation_id"] == restarts[0]["id"]
+    assert "lost" in result["invocations"][0]["note"]
+    assert sum("/restart-as-new" in line for line in proxy.requests) == 1, "restart-as-new is never repeated"
+
+
+def test_added_latency_slows_but_does_not_break_a_bulk_task(restate, ansible, proxy):
+    ids = suspended(restate, 30)
+    proxy.latency = 0.05
+    result = ansible.run(MODULE, {"admin_url": proxy.url, "ids": ids, "state": "killed"})
+    assert not result["failed"] and result["summary"]["changed"] == 30
+
+
+def test_a_stall_past_timeout_fails_within_the_timeout_budget_and_names_admin_url(restate, ansible, proxy):
+    ids = suspended(restate, 3)
+    proxy.add("stall", 100, match="/kill")
+    started = time.monotonic()
+    result = ansible.run(MODULE, {"admin_url": proxy.url, "ids": ids, "state": "killed", "timeout": 1, "retries": 1})
+    elapsed = time.monotonic() - started
+    assert result["failed"] and result["summary"]["failed"] == 3
+    assert elapsed < 30
+    assert "within 1" in result["msg"] and proxy.url in result["msg"]
+    assert set(completions(restate, ids).values()) == {("suspended", None)}, "a stalled call did nothing"
+
+
+def test_token_required_by_a_proxy(restate, ansible, proxy):
+    proxy.token = TOKEN
+    missing = ansible.run(INFO, {"admin_url": proxy.url, "filters": {"status": "suspended"}, "limit": 1})
+    assert missing["failed"] and "HTTP 401" in missing["msg"] and f"admin_url={proxy.url}" in missing["msg"]
+    assert "token" in missing["msg"]
+    wrong = ansible.run(INFO, {"admin_url": proxy.url, "token": "not-it", "limit": 1})
+    assert wrong["failed"] and "HTTP 403" in wrong["msg"]
+    by_option = ansible.run(INFO, {"admin_url": proxy.url, "token": TOKEN, "limit": 1})
+    assert not by_option["failed"], by_option["msg"]
+    by_env = ansible.run(INFO, {"admin_url": proxy.url, "limit": 1}, env={"RESTATE_AUTH_TOKEN": TOKEN})
+    assert not by_env["failed"], by_env["msg"]
+
+
+def test_the_token_never_shows_in_output_results_or_vvvv_logs(restate, ansible, proxy):
+    proxy.token = TOKEN
+    ids = suspended(restate, 3)
+    tasks = [{MODULE: {"admin_url": proxy.url, "token": TOKEN, "ids": ids, "state": "killed"}},
+             {MODULE: {"admin_url": proxy.url, "token": TOKEN, "ids": ids + ["inv_1nope0000000000000000000000000000"],
+                       "state": "paused"}},
+             {INFO: {"admin_url": proxy.url, "token": TOKEN, "id": ids[0], "journal": True}}]
+    results = ansible.run_tasks(tasks, extra_args=("-vvvv",), diff=True)
+    assert not results[0]["failed"] and results[1]["failed"] and not results[2]["failed"]
+    assert TOKEN not in ansible.last_output
+    assert TOKEN not in json.dumps(results)
+    assert all(auth == f"Bearer {TOKEN}" for auth in proxy.seen_authorization), "the token was sent"
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    base = tmp_path_factory.mktemp("pki")
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=base)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=restate-admin reliability CA")
+    for name in ("server", "client"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", "/CN=127.0.0.1" if name == "server" else "/CN=operator")
+    (base / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", *(["-extfile", "ext.cnf"] if name == "server" else []))
+    return base
+
+
+@pytest.mark.parametrize("require_client_cert", [False, True])
+def test_tls_terminator_in_front_of_the_admin_api(restate, ansible, pki, require_client_cert):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki / "server.pem", pki / "server.key")
+    if require_client_cert:
+        context.load_verify_locations(pki / "ca.pem")
+        context.verify_mode = ssl.CERT_REQUIRED
+    terminator = FaultProxy(restate.admin_url, tls_context=context)
+    try:
+        ids = suspended(restate, 5)
+        unknown_ca = ansible.run(MODULE, {"admin_url": terminator.url, "ids": ids, "state": "killed"})
+        assert unknown_ca["failed"] and "TLS" in unknown_ca["msg"] and "ca_path" in unknown_ca["msg"]
+        args = {"admin_url": terminator.url, "ids": ids, "state": "killed", "ca_path": str(pki / "ca.pem"),
+                "retries": 0}
+        if require_client_cert:
+            without = ansible.run(MODULE, args)
+            assert without["failed"]
+            args.update(client_cert=str(pki / "client.pem"), client_key=str(pki / "client.key"))
+        trusted = ansible.run(MODULE, args)
+        assert not trusted["failed"], trusted["msg"]
+        assert trusted["summary"]["changed"] == 5
+        assert set(completions(restate, ids).values()) == {("completed", "[409] killed")}
+    finally:
+        terminator.close()
+
+
+def test_unreachable_wrong_port_dns_and_a_foreign_server_fail_clearly(ansible):
+    class Foreign(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = b"<html>not restate</html>"
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    foreign = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Foreign)
+    threading.Thread(target=foreign.serve_forever, daemon=True).start()
+    try:
+        urls = {"refused": "http://127.0.0.1:9", "dns": "http://restate.invalid:9070",
+                "foreign": f"http://127.0.0.1:{foreign.server_address[1]}"}
+        tasks = [{INFO: {"admin_url": url, "limit": 1, "timeout": 3, "retries": 1}} for url in urls.values()]
+        started = time.monotonic()
+        refused, dns, other = ansible.run_tasks(tasks)
+        assert time.monotonic() - started < 60
+    finally:
+        foreign.shutdown()
+    assert refused["failed"] and "Cannot reach the Restate Admin API at admin_url=http://127.0.0.1:9" in refused["msg"]
+    assert dns["failed"] and "admin_url=http://restate.invalid:9070" in dns["msg"]
+    assert other["failed"] and "is admin_url a Restate Admin API?" in other["msg"]
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    """A server of its own: this test kills it."""
+    instance = Restate(tmp_path / "killed").start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def test_server_killed_and_restarted_mid_bulk_loses_nothing(own_server, ansible):
+    restate = own_server
+    ids = suspended(restate, 3000)
+
+    def kill_and_restart():
+        time.sleep(2.5)  # ansible start-up plus part of the calls
+        restate.server.stop(signal.SIGKILL)
+        time.sleep(1)
+        restate.server.restart()
+
+    chaos = threading.Thread(target=kill_and_restart)
+    chaos.start()
+    first = ansible.run(MODULE, {"admin_url": restate.admin_url, "ids": ids, "state": "cancelled", "wait": True,
+                                 "wait_timeout": 60, "retries": 6})
+    chaos.join()
+    restate.wait_healthy()
+    if first["failed"]:
+        failed = {item["id"] for item in first["invocations"] if "error" in item}
+        assert failed, "a failed task names the invocations it did not finish"
+    second = ansible.run(MODULE, {"admin_url": restate.admin_url, "ids": ids, "state": "cancelled", "wait": True,
+                                  "wait_timeout": 120})
+    assert not second["failed"], second["msg"]
+    final = completions(restate, ids)
+    assert len(final) == len(ids), "no invocation went missing"
+    assert set(final.values()) == {("completed", "[409] cancelled")}
