@@ -146,7 +146,8 @@ class AdminClient:
         self.close()
 
     # -- HTTP ----------------------------------------------------------------------------------
-    def request(self, method, path, json_body=None, params=None, idempotent=True, ok_statuses=()):
+    def request(self, method, path, json_body=None, params=None, idempotent=True, ok_statuses=(),
+                retry_statuses=RETRYABLE_STATUSES):
         """Send one call and return the response; raise RestateApiError for anything not 2xx.
 
         A refused connection is repeated for every call (nothing reached the server); 502/503/504,
@@ -172,7 +173,7 @@ class AdminClient:
                     attempt = self._back_off(attempt, method, path, "timed out")
                     continue
                 raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url, reason="timeout")
-            if response.status_code in RETRYABLE_STATUSES and idempotent and attempt < self.retries:
+            if response.status_code in retry_statuses and idempotent and attempt < self.retries:
                 attempt = self._back_off(attempt, method, path, f"HTTP {response.status_code}")
                 continue
             if response.status_code >= 400 and response.status_code not in ok_statuses:
@@ -222,7 +223,9 @@ class AdminClient:
         The server leaves NULL columns out of a JSON row; ``columns`` fills them in as None so every
         row has the same keys. Reads are safe to repeat.
         """
-        response = self.request("POST", "/query", json_body={"query": sql}, idempotent=True)
+        # A read is always safe to repeat; a restarting node also answers 500 ("node ... was shut down").
+        response = self.request("POST", "/query", json_body={"query": sql}, idempotent=True,
+                                retry_statuses=RETRYABLE_STATUSES | {500})
         try:
             rows = response.json().get("rows", [])
         except (ValueError, AttributeError):

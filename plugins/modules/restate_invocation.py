@@ -488,6 +488,10 @@ def main():
                     item["note"] = f"the server answered: {item.pop('error')}; the invocation is {item['after']} now"
                     item["changed"] = True
     except Exception as error:  # pylint: disable=broad-exception-caught
+        # The calls may have been sent; say for each invocation that its outcome was not confirmed.
+        for item in to_act:
+            if item["after"] is None and "error" not in item:
+                item["error"] = f"{item['id']}: outcome not confirmed ({error}); run the task again to finish"
         module.fail_on(error, **report(module, items, matched))
 
     for item in items:

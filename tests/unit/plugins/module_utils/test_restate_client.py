@@ -141,6 +141,17 @@ def test_503_beyond_the_retry_budget_fails(server):
     assert server.count("/query") == 3
 
 
+def test_a_read_is_repeated_after_a_500_from_a_restarting_node_but_an_action_is_not(server):
+    shut_down = {"message": "Datafusion error: External error: node N1:2 was shut down or removed"}
+    server.script("/query", (500, shut_down), (200, {"rows": []}))
+    assert client_for(server.url(), retries=2).query("SELECT 1") == []
+    assert server.count("/query") == 2
+    server.script("/invocations/inv_x/cancel", (500, "internal"), (202, {}))
+    with pytest.raises(RestateApiError) as caught:
+        client_for(server.url(), retries=2).invocation_action("inv_x", "cancel")
+    assert caught.value.status == 500 and server.count("/invocations/inv_x/cancel") == 1
+
+
 def test_restart_as_new_is_never_repeated_after_a_503(server):
     server.script("/invocations/inv_x/restart-as-new", (503, "busy"), (200, {"new_invocation_id": "inv_y"}))
     with pytest.raises(RestateApiError) as caught:
