@@ -232,7 +232,9 @@ class AdminClient:
             raise RestateApiError("POST", "/query", status=response.status_code, admin_url=self.admin_url,
                                   message="the answer is not JSON rows: is admin_url a Restate Admin API?")
         if columns:
-            rows = [{column: row.get(column) for column in columns} for row in rows]
+            for row in rows:  # in place: a copy of 100,000 rows would double the peak memory
+                for column in columns:
+                    row.setdefault(column, None)
         return rows
 
     def invocation_actions(self, invocation_ids, action: str, params=None, concurrency=256):

@@ -270,9 +270,15 @@ from ansible_collections.restate.admin.plugins.module_utils.selection import (
 )
 
 STATE_COLUMNS = ["id", "target", "status", "target_service_ty", "journal_size", "modified_at", "restarted_from"]
+# What the read-back after acting needs: the status, and what plan() looks at to tell whether the state is reached.
+AFTER_COLUMNS = ["id", "status", "journal_size", "modified_at"]
 # Ids per query: an IN list of 20,000 ids is under a megabyte of SQL; 12,000 took 0.25 s on a 1.7 server, so one
 # query per polling round covers a whole bulk task.
 IDS_PER_QUERY = 20000
+IDS_PER_JOURNAL_QUERY = 500
+# How a delivered cancel shows in sys_journal on 1.7 (the built-in cancel signal has index 1).
+CANCEL_SIGNAL_TYPE = "'Notification: Signal'"
+CANCEL_SIGNAL_LIKE = "'%{\"SignalIndex\":1}%'"
 POLL_INTERVAL = 0.5
 
 
@@ -295,12 +301,13 @@ def check_options(params):
         raise SelectionError(f"from_entry must be a journal index (0 or more), got {params['from_entry']}")
 
 
-def read_rows(client, ids) -> dict:
+def read_rows(client, ids, columns=None) -> dict:
     """{id: sys_invocation row} for the ids the server knows."""
+    columns = columns or STATE_COLUMNS
     rows = {}
     for start in range(0, len(ids), IDS_PER_QUERY):
         chunk = ids[start:start + IDS_PER_QUERY]
-        for row in client.query(select_sql(STATE_COLUMNS, [ids_condition(chunk)], "oldest_first"), columns=STATE_COLUMNS):
+        for row in client.query(select_sql(columns, [ids_condition(chunk)], "oldest_first"), columns=columns):
             rows[row["id"]] = row
     return rows
 
@@ -310,20 +317,25 @@ def select_rows(client, filters, state, limit):
     conditions = where_conditions(normalize_filters(filters))
     if SELECTABLE[state]:
         conditions.append(SELECTABLE[state])
-    matched = client.query(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(conditions)}")[0]["n"]
     rows = client.query(select_sql(STATE_COLUMNS, conditions, "oldest_first", limit), columns=STATE_COLUMNS)
-    return rows, matched
+    if len(rows) < limit:
+        return rows, len(rows)  # everything that matches is here: no need to count
+    matched = client.query(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(conditions)}")[0]["n"]
+    return rows, max(matched, len(rows))
 
 
 def cancel_pending(client, ids) -> set:
     """Ids whose journal holds the built-in cancel signal (signal index 1): a cancel was already delivered."""
-    found = set()
-    for start in range(0, len(ids), IDS_PER_QUERY):
-        chunk = ids[start:start + IDS_PER_QUERY]
-        sql = (f"SELECT DISTINCT id FROM sys_journal WHERE {ids_condition(chunk)} AND entry_type = "
-               "'Notification: Signal' AND entry_lite_json LIKE '%{\"SignalIndex\":1}%'")
-        found.update(row["id"] for row in client.query(sql))
-    return found
+    if len(ids) > IDS_PER_JOURNAL_QUERY:
+        # For thousands of ids, one join over the active invocations is several times faster than an IN list
+        # (10,000 ids: 0.09 s against 0.53 s on a 1.7 server).
+        sql = ("SELECT DISTINCT j.id FROM sys_journal j JOIN sys_invocation i ON j.id = i.id WHERE i.status <> "
+               f"'completed' AND j.entry_type = {CANCEL_SIGNAL_TYPE} AND j.entry_lite_json LIKE {CANCEL_SIGNAL_LIKE}")
+        wanted = set(ids)
+        return {row["id"] for row in client.query(sql) if row["id"] in wanted}
+    sql = (f"SELECT DISTINCT id FROM sys_journal WHERE {ids_condition(ids)} AND entry_type = {CANCEL_SIGNAL_TYPE} "
+           f"AND entry_lite_json LIKE {CANCEL_SIGNAL_LIKE}")
+    return {row["id"] for row in client.query(sql)}
 
 
 def existing_restarts(client, ids) -> dict:
@@ -471,6 +483,12 @@ def main():
             item["new_invocation_id"] = restarts[invocation_id]
         items.append(item)
 
+    # Keep the rows only where waiting compares against them; 100,000 of them are worth freeing.
+    keep_rows = state in WAITABLE and (params["wait"] or params["kill_after"] is not None)
+    for item in items:
+        if not (item["changed"] and keep_rows):
+            item["_row"] = None
+    rows = selected = None  # drop the references
     to_act = [item for item in items if item["changed"]]
     try:
         if to_act and not module.check_mode:
@@ -478,15 +496,19 @@ def main():
             acted = [item for item in to_act if "error" not in item]
             if acted and state in WAITABLE and (params["wait"] or params["kill_after"] is not None):
                 wait_for(module, client, acted, state, params)
-            after_rows = read_rows(client, [item["id"] for item in to_act])
-            for item in to_act:
-                row = after_rows.get(item["id"])
-                item["after"] = row["status"] if row else "absent"
-                if "error" in item and reached(state, row):
-                    # A call repeated after a lost answer is refused (purge: 404, kill: 409 already completed),
-                    # yet the first one did its work: the state is what counts.
-                    item["note"] = f"the server answered: {item.pop('error')}; the invocation is {item['after']} now"
-                    item["changed"] = True
+            for start in range(0, len(to_act), IDS_PER_QUERY):
+                chunk = to_act[start:start + IDS_PER_QUERY]
+                after_rows = read_rows(client, [item["id"] for item in chunk], AFTER_COLUMNS)
+                for item in chunk:
+                    row = after_rows.get(item["id"])
+                    item["after"] = row["status"] if row else "absent"
+                    if "error" in item and reached(state, row):
+                        # A call repeated after a lost answer is refused (purge: 404, kill: 409 already
+                        # completed), yet the first one did its work: the state is what counts.
+                        item["note"] = (f"the server answered: {item.pop('error')}; the invocation is "
+                                        f"{item['after']} now")
+                        item["changed"] = True
+                del after_rows
     except Exception as error:  # pylint: disable=broad-exception-caught
         # The calls may have been sent; say for each invocation that its outcome was not confirmed.
         for item in to_act:
