@@ -3,7 +3,7 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: test setup units sanity lint integration demo bench clean
+.PHONY: test setup units sanity lint integration reliability load demo bench clean
 
 ## One command for the whole suite: set-up, unit tests, ansible-test sanity, ansible-lint, integration tests.
 test: setup
@@ -34,6 +34,13 @@ bench: setup
 
 integration:
 	scripts/pytest.sh tests/integration
+
+## Reliability suite alone, with the 100,000-invocation load run that make test leaves out.
+reliability: setup
+	scripts/pytest.sh tests/integration/test_reliability.py -m "load or not load"
+
+load: setup
+	scripts/pytest.sh tests/integration/test_reliability.py -m load
 
 clean:
 	rm -rf .cache tests/output

@@ -293,3 +293,26 @@ def test_generated_filter_values_match_literally_on_the_real_server(restate, cli
     assert checked["queries"] + checked["rejected"] >= 10000
     # hypothesis does not repeat an example, so exact hits are bounded by the distinct (option, known value) pairs
     assert checked["matched"] >= 50, "generated values hit real rows, so literal matching is proven, not just misses"
+
+
+@pytest.mark.load
+def test_100000_invocations_listed_counted_and_purged_in_one_task(tmp_path, ansible):
+    """Load: counts match SQL, one task purges all of them, the module's memory stays bounded."""
+    server = Restate(tmp_path / "load").start()
+    try:
+        total = 100_000
+        ids = []
+        for start in range(0, total, 10_000):
+            ids += server.send_many("Tester/ok", [f"load-{n}" for n in range(start, start + 10_000)], threads=32)
+        server.wait_statuses(ids, "completed", timeout=600)
+        env = {"RESTATE_ADMIN_URL": server.admin_url}
+        listed = ansible.run(INFO, {"filters": {"target": "Tester/ok"}, "limit": 1, "fields": ["id"]}, env=env)
+        assert listed["matched"] == total and listed["summary"] == {"completed": total}
+        tasks = [{MODULE: {"filters": {"target": "Tester/ok", "status": ["completed"]}, "state": "purged",
+                           "limit": total}}]
+        purged = ansible.run_tasks(tasks, env=env)[0]
+        assert not purged["failed"], purged["msg"]
+        assert purged["summary"]["changed"] == total and len(purged["invocations"]) == total
+        assert server.query("SELECT COUNT(*) AS n FROM sys_invocation")[0]["n"] == 0
+    finally:
+        server.stop()
