@@ -174,9 +174,10 @@ def test_503_beyond_the_budget_is_the_answer(make_server):
 
 def test_a_dropped_connection_sends_the_unanswered_requests_again(make_server):
     drops = {"left": 3}
+    lock = threading.Lock()
 
     def behave(path, count):
-        with threading.Lock():
+        with lock:
             if path.endswith("00010/purge") and drops["left"]:
                 drops["left"] -= 1
                 return "drop"
