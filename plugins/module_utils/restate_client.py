@@ -13,8 +13,8 @@ import os
 import ssl
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.restate.admin.plugins.module_utils.bulk import run_each
 from ansible_collections.restate.admin.plugins.module_utils.pipelined_http import PipelinedSender
 
 REQUESTS_IMPORT_ERROR = None
@@ -270,15 +270,9 @@ class AdminClient:
         return errors
 
     def _threaded_actions(self, invocation_ids, action, params, concurrency):
-        def one(invocation_id):
-            try:
-                self.invocation_action(invocation_id, action, params=params)
-            except RestateApiError as error:
-                return error
-            return None
-
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(invocation_ids), 64))) as executor:
-            return list(executor.map(one, invocation_ids))
+        outcomes = run_each(lambda invocation_id: self.invocation_action(invocation_id, action, params=params),
+                            invocation_ids, min(concurrency, 64))
+        return [error for unused_id, unused_response, error in outcomes]
 
     def _proxied(self) -> bool:
         return bool(self.session.trust_env and get_environ_proxies(self.admin_url))
