@@ -3,7 +3,7 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: test setup units sanity lint integration reliability load demo bench clean
+.PHONY: test setup units sanity lint integration reliability load matrix demo bench clean
 
 ## One command for the whole suite: set-up, unit tests, ansible-test sanity, ansible-lint, integration tests.
 test: setup
@@ -41,6 +41,11 @@ reliability: setup
 
 load: setup
 	scripts/pytest.sh tests/integration/test_reliability.py -m load
+
+## Compatibility matrix: every pinned ansible-core and Restate server (MATRIX_ANSIBLE, MATRIX_SERVERS, MATRIX_SLOW=1);
+## writes docs/compatibility.md. One cell by hand: ANSIBLE_CORE=2.16 or RESTATE_SERVER_VERSION=1.6.2 with any target.
+matrix:
+	python3 tests/matrix/run_matrix.py
 
 clean:
 	rm -rf .cache tests/output

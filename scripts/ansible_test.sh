@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-VENV=$ROOT/.cache/venv
+VENV=$ROOT/.cache/venv${ANSIBLE_CORE:+-core-$ANSIBLE_CORE}  # ANSIBLE_CORE picks a matrix venv (scripts/setup.sh)
 mkdir -p "$ROOT/.cache/ansible-test"
 RUN_DIR=$(mktemp -d "$ROOT/.cache/ansible-test/run.XXXXXX")  # one tree per run: runs may overlap
 trap 'rm -rf "$RUN_DIR"' EXIT
@@ -22,7 +22,9 @@ done
 # from a host this machine cannot reach; a stand-in in its cache directory is used instead.
 export HOME=$ROOT/.cache/ansible-test-home
 mkdir -p "$HOME/.ansible/test/cache"
-cp scripts/get_pip_standin.py "$HOME/.ansible/test/cache/get_pip_24_2.py"
+for pip_version in 24_2 23_1_2; do  # ansible-core 2.18+ bootstraps pip 24.2, 2.16 and 2.17 pip 23.1.2
+  cp scripts/get_pip_standin.py "$HOME/.ansible/test/cache/get_pip_$pip_version.py"
+done
 
 export PATH=$VENV/bin:$PATH
 cd "$TREE"

@@ -2,6 +2,10 @@
 # Install everything the tests, the demo and the benchmarks need into .cache/ (ignored by git):
 # a Python virtual environment with the pinned toolchain, and the pinned Restate server and CLI from npm.
 # Re-running reuses both unless their pin files changed.
+#
+# Two variables select another cell of the compatibility matrix (make matrix), each installed beside the default:
+#   ANSIBLE_CORE=2.16            .cache/venv-core-2.16 with the ansible-core pinned in tests/matrix/ansible-core-2.16.txt
+#   RESTATE_SERVER_VERSION=1.6.2 .cache/npm-server-1.6.2 with the server pinned in tests/npm/server-1.6.2/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -12,40 +16,69 @@ mkdir -p "$CACHE"
 stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
 
 # Python toolchain
-venv_stamp=$(stamp_of requirements-dev.txt constraints-dev.txt)
-if [ "$(cat "$CACHE/venv/.stamp" 2>/dev/null)" != "$venv_stamp" ]; then
-  echo "setup: creating .cache/venv"
-  rm -rf "$CACHE/venv"
-  "$PYTHON" -m venv "$CACHE/venv"
-  "$CACHE/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    -r requirements-dev.txt -c constraints-dev.txt
-  echo "$venv_stamp" > "$CACHE/venv/.stamp"
+install_venv() {  # install_venv DIR pip-arguments...
+  local dir=$1; shift
+  echo "setup: creating ${dir#"$ROOT"/}"
+  rm -rf "$dir"
+  "$PYTHON" -m venv "$dir"
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+}
+if [ -z "${ANSIBLE_CORE:-}" ]; then
+  VENV=$CACHE/venv
+  venv_stamp=$(stamp_of requirements-dev.txt constraints-dev.txt)
+  if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$venv_stamp" ]; then
+    install_venv "$VENV" -r requirements-dev.txt -c constraints-dev.txt
+    echo "$venv_stamp" > "$VENV/.stamp"
+  fi
 else
-  echo "setup: .cache/venv is up to date"
+  # The same toolchain with another ansible-core: its pins replace ansible-core's and resolvelib's.
+  core_pins=tests/matrix/ansible-core-$ANSIBLE_CORE.txt
+  if [ ! -f "$core_pins" ]; then
+    echo "setup: ANSIBLE_CORE=$ANSIBLE_CORE has no pin file; choose one of:" \
+      "$(ls tests/matrix | sed -n 's/^ansible-core-\(.*\)\.txt$/\1/p' | tr '\n' ' ')" >&2
+    exit 2
+  fi
+  VENV=$CACHE/venv-core-$ANSIBLE_CORE
+  venv_stamp=$(stamp_of requirements-dev.txt constraints-dev.txt "$core_pins")
+  if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$venv_stamp" ]; then
+    mkdir -p "$CACHE/tmp"
+    grep -v '^ansible-core==' requirements-dev.txt > "$CACHE/tmp/requirements-core.txt"
+    grep -v -e '^ansible-core==' -e '^resolvelib==' constraints-dev.txt > "$CACHE/tmp/constraints-core.txt"
+    install_venv "$VENV" -r "$CACHE/tmp/requirements-core.txt" -r "$core_pins" -c "$CACHE/tmp/constraints-core.txt"
+    echo "$venv_stamp" > "$VENV/.stamp"
+  fi
 fi
+echo "setup: ansible-core $("$VENV/bin/python" -c "import ansible.release as r; print(r.__version__)") in ${VENV#"$ROOT"/}"
 
 # ansible-lint, in a venv of its own so its dependencies cannot move the test toolchain
 lint_stamp=$(stamp_of requirements-lint.txt)
 if [ "$(cat "$CACHE/lint/.stamp" 2>/dev/null)" != "$lint_stamp" ]; then
-  echo "setup: creating .cache/lint"
-  rm -rf "$CACHE/lint"
-  "$PYTHON" -m venv "$CACHE/lint"
-  "$CACHE/lint/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-lint.txt
+  install_venv "$CACHE/lint" -r requirements-lint.txt
   echo "$lint_stamp" > "$CACHE/lint/.stamp"
-else
-  echo "setup: .cache/lint is up to date"
 fi
 
 # Restate server and CLI (the binaries ship inside the npm packages)
-npm_stamp=$(stamp_of tests/npm/package.json tests/npm/package-lock.json)
-if [ "$(cat "$CACHE/npm/.stamp" 2>/dev/null)" != "$npm_stamp" ]; then
-  echo "setup: installing the Restate server and CLI into .cache/npm"
-  rm -rf "$CACHE/npm"
-  mkdir -p "$CACHE/npm"
-  cp tests/npm/package.json tests/npm/package-lock.json "$CACHE/npm/"
-  (cd "$CACHE/npm" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$npm_stamp" > "$CACHE/npm/.stamp"
-else
-  echo "setup: .cache/npm is up to date"
+install_npm() {  # install_npm PIN_DIR DEST
+  local pins=$1 dest=$2 stamp
+  stamp=$(stamp_of "$pins/package.json" "$pins/package-lock.json")
+  if [ "$(cat "$dest/.stamp" 2>/dev/null)" != "$stamp" ]; then
+    echo "setup: installing ${pins#tests/} into ${dest#"$ROOT"/}"
+    rm -rf "$dest"
+    mkdir -p "$dest"
+    cp "$pins/package.json" "$pins/package-lock.json" "$dest/"
+    (cd "$dest" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$stamp" > "$dest/.stamp"
+  fi
+}
+install_npm tests/npm "$CACHE/npm"
+SERVER_ROOT=$CACHE/npm
+if [ -n "${RESTATE_SERVER_VERSION:-}" ]; then
+  if [ ! -d "tests/npm/server-$RESTATE_SERVER_VERSION" ]; then
+    echo "setup: RESTATE_SERVER_VERSION=$RESTATE_SERVER_VERSION is not pinned; leave it unset for the default" \
+      "or choose one of: $(ls tests/npm | sed -n 's/^server-//p' | tr '\n' ' ')" >&2
+    exit 2
+  fi
+  SERVER_ROOT=$CACHE/npm-server-$RESTATE_SERVER_VERSION
+  install_npm "tests/npm/server-$RESTATE_SERVER_VERSION" "$SERVER_ROOT"
 fi
-"$CACHE/npm/node_modules/@restatedev/restate-server-linux-x64/bin/restate-server" --version
+echo "setup: $("$SERVER_ROOT/node_modules/@restatedev/restate-server-linux-x64/bin/restate-server" --version) in ${SERVER_ROOT#"$ROOT"/}"

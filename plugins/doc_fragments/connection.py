@@ -12,9 +12,14 @@ options:
   admin_url:
     description:
       - Base URL of the Restate Admin API (the admin port, 9070 by default), without a path.
-      - If not set, the environment variable E(RESTATE_ADMIN_URL) is used, as the official C(restate) CLI does.
-    type: str
-    default: http://localhost:9070
+      - For a cluster, a list of the nodes' Admin API URLs (or one comma-separated string). Calls go to the first
+        node; when it cannot be reached or answers 502/503/504 they move on to the next, and the rest of the task
+        stays there. Any node's Admin API acts on the invocations of every partition.
+      - If not set, the environment variable E(RESTATE_ADMIN_URL) is used, as the official C(restate) CLI does; it
+        may hold several comma-separated URLs.
+    type: list
+    elements: str
+    default: [http://localhost:9070]
   token:
     description:
       - Bearer token sent in the C(Authorization) header, for an Admin API behind an authenticating proxy

@@ -39,6 +39,8 @@ CLIENT_ADMIN_API_VERSIONS = (2, 3, 4)
 RETRYABLE_STATUSES = frozenset((502, 503, 504))
 
 INVOCATION_ACTIONS = ("cancel", "kill", "pause", "resume", "purge", "purge-journal", "restart-as-new")
+# Servers before the PATCH operations had DELETE /invocations/{id}?mode=... for these (and still list it, deprecated).
+DELETE_MODES = frozenset(("cancel", "kill", "purge"))
 # restart-as-new creates a new invocation each time it is accepted: never repeat it blindly.
 NON_IDEMPOTENT_ACTIONS = frozenset(("restart-as-new",))
 # Bulk calls are pipelined this many per connection over concurrency / PIPELINE_WINDOW connections. The server
@@ -52,16 +54,17 @@ class RestateApiError(Exception):
     """A failed call to the Admin API.
 
     ``status`` is the HTTP status, or None when no response arrived (``reason`` then says why:
-    'connection', 'timeout', 'tls').
+    'connection', 'timeout', 'tls'). ``bodiless``: the answer had no body.
     """
 
-    def __init__(self, method, path, status=None, message="", admin_url="", reason=None):
+    def __init__(self, method, path, status=None, message="", admin_url="", reason=None, bodiless=False):
         self.method = method
         self.path = path
         self.status = status
         self.message = message
         self.admin_url = admin_url
         self.reason = reason
+        self.bodiless = bodiless
         super().__init__(self.describe())
 
     def describe(self) -> str:
@@ -109,14 +112,20 @@ def _body_message(body: bytes) -> str:
 
 
 class AdminClient:
-    """One pooled ``requests.Session`` for one module run."""
+    """One pooled ``requests.Session`` for one module run.
+
+    ``admin_url`` may list several nodes of one cluster: calls go to one node, and move to the next when it cannot
+    be reached (or answers 502/503/504) and repeating is safe. Any node's Admin API sees every partition.
+    """
 
     def __init__(self, admin_url=DEFAULT_ADMIN_URL, token=None, validate_certs=True, ca_path=None,
                  client_cert=None, client_key=None, timeout=30.0, headers=None, retries=3,
                  retry_backoff=0.5, pool_size=16, on_retry=None):
         if requests is None:
             raise RuntimeError("the Python library 'requests' is required")
-        self.admin_url = (admin_url or DEFAULT_ADMIN_URL).rstrip("/")
+        urls = [admin_url] if isinstance(admin_url, str) else list(admin_url or [])
+        self.admin_urls = [url.rstrip("/") for url in urls if url] or [DEFAULT_ADMIN_URL]
+        self._node = 0  # index in admin_urls of the node calls go to
         self.timeout = timeout
         self.retries = max(0, int(retries))
         self.retry_backoff = retry_backoff
@@ -135,6 +144,12 @@ class AdminClient:
         self.verify = (ca_path or True) if validate_certs else False
         self.cert = ((client_cert, client_key) if client_key else client_cert) if client_cert else None
         self._server_version = None
+        self._openapi_paths = None
+
+    @property
+    def admin_url(self) -> str:
+        """The node calls go to now."""
+        return self.admin_urls[self._node]
 
     def close(self):
         self.session.close()
@@ -153,33 +168,61 @@ class AdminClient:
         A refused connection is repeated for every call (nothing reached the server); 502/503/504,
         timeouts and dropped connections only when ``idempotent``. Back-off doubles each time.
         """
-        url = self.admin_url + path
         attempt = 0
+        tried = 1  # nodes tried since the last back-off
         while True:
+            why = None
             try:
-                response = self.session.request(method, url, json=json_body, params=params, timeout=self.timeout,
-                                                verify=self.verify, cert=self.cert)
+                response = self.session.request(method, self.admin_url + path, json=json_body, params=params,
+                                                timeout=self.timeout, verify=self.verify, cert=self.cert)
             except requests.exceptions.SSLError as exc:
                 raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url, reason="tls")
             except requests.exceptions.ConnectionError as exc:
-                never_sent = _never_sent(exc)
-                if attempt < self.retries and (never_sent or idempotent):
-                    attempt = self._back_off(attempt, method, path, _short(exc))
-                    continue
-                raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url,
-                                      reason="connection")
+                if not (_never_sent(exc) or idempotent):
+                    raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url,
+                                          reason="connection")
+                why, error = _short(exc), RestateApiError(method, path, message=_short(exc),
+                                                          admin_url=self.admin_url, reason="connection")
             except requests.exceptions.Timeout as exc:
-                if attempt < self.retries and idempotent:
-                    attempt = self._back_off(attempt, method, path, "timed out")
-                    continue
-                raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url, reason="timeout")
-            if response.status_code in retry_statuses and idempotent and attempt < self.retries:
-                attempt = self._back_off(attempt, method, path, f"HTTP {response.status_code}")
-                continue
-            if response.status_code >= 400 and response.status_code not in ok_statuses:
-                raise RestateApiError(method, path, status=response.status_code, message=_error_message(response),
-                                      admin_url=self.admin_url)
-            return response
+                if not idempotent:
+                    raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url,
+                                          reason="timeout")
+                why, error = "timed out", RestateApiError(method, path, message=_short(exc),
+                                                          admin_url=self.admin_url, reason="timeout")
+            else:
+                if response.status_code in retry_statuses and idempotent:
+                    why, error = f"HTTP {response.status_code}", RestateApiError(
+                        method, path, status=response.status_code, message=_error_message(response),
+                        admin_url=self.admin_url)
+                elif response.status_code >= 400 and response.status_code not in ok_statuses:
+                    raise RestateApiError(method, path, status=response.status_code,
+                                          message=_error_message(response), admin_url=self.admin_url,
+                                          bodiless=not response.content.strip())
+                else:
+                    return response
+            retry = self._retry(attempt, tried, method, path, why)
+            if retry is None:
+                raise error
+            attempt, tried = retry
+
+    def _retry(self, attempt, tried, method, path, why):
+        """After a failure that is safe to repeat: the next node at once, or the same round of nodes again after
+        a back-off once every node was tried. Returns the new (attempt, tried), or None when retries are spent."""
+        if tried < len(self.admin_urls):
+            self._fail_over(f"{method} {path}: {why}")
+            return attempt, tried + 1
+        if attempt >= self.retries:
+            return None
+        attempt = self._back_off(attempt, method, path, why)
+        if len(self.admin_urls) > 1:
+            self._fail_over(f"{method} {path}: {why}")
+        return attempt, 1
+
+    def _fail_over(self, why):
+        failed = self.admin_url
+        self._node = (self._node + 1) % len(self.admin_urls)
+        if self.on_retry:
+            self.on_retry(f"admin_url {failed}: {why}; going on with {self.admin_url}")
 
     def _back_off(self, attempt, method, path, why):
         delay = self.retry_backoff * (2 ** attempt)
@@ -251,23 +294,62 @@ class AdminClient:
             return []
         if action in NON_IDEMPOTENT_ACTIONS or self._proxied():
             return self._threaded_actions(invocation_ids, action, params, concurrency)
-        sender = PipelinedSender(
-            self.admin_url, dict(self.session.headers), timeout=self.timeout, retries=self.retries,
-            retry_backoff=self.retry_backoff, ssl_context=self._ssl_context() if self.admin_url.startswith("https:")
-            else None, connections=min(MAX_CONNECTIONS, -(-concurrency // PIPELINE_WINDOW)),
-            window=min(PIPELINE_WINDOW, concurrency), on_retry=self.on_retry)
         paths = [f"/invocations/{invocation_id}/{action}" for invocation_id in invocation_ids]
-        errors = []
-        for path, answer in zip(paths, sender.send("PATCH", paths, params)):
-            if answer.error is not None:
-                errors.append(RestateApiError("PATCH", path, message=answer.error, admin_url=self.admin_url,
-                                              reason=answer.reason))
-            elif answer.status >= 400:
-                errors.append(RestateApiError("PATCH", path, status=answer.status,
-                                              message=_body_message(answer.body), admin_url=self.admin_url))
-            else:
-                errors.append(None)
+        errors = [None] * len(paths)
+        unanswered = range(len(paths))
+        for unused_node in self.admin_urls:
+            answers = self._sender(concurrency).send("PATCH", [paths[i] for i in unanswered], params)
+            for i, answer in zip(unanswered, answers):
+                errors[i] = self._answer_error(paths[i], answer)
+            # What this node could not take (down, restarting) goes to the next one: these actions are safe
+            # to repeat.
+            unanswered = [i for i, answer in zip(unanswered, answers) if _unanswered(answer)]
+            if not unanswered or len(self.admin_urls) == 1:
+                break
+            self._fail_over(f"{len(unanswered)} of the PATCH .../{action} calls got no answer")
+        no_route = [i for i, error in enumerate(errors) if _no_such_route(error)]
+        if no_route and self._operation_form(action) == "DELETE":
+            paths = [f"/invocations/{invocation_ids[i]}" for i in no_route]
+            answers = self._sender(concurrency).send("DELETE", paths, {"mode": action})
+            for i, path, answer in zip(no_route, paths, answers):
+                errors[i] = self._answer_error(path, answer, "DELETE")
         return errors
+
+    def _sender(self, concurrency):
+        return PipelinedSender(
+            self.admin_url, dict(self.session.headers), timeout=self.timeout, retries=self.retries,
+            retry_backoff=self.retry_backoff,
+            ssl_context=self._ssl_context() if self.admin_url.startswith("https:") else None,
+            connections=min(MAX_CONNECTIONS, -(-concurrency // PIPELINE_WINDOW)),
+            window=min(PIPELINE_WINDOW, concurrency), on_retry=self.on_retry)
+
+    def _answer_error(self, path, answer, method="PATCH"):
+        if answer.error is not None:
+            return RestateApiError(method, path, message=answer.error, admin_url=self.admin_url, reason=answer.reason)
+        if answer.status >= 400:
+            return RestateApiError(method, path, status=answer.status, message=_body_message(answer.body),
+                                   admin_url=self.admin_url, bodiless=not answer.body.strip())
+        return None
+
+    def _operation_form(self, action):
+        """After a 404 without a body (no such route): how this server does ``action``, from its GET /openapi.
+
+        "PATCH" when the server has the operation after all (the 404 stands), "DELETE" for the older
+        DELETE /invocations/{id}?mode=... form; raises a clear error when it has neither.
+        """
+        if self._openapi_paths is None:
+            try:
+                self._openapi_paths = self.request("GET", "/openapi").json().get("paths", {})
+            except (RestateApiError, ValueError, AttributeError):
+                self._openapi_paths = {}
+        if "patch" in self._openapi_paths.get(f"/invocations/{{invocation_id}}/{action}", {}):
+            return "PATCH"
+        if action in DELETE_MODES and "delete" in self._openapi_paths.get("/invocations/{invocation_id}", {}):
+            return "DELETE"
+        version = (self._server_version or {}).get("version", "of unknown version")
+        raise RestateApiError("PATCH", f"/invocations/{{invocation_id}}/{action}", status=404, admin_url=self.admin_url,
+                              message=(f"Restate server {version} does not have the {action} operation (its GET "
+                                       "/openapi does not list it); it needs a newer Restate server"))
 
     def _threaded_actions(self, invocation_ids, action, params, concurrency):
         outcomes = run_each(lambda invocation_id: self.invocation_action(invocation_id, action, params=params),
@@ -275,7 +357,7 @@ class AdminClient:
         return [error for unused_id, unused_response, error in outcomes]
 
     def _proxied(self) -> bool:
-        return bool(self.session.trust_env and get_environ_proxies(self.admin_url))
+        return bool(self.session.trust_env and any(get_environ_proxies(url) for url in self.admin_urls))
 
     def _ssl_context(self):
         """The trust the requests session would use: ca_path, else REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE, else certifi."""
@@ -299,8 +381,25 @@ class AdminClient:
         """PATCH /invocations/{id}/{action}; returns the response (JSON body, if any, via .json())."""
         if action not in INVOCATION_ACTIONS:
             raise ValueError(f"unknown invocation action {action!r}")
-        return self.request("PATCH", f"/invocations/{invocation_id}/{action}", params=params,
-                            idempotent=action not in NON_IDEMPOTENT_ACTIONS, ok_statuses=ok_statuses)
+        try:
+            return self.request("PATCH", f"/invocations/{invocation_id}/{action}", params=params,
+                                idempotent=action not in NON_IDEMPOTENT_ACTIONS, ok_statuses=ok_statuses)
+        except RestateApiError as error:
+            if not _no_such_route(error) or self._operation_form(action) == "PATCH":
+                raise
+        return self.request("DELETE", f"/invocations/{invocation_id}", params={"mode": action}, ok_statuses=ok_statuses)
+
+
+def _no_such_route(error) -> bool:
+    """A 404 without a body comes from the router (no such operation); an unknown invocation's 404 says so."""
+    return error is not None and error.status == 404 and error.bodiless
+
+
+def _unanswered(answer) -> bool:
+    """The node did not take the call: no answer (but not a TLS refusal), or 502/503/504 to the end."""
+    if answer.error is not None:
+        return answer.reason != "tls"
+    return answer.status in RETRYABLE_STATUSES
 
 
 def _short(exc) -> str:

@@ -21,7 +21,9 @@ from ansible_collections.restate.admin.plugins.module_utils.selection import (
 
 # Documented once, in plugins/doc_fragments/connection.py; the env variables are the official CLI's.
 CONNECTION_ARGSPEC = {
-    "admin_url": {"type": "str", "default": DEFAULT_ADMIN_URL, "fallback": (env_fallback, ["RESTATE_ADMIN_URL"])},
+    # A list: the nodes of one cluster, tried in order (a comma-separated string, as from the environment, splits).
+    "admin_url": {"type": "list", "elements": "str", "default": [DEFAULT_ADMIN_URL],
+                  "fallback": (env_fallback, ["RESTATE_ADMIN_URL"])},
     "token": {"type": "str", "no_log": True, "fallback": (env_fallback, ["RESTATE_AUTH_TOKEN"])},
     "validate_certs": {"type": "bool", "default": True},
     "ca_path": {"type": "path"},

@@ -260,6 +260,12 @@ def select_sql(columns, conditions, order="newest_first", limit=None, offset=Non
     return sql
 
 
+def after_condition(row) -> str:
+    """Keyset paging in the oldest_first order: the rows after ``row`` (which holds created_at and id)."""
+    created = f"TIMESTAMP {sql_literal(row['created_at'])}"
+    return f"(created_at > {created} OR (created_at = {created} AND id > {sql_literal(row['id'])}))"
+
+
 def count_by_status_sql(conditions) -> str:
     return f"SELECT status, COUNT(*) AS count FROM sys_invocation{where_sql(conditions)} GROUP BY status"
 

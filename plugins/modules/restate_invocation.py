@@ -248,6 +248,7 @@ summary:
   sample: {matched: 1200, changed: 1150, unchanged: 50, failed: 0, missing: 0}
 """
 
+import sys
 import time
 
 from ansible_collections.restate.admin.plugins.module_utils.bulk import run_each
@@ -261,6 +262,7 @@ from ansible_collections.restate.admin.plugins.module_utils.invocation_state imp
 from ansible_collections.restate.admin.plugins.module_utils.restate_module import FILTERS_ARGSPEC, RestateModule
 from ansible_collections.restate.admin.plugins.module_utils.selection import (
     SelectionError,
+    after_condition,
     ids_condition,
     normalize_filters,
     select_sql,
@@ -275,6 +277,11 @@ AFTER_COLUMNS = ["id", "status", "journal_size", "modified_at"]
 # Ids per query: an IN list of 20,000 ids is under a megabyte of SQL; 12,000 took 0.25 s on a 1.7 server, so one
 # query per polling round covers a whole bulk task.
 IDS_PER_QUERY = 20000
+# A filters selection is read in pages of this many rows (keyset on created_at, id): one page's JSON answer is all
+# that is held beside the rows already read, not the answer for 100,000 rows at once.
+PAGE_ROWS = 10000
+# Values repeated in every row, shared as one string each (100,000 rows: about 15 MB less).
+REPEATED_COLUMNS = ("status", "target", "target_service_ty")
 IDS_PER_JOURNAL_QUERY = 500
 # How a delivered cancel shows in sys_journal on 1.7 (the built-in cancel signal has index 1).
 CANCEL_SIGNAL_TYPE = "'Notification: Signal'"
@@ -308,7 +315,7 @@ def read_rows(client, ids, columns=None) -> dict:
     for start in range(0, len(ids), IDS_PER_QUERY):
         chunk = ids[start:start + IDS_PER_QUERY]
         for row in client.query(select_sql(columns, [ids_condition(chunk)], "oldest_first"), columns=columns):
-            rows[row["id"]] = row
+            rows[row["id"]] = shared(row)
     return rows
 
 
@@ -317,11 +324,30 @@ def select_rows(client, filters, state, limit):
     conditions = where_conditions(normalize_filters(filters))
     if SELECTABLE[state]:
         conditions.append(SELECTABLE[state])
-    rows = client.query(select_sql(STATE_COLUMNS, conditions, "oldest_first", limit), columns=STATE_COLUMNS)
-    if len(rows) < limit:
-        return rows, len(rows)  # everything that matches is here: no need to count
+    columns = STATE_COLUMNS + ["created_at"]
+    rows = []
+    page = None
+    while len(rows) < limit:
+        size = min(PAGE_ROWS, limit - len(rows))
+        page_conditions = conditions + [after_condition(page[-1])] if page else conditions
+        page = client.query(select_sql(columns, page_conditions, "oldest_first", size), columns=columns)
+        for row in page:
+            shared(row)
+        rows += page
+        if len(page) < size:
+            return rows, len(rows)  # everything that matches is here: no need to count
+        for row in page[:-1]:  # the last one is the next page's key
+            del row["created_at"]
     matched = client.query(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(conditions)}")[0]["n"]
     return rows, max(matched, len(rows))
+
+
+def shared(row):
+    """The row, with its repeated values as one shared string each."""
+    for column in REPEATED_COLUMNS:
+        if isinstance(row.get(column), str):
+            row[column] = sys.intern(row[column])
+    return row
 
 
 def cancel_pending(client, ids) -> set:

@@ -308,11 +308,18 @@ def test_100000_invocations_listed_counted_and_purged_in_one_task(tmp_path, ansi
         env = {"RESTATE_ADMIN_URL": server.admin_url}
         listed = ansible.run(INFO, {"filters": {"target": "Tester/ok"}, "limit": 1, "fields": ["id"]}, env=env)
         assert listed["matched"] == total and listed["summary"] == {"completed": total}
-        tasks = [{MODULE: {"filters": {"target": "Tester/ok", "status": ["completed"]}, "state": "purged",
-                           "limit": total}}]
-        purged = ansible.run_tasks(tasks, env=env)[0]
-        assert not purged["failed"], purged["msg"]
+        check = ansible.run(MODULE, {"filters": {"target": "Tester/ok", "status": ["completed"]}, "state": "purged",
+                                     "limit": total}, check=True, env=env)
+        assert check["summary"]["changed"] == total and check["changed"], "the dry run predicts every purge"
+        assert server.query("SELECT COUNT(*) AS n FROM sys_invocation")[0]["n"] == total
+        # The real run: the module process alone, so its peak memory can be read.
+        purged, peak_mb = ansible.run_measured(MODULE, {"admin_url": server.admin_url, "state": "purged",
+                                                        "filters": {"target": "Tester/ok", "status": ["completed"]},
+                                                        "limit": total})
+        assert not purged.get("failed"), purged.get("msg")
         assert purged["summary"]["changed"] == total and len(purged["invocations"]) == total
         assert server.query("SELECT COUNT(*) AS n FROM sys_invocation")[0]["n"] == 0
+        assert peak_mb <= 150, f"the module process peaked at {peak_mb:.0f} MB purging {total:,} invocations"
+        print(f"peak RSS of the module purging {total:,}: {peak_mb:.0f} MB")
     finally:
         server.stop()

@@ -89,6 +89,27 @@ class Ansible:
         """One module task; returns its result."""
         return self.run_tasks([{module: args}], **kwargs)[0]
 
+    def run_measured(self, module: str, args: dict, env=None) -> tuple:
+        """Run the installed module's file directly, as AnsiballZ would; returns (result, its peak RSS in MB).
+
+        Only the module process is measured: a probe process runs it and reads its children's peak RSS.
+        """
+        name = module.rsplit(".", 1)[-1]
+        path = self.collections_path / "ansible_collections" / "restate" / "admin" / "plugins" / "modules" / f"{name}.py"
+        args_file = Path(tempfile.mkstemp(dir=self.workdir, suffix=".json")[1])
+        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+        probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+                 "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr); "
+                 "print('\\n' + str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
+        run_env = self.env(env)
+        run_env["PYTHONPATH"] = str(self.collections_path)
+        proc = subprocess.run([sys.executable, "-c", probe, sys.executable, str(path), str(args_file)],
+                              capture_output=True, text=True, env=run_env, timeout=1800, check=False)
+        lines = proc.stdout.strip().splitlines()
+        result = next((json.loads(line) for line in lines if line.startswith("{")), None)
+        assert result is not None, f"{module} printed no result:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        return result, int(lines[-1]) / 1024
+
     def adhoc(self, module: str, args: str, env=None, extra_args=()):
         """`ansible localhost -m MODULE -a ARGS`, as a person would type it."""
         cmd = [str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", module, "-a", args,

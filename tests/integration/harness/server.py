@@ -23,7 +23,10 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[3]
 NODE_MODULES = ROOT / ".cache" / "npm" / "node_modules" / "@restatedev"
-SERVER_BIN = Path(os.environ.get("RESTATE_SERVER_BIN", NODE_MODULES / "restate-server-linux-x64/bin/restate-server"))
+# RESTATE_SERVER_VERSION picks another pinned server of the matrix (scripts/setup.sh installs it beside the default).
+SERVER_MODULES = (ROOT / ".cache" / f"npm-server-{os.environ['RESTATE_SERVER_VERSION']}" / "node_modules" / "@restatedev"
+                  if os.environ.get("RESTATE_SERVER_VERSION") else NODE_MODULES)
+SERVER_BIN = Path(os.environ.get("RESTATE_SERVER_BIN", SERVER_MODULES / "restate-server-linux-x64/bin/restate-server"))
 CLI_BIN = Path(os.environ.get("RESTATE_CLI_BIN", NODE_MODULES / "restate-linux-x64/bin/restate"))
 HARNESS_DIR = Path(__file__).resolve().parent
 
@@ -124,16 +127,22 @@ class RestateServer:
         return self
 
     def _start(self):
+        self.launch()
+        wait_until(self._healthy, timeout=60, what="restate-server /health")
+        return self
+
+    def launch(self):
+        """Start the process without waiting for it to be healthy."""
         config = self.workdir / "restate.toml"
-        config.write_text(
-            f'[admin]\nbind-address = "127.0.0.1:{self.admin_port}"\n'
-            f'[ingress]\nbind-address = "127.0.0.1:{self.ingress_port}"\n')
+        config.write_text(self.config())
         env = dict(os.environ, RESTATE_BIND_ADDRESS=f"127.0.0.1:{self.node_port}", RESTATE_LOG_FORMAT="compact")
         env.pop("RESTATE_ADMIN_URL", None)
         self.process = Process([str(self.binary), "--config-file", str(config), "--base-dir",
                                 str(self.workdir / "data")], self.workdir / "server.log", env=env)
-        wait_until(self._healthy, timeout=60, what="restate-server /health")
-        return self
+
+    def config(self) -> str:
+        return (f'[admin]\nbind-address = "127.0.0.1:{self.admin_port}"\n'
+                f'[ingress]\nbind-address = "127.0.0.1:{self.ingress_port}"\n')
 
     def _healthy(self):
         if not self.process.alive():

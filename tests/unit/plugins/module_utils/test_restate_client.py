@@ -370,3 +370,109 @@ def test_bulk_actions_trust_ca_path_and_reject_an_unknown_ca(tls_server, pki):
     assert unknown[0].reason == "tls" and "ca_path" in str(unknown[0])
     unverified = client_for(tls_server.url("https"), validate_certs=False).invocation_actions(["inv_a"], "cancel")
     assert unverified == [None]
+
+
+# -- several nodes (admin_url as a list) -------------------------------------------------------------------------
+def test_a_call_moves_to_the_next_node_when_the_first_is_down_and_stays_there(server):
+    down = f"http://127.0.0.1:{free_port()}"
+    server.script("/query", (200, {"rows": [{"n": 1}]}))
+    notes = []
+    client = client_for([down, server.url()], retries=0, on_retry=notes.append)
+    assert client.query("SELECT 1 AS n") == [{"n": 1}]
+    assert client.admin_url == server.url()
+    assert len(notes) == 1 and down in notes[0] and server.url() in notes[0]
+    client.query("SELECT 1 AS n")
+    assert server.count("/query") == 2 and len(notes) == 1, "later calls go straight to the node that answered"
+
+
+def test_a_node_answering_503_hands_over_to_the_next(server):
+    other = ScriptedServer()
+    try:
+        server.script("/query", (503, "shutting down"))
+        other.script("/query", (200, {"rows": []}))
+        assert client_for([server.url(), other.url()], retries=0).query("SELECT 1") == []
+        assert server.count("/query") == 1 and other.count("/query") == 1
+    finally:
+        other.close()
+
+
+def test_every_node_down_fails_naming_the_last_one_after_the_retries():
+    urls = [f"http://127.0.0.1:{free_port()}" for unused in range(3)]
+    notes = []
+    with pytest.raises(RestateApiError) as caught:
+        client_for(urls, retries=1, on_retry=notes.append).version()
+    assert caught.value.reason == "connection" and "admin_url=http://127.0.0.1:" in str(caught.value)
+    # two rounds over three nodes: two hand-overs, a back-off, then two more hand-overs
+    assert sum("going on with" in note for note in notes) == 5 and sum("retrying in" in note for note in notes) == 1
+
+
+def test_restart_as_new_sent_to_a_node_that_then_fails_is_not_repeated_on_another(server):
+    other = ScriptedServer()
+    try:
+        server.script("/invocations/inv_x/restart-as-new", (503, "busy"))
+        with pytest.raises(RestateApiError):
+            client_for([server.url(), other.url()], retries=3).invocation_action("inv_x", "restart-as-new")
+        assert other.count("/invocations/inv_x/restart-as-new") == 0
+    finally:
+        other.close()
+
+
+def test_bulk_calls_a_node_could_not_take_go_to_the_next_node(server):
+    down = f"http://127.0.0.1:{free_port()}"
+    server.script("/invocations/inv_b/cancel", (404, NOT_FOUND))
+    notes = []
+    client = client_for([down, server.url()], retries=1, on_retry=notes.append)
+    errors = client.invocation_actions(["inv_a", "inv_b", "inv_c"], "cancel", concurrency=8)
+    assert errors[0] is None and errors[2] is None and errors[1].status == 404
+    assert errors[1].admin_url == server.url()
+    assert sorted(r["path"] for r in server.requests) == [f"/invocations/inv_{n}/cancel" for n in "abc"]
+    assert any("3 of the PATCH .../cancel calls got no answer" in note for note in notes)
+
+
+def test_admin_url_is_one_url_or_a_list_of_nodes():
+    # "a,b" is split by the modules' admin_url option (type list), not here.
+    assert AdminClient(["http://a:9070/", "http://b:9070"]).admin_urls == ["http://a:9070", "http://b:9070"]
+    assert AdminClient("http://a:9070").admin_urls == ["http://a:9070"]
+
+
+# -- servers without an operation ---------------------------------------------------------------------------------
+OPENAPI_DELETE_ONLY = {"paths": {"/invocations/{invocation_id}": {"delete": {"deprecated": True}},
+                                 "/invocations/{invocation_id}/cancel": {"patch": {}}}}
+
+
+def test_an_unknown_invocations_404_is_not_taken_for_a_missing_operation(server):
+    server.script("/invocations/inv_x/kill", (404, NOT_FOUND))
+    with pytest.raises(RestateApiError) as caught:
+        client_for(server.url()).invocation_action("inv_x", "kill")
+    assert "does not exist" in str(caught.value) and server.count("/openapi") == 0
+
+
+def test_a_server_without_the_patch_form_is_driven_through_the_older_delete_form(server):
+    server.script("/invocations/inv_x/kill", (404, ""))
+    server.script("/openapi", (200, OPENAPI_DELETE_ONLY))
+    client = client_for(server.url())
+    client.invocation_action("inv_x", "kill")
+    sent = [(r["method"], r["path"]) for r in server.requests[-2:]]
+    assert sent == [("GET", "/openapi"), ("DELETE", "/invocations/inv_x?mode=kill")]
+    server.script("/invocations/inv_y/purge", (404, ""))
+    server.script("/invocations/inv_z/purge", (404, ""))
+    assert client.invocation_actions(["inv_y", "inv_z"], "purge") == [None, None]
+    assert server.count("/openapi") == 1, "the server's operations are read once"
+    assert {r["path"] for r in server.requests if r["method"] == "DELETE"} >= {
+        "/invocations/inv_y?mode=purge", "/invocations/inv_z?mode=purge"}
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_server_without_an_operation_fails_naming_it_and_the_server_version(server, bulk):
+    server.script("/version", (200, dict(VERSION, version="1.4.0")))
+    server.script("/invocations/inv_x/pause", (404, ""))
+    server.script("/openapi", (200, OPENAPI_DELETE_ONLY))
+    client = client_for(server.url())
+    client.check_compatible()
+    with pytest.raises(RestateApiError) as caught:
+        if bulk:
+            client.invocation_actions(["inv_x"], "pause")
+        else:
+            client.invocation_action("inv_x", "pause")
+    assert "Restate server 1.4.0 does not have the pause operation" in str(caught.value)
+    assert "PATCH" in str(caught.value) and "/invocations/{invocation_id}/pause" in str(caught.value)

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ansible_collections.restate.admin.plugins.module_utils.selection import (
+    ORDERS,
     SelectionError,
+    after_condition,
     check_columns,
     count_by_status_sql,
     ids_condition,
@@ -188,3 +190,15 @@ def test_min_retry_count_becomes_a_bound_on_retry_count(value, expected):
 def test_min_retry_count_rejects_what_is_not_a_count(value):
     with pytest.raises(SelectionError, match=r"filters\.min_retry_count: expected a whole number"):
         normalize_filters({"min_retry_count": value})
+
+
+def test_keyset_paging_continues_after_the_last_row_in_the_oldest_first_order():
+    condition = after_condition({"created_at": "2026-11-25T03:43:55.596Z", "id": "inv_1abc"})
+    assert condition == ("(created_at > TIMESTAMP '2026-11-25T03:43:55.596Z' OR (created_at = TIMESTAMP "
+                         "'2026-11-25T03:43:55.596Z' AND id > 'inv_1abc'))")
+    assert ORDERS["oldest_first"] == "created_at ASC, id ASC", "the keyset must follow the selection's order"
+
+
+def test_keyset_values_are_quoted_literals():
+    condition = after_condition({"created_at": "2026' OR '1'='1", "id": "x') OR (1=1"})
+    assert "TIMESTAMP '2026'' OR ''1''=''1'" in condition and "id > 'x'') OR (1=1'" in condition

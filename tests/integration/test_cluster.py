@@ -1,0 +1,100 @@
+"""A 3-node Restate cluster on loopback: one node's Admin API acts on every partition; admin_url lists fail over."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from harness.cluster import RestateCluster
+from harness.server import wait_until
+
+INFO = "restate.admin.restate_invocation_info"
+MODULE = "restate.admin.restate_invocation"
+PARTITIONS = 24  # the server's default-num-partitions: each owns an equal range of the 64-bit partition keys
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    instance = RestateCluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield instance.start()
+    finally:
+        instance.stop()
+
+
+def sql_count(cluster, node, where):
+    return cluster.http.post(node.admin_url + "/query", json={"query": f"SELECT COUNT(*) AS n FROM sys_invocation "
+                                                                       f"WHERE {where}"},
+                             headers={"accept": "application/json"}, timeout=60).json()["rows"][0]["n"]
+
+
+def test_one_node_lists_and_counts_the_invocations_of_every_partition(cluster, ansible):
+    tag = "list"
+    ids = cluster.send_many("Tester/ok", [f"{tag}-{n}" for n in range(300)], threads=16)
+    cluster.wait_statuses(ids, "completed", timeout=60)
+    # The premise: the invocations live in (nearly) every partition, so on other nodes' partitions too.
+    partitions = cluster.query(f"SELECT COUNT(DISTINCT CAST(partition_key / {2 ** 64 // PARTITIONS + 1} AS BIGINT)) "
+                               "AS n FROM sys_invocation_status WHERE id IN ("
+                               + ", ".join(f"'{i}'" for i in ids) + ")")[0]["n"]
+    assert partitions >= PARTITIONS - 2, partitions
+    for node in cluster.nodes:
+        listed = ansible.run(INFO, {"admin_url": node.admin_url, "filters": {"target": "Tester/ok"},
+                                    "limit": 1000, "fields": ["id"]})
+        assert not listed.get("failed"), listed.get("msg")
+        assert {item["id"] for item in listed["invocations"]} >= set(ids)
+        assert listed["matched"] == sql_count(cluster, cluster.nodes[0], "target = 'Tester/ok'")
+    cli = cluster.cli("invocations", "list", "--all", "--service", "Tester", "--limit", "1000").stdout
+    assert all(invocation_id in cli for invocation_id in ids), "the CLI oracle sees them all too"
+
+
+def test_bulk_cancel_and_purge_through_one_node_reach_every_partition(cluster, ansible):
+    suspended = cluster.make("suspended", 400)
+    node2, node3 = cluster.nodes[1], cluster.nodes[2]
+    cancel = ansible.run(MODULE, {"admin_url": node2.admin_url, "ids": suspended, "state": "cancelled",
+                                  "wait": True})
+    assert not cancel.get("failed"), cancel.get("msg")
+    assert cancel["summary"]["changed"] == 400
+    statuses = cluster.statuses(suspended)
+    assert set(statuses.values()) == {"completed-failure"}, "every one cancelled, whatever its partition"
+    purge = ansible.run(MODULE, {"admin_url": node3.admin_url, "ids": suspended, "state": "purged"})
+    assert purge["summary"]["changed"] == 400 and cluster.statuses(suspended) == {}
+
+
+def test_a_list_of_admin_urls_skips_a_node_that_is_down(cluster, ansible):
+    down = "http://127.0.0.1:9"  # nothing listens on the discard port
+    listed = ansible.run(INFO, {"admin_url": [down, cluster.nodes[2].admin_url], "limit": 1, "fields": ["id"]})
+    assert not listed.get("failed"), listed.get("msg")
+    assert listed["matched"] == sql_count(cluster, cluster.nodes[0], "true")
+    assert any(down in warning and cluster.nodes[2].admin_url in warning for warning in listed.get("warnings", []))
+
+
+def test_bulk_cancel_fails_over_when_its_node_is_killed_mid_run(cluster, ansible):
+    """SIGKILL the node a task is talking to; the task goes on through the next node in admin_url."""
+    count = 3000
+    suspended = cluster.make("suspended", count)
+    first, second = cluster.nodes[0], cluster.nodes[1]
+    result = []
+    task = threading.Thread(target=lambda: result.append(ansible.run(MODULE, {
+        "admin_url": [node.admin_url for node in cluster.nodes], "ids": suspended, "state": "cancelled",
+        "concurrency": 16})))
+    task.start()
+    try:
+        wait_until(lambda: sql_count(cluster, second, "status = 'completed'") > 0 or not task.is_alive(),
+                   timeout=120, interval=0.02, what="the first cancellations")
+        assert task.is_alive(), "the task ended before the node could be killed: nothing was tested"
+        first.kill()
+    finally:
+        task.join(600)
+    try:
+        outcome = result[0]
+        assert not outcome.get("failed"), outcome.get("msg")
+        assert outcome["summary"]["changed"] == count
+        assert any(first.admin_url in warning and second.admin_url in warning
+                   for warning in outcome.get("warnings", [])), outcome.get("warnings")
+        cancelled = wait_until(lambda: sql_count(cluster, second, "completion_result = 'failure' AND id IN ("
+                                                 + ", ".join(f"'{i}'" for i in suspended) + ")") == count,
+                               timeout=120, what="every selected invocation cancelled")
+        assert cancelled
+    finally:
+        first.restart()
