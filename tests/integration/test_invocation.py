@@ -7,7 +7,7 @@ real run, the real run does what the table says, and a second identical run chan
 from __future__ import annotations
 
 import pytest
-from harness.server import STATUSES
+from harness.server import STATUSES, server_version
 
 MODULE = "restate.admin.restate_invocation"
 UNKNOWN_ID = "inv_1foAirY4KKzi6oY45SHQfWYR94XJmfjEiZ"  # well-formed, never created
@@ -47,6 +47,14 @@ WAIT_FOR = {("cancelled", "suspended"), ("cancelled", "paused"), ("paused", "bac
 # The server keeps no trace of a pause sent to a running invocation until its current attempt ends, so a
 # re-run cannot see it and sends the pause again (documented limitation).
 RERUN_CHANGES = {("paused", "running")}
+if server_version() < (1, 7, 0):
+    # Restate 1.6 keeps no journal entry for a cancel delivered to a backing-off invocation, so a re-run cannot
+    # tell the cancel is on its way and sends it again (harmless: the server takes a repeated cancel as one).
+    RERUN_CHANGES.add(("cancelled", "backing-off"))
+    # A cancel resumes a paused invocation on 1.6 too, but is then lost: it runs on into its sleep, suspended, so
+    # the first run cannot wait for it; the re-run's cancel reaches the now suspended invocation.
+    WAIT_FOR.discard(("cancelled", "paused"))
+    RERUN_CHANGES.add(("cancelled", "paused"))
 
 
 def make_sources(restate) -> dict:
@@ -100,7 +108,8 @@ def test_every_source_status(restate, ansible, state):
             row = rows[ids[source]]
             assert (row["status"], row.get("completion_result"), row.get("completion_failure"))[:len(wanted)] == wanted, (
                 where, row)
-            if expected == C and state not in ("paused", "resumed") and wanted[0] != "completed":
+            if (expected == C and state not in ("paused", "resumed") and wanted[0] != "completed"
+                    and (state, source) not in RERUN_CHANGES):
                 assert rerun["invocations"][0].get("note"), (where, rerun)
         if state == "journal_purged" and expected == C:
             assert rows[ids[source]]["status"] == "completed" and not rows[ids[source]].get("journal_size"), where
@@ -118,6 +127,16 @@ def test_cancel_with_wait_ends_cancelled(restate, ansible):
     assert {item["after"] for item in result["invocations"]} == {"completed"}
     for invocation_id in ids:
         assert restate.row(invocation_id)["completion_failure"] == "[409] cancelled"
+
+
+@pytest.mark.xfail(server_version() < (1, 7, 0), strict=True,
+                   reason="Restate 1.6 accepts the cancel (202) but leaves an invocation suspended on an awakeable")
+def test_cancel_with_wait_ends_an_invocation_suspended_on_an_awakeable(restate, ansible):
+    ids = restate.send_many("Tester/wait_awakeable", ["never"] * 2)
+    restate.wait_statuses(ids, "suspended")
+    result = ansible.run(MODULE, {"ids": ids, "state": "cancelled", "wait": True, "wait_timeout": 20})
+    assert not result["failed"], result["msg"]
+    assert {item["after"] for item in result["invocations"]} == {"completed"}
 
 
 def test_kill_after_kills_a_paused_invocation_that_ignores_cancel(restate, ansible):

@@ -85,11 +85,11 @@ def test_retention_cleanup_journal_only_keeps_the_results(server, ansible):
 
 
 def test_bulk_cancel_guards_then_cancels_exactly_the_selection(server, ansible):
-    targets = server.send_many("Tester/wait_awakeable", ["never"] * 5)
-    others = server.make("suspended", 2) + server.make("paused", 1)
-    server.wait_statuses(targets, "suspended")
+    targets = server.make("suspended", 5)  # Tester/sleep
+    others = server.send_many("Tester/wait_awakeable", ["never"] * 2) + server.make("paused", 1)
+    server.wait_statuses(others[:2], "suspended")
     env = {"RESTATE_ADMIN_URL": server.admin_url}
-    job = {"filters": {"target": "Tester/wait_awakeable", "status": ["suspended"]}, "wait": True}
+    job = {"filters": {"target": "Tester/sleep", "status": ["suspended"]}, "wait": True}
     before = states(server)
 
     unused_report, unused_changed, output = ansible.playbook("bulk_cancel", dict(job, max_invocations=4),

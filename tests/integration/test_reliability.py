@@ -31,9 +31,7 @@ def proxy(restate):
 
 
 def suspended(restate, count):
-    ids = restate.send_many("Tester/wait_awakeable", ["never"] * count)
-    restate.wait_statuses(ids, "suspended")
-    return ids
+    return restate.make("suspended", count)
 
 
 def completions(restate, ids) -> dict:

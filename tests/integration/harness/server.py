@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -28,6 +29,12 @@ SERVER_MODULES = (ROOT / ".cache" / f"npm-server-{os.environ['RESTATE_SERVER_VER
                   if os.environ.get("RESTATE_SERVER_VERSION") else NODE_MODULES)
 SERVER_BIN = Path(os.environ.get("RESTATE_SERVER_BIN", SERVER_MODULES / "restate-server-linux-x64/bin/restate-server"))
 CLI_BIN = Path(os.environ.get("RESTATE_CLI_BIN", NODE_MODULES / "restate-linux-x64/bin/restate"))
+
+
+def server_version() -> tuple:
+    """(major, minor, patch) of the restate-server the tests start."""
+    output = subprocess.run([str(SERVER_BIN), "--version"], capture_output=True, text=True, check=True).stdout
+    return tuple(int(part) for part in re.search(r"(\d+)\.(\d+)\.(\d+)", output).groups())
 HARNESS_DIR = Path(__file__).resolve().parent
 
 # Every status the harness can produce, with the handler that produces it.
