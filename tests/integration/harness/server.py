@@ -35,6 +35,8 @@ def server_version() -> tuple:
     """(major, minor, patch) of the restate-server the tests start."""
     output = subprocess.run([str(SERVER_BIN), "--version"], capture_output=True, text=True, check=True).stdout
     return tuple(int(part) for part in re.search(r"(\d+)\.(\d+)\.(\d+)", output).groups())
+
+
 HARNESS_DIR = Path(__file__).resolve().parent
 
 # Every status the harness can produce, with the handler that produces it.
