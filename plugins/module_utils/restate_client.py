@@ -317,11 +317,19 @@ class AdminClient:
 
     def _sender(self, concurrency):
         return PipelinedSender(
-            self.admin_url, dict(self.session.headers), timeout=self.timeout, retries=self.retries,
+            self.admin_url, self._pipelined_headers(), timeout=self.timeout, retries=self.retries,
             retry_backoff=self.retry_backoff,
             ssl_context=self._ssl_context() if self.admin_url.startswith("https:") else None,
             connections=min(MAX_CONNECTIONS, -(-concurrency // PIPELINE_WINDOW)),
             window=min(PIPELINE_WINDOW, concurrency), on_retry=self.on_retry)
+
+    def _pipelined_headers(self) -> dict:
+        """The session's headers without requests' transport ones: the pipelined parser reads plain bodies and
+        manages its connections itself (asked for gzip, the server compresses even a 409's two lines)."""
+        headers = {name: value for name, value in self.session.headers.items()
+                   if name.lower() not in ("accept-encoding", "connection")}
+        headers["accept-encoding"] = "identity"
+        return headers
 
     def _answer_error(self, path, answer, method="PATCH"):
         if answer.error is not None:

@@ -70,6 +70,15 @@ def test_lost_purge_answers_are_not_reported_as_failures(restate, ansible, proxy
     assert completions(restate, ids) == {}
 
 
+def test_refusals_on_the_bulk_path_keep_the_servers_words(restate, client):
+    """The server compresses answers when asked; the pipelined path asks for plain ones and quotes them."""
+    ids = restate.make("completed-success", 3)
+    errors = client.invocation_actions(ids, "kill")
+    for invocation_id, error in zip(ids, errors):
+        assert error is not None and error.status == 409
+        assert error.message == f"The invocation '{invocation_id}' was already completed.", str(error)
+
+
 def test_restart_as_new_whose_answer_was_lost_is_not_made_twice(restate, ansible, proxy):
     original = restate.make("completed-success", 1)[0]
     proxy.add("reset_after", 1, match="/restart-as-new")
