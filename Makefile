@@ -35,7 +35,7 @@ bench: setup
 integration:
 	scripts/pytest.sh tests/integration
 
-## Reliability suite alone, with the 100,000-invocation load run that make test leaves out.
+## Reliability suite alone, with the load runs that make test leaves out (100,000 invocations; a server killed mid 10,000).
 reliability: setup
 	scripts/pytest.sh tests/integration/test_reliability.py -m "load or not load"
 

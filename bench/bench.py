@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,27 @@ OPERATIONS = {
     "cancel": ("Tester/sleep", "suspended", "cancelled", "cancel", "cancel"),
     "purge": ("Tester/ok", "completed", "purged", "purge", "purge"),
 }
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of one process group."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ..., utime (11), stime (12)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds of this process (every thread) and of its children that have ended."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 class Bench:
@@ -83,6 +105,12 @@ class Bench:
                 "filters": {"target": target, "status": [status]}, "state": state, "limit": len(ids)}}],
         }]))
         return self._timed([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)])
+
+    def module_alone(self, operation: str, ids: list) -> float:
+        """The module's own process, given its arguments as Ansible would: the module without Ansible around it."""
+        target, status, state = OPERATIONS[operation][:3]
+        return self._run_module({"filters": {"target": target, "status": [status]}, "state": state,
+                                 "limit": len(ids)})[0]
 
     def cli(self, operation: str, ids: list) -> float:
         target, verb = OPERATIONS[operation][0], OPERATIONS[operation][3]
@@ -136,22 +164,30 @@ class Bench:
         return elapsed
 
     # -- other measurements --------------------------------------------------------------------------
+    def _run_module(self, args: dict) -> tuple:
+        """Run restate_invocation's file as its own process with ``args``; (seconds, peak RSS in MB)."""
+        args_file = self.workdir / "module-args.json"
+        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, admin_url=self.restate.admin_url)}))
+        module = ROOT / "plugins" / "modules" / "restate_invocation.py"
+        probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True); "
+                 "sys.stderr.write(p.stdout.decode()[-2000:]) if p.returncode else None; "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(p.returncode)")
+        env = dict(self.env, PYTHONPATH=str(ROOT / ".cache" / "collections"))
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", probe, sys.executable, str(module), str(args_file)],
+                             capture_output=True, text=True, env=env, timeout=3600, check=False)
+        elapsed = time.perf_counter() - start
+        if out.returncode != 0:
+            raise RuntimeError(f"the module failed ({out.returncode}):\n{out.stderr[-2000:]}")
+        return elapsed, int(out.stdout.strip().splitlines()[-1]) / 1024
+
     def module_peak_rss(self, count: int) -> float:
         """Peak RSS (MB) of the module process purging ``count`` completed invocations, run directly."""
         ids = self.prepare("purge", count)
-        args_file = self.workdir / "rss-args.json"
-        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {
-            "admin_url": self.restate.admin_url, "filters": {"target": "Tester/ok", "status": ["completed"]},
-            "state": "purged", "limit": count}}))
-        module = ROOT / "plugins" / "modules" / "restate_invocation.py"
-        probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True); "
-                 "sys.stderr.write(p.stdout.decode()[-500:]) if p.returncode else None; "
-                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        env = dict(self.env, PYTHONPATH=str(ROOT / ".cache" / "collections"))
-        out = subprocess.run([sys.executable, "-c", probe, sys.executable, str(module), str(args_file)],
-                             capture_output=True, text=True, env=env, timeout=3600, check=False)
+        megabytes = self._run_module({"filters": {"target": "Tester/ok", "status": ["completed"]},
+                                      "state": "purged", "limit": count})[1]
         self.settle("purge", ids)
-        return int(out.stdout.strip().splitlines()[-1]) / 1024
+        return megabytes
 
     def latency(self, repeats: int = 5) -> tuple:
         ping = [self._timed([str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", "ping"])
@@ -165,9 +201,11 @@ class Bench:
         return statistics.median(ping), statistics.median(one)
 
 
-CONTENDERS = ("module", "cli", "raw_http", "raw_pipelined", "xargs_cli", "ansible_loop")
+SAMPLED = ("xargs_cli", "ansible_loop")
+CONTENDERS = ("module", "module_alone", "cli", "raw_http", "raw_pipelined", "xargs_cli", "ansible_loop")
 LABELS = {
     "module": "restate_invocation, one ansible-playbook task (start-up included)",
+    "module_alone": "restate_invocation's process alone, without ansible-playbook around it",
     "cli": "official CLI, one process (`restate invocations VERB TARGET --limit N --yes`)",
     "raw_http": f"raw HTTP reference: urllib3, {CONCURRENCY} threads",
     "raw_pipelined": "raw HTTP reference: the module's pipelined sender alone (128 connections x 4)",
@@ -193,16 +231,23 @@ def main() -> int:
         collections = build_and_install(workdir / "galaxy")
         bench = Bench(restate, collections, workdir)
         rates = {op: {c: [] for c in CONTENDERS} for op in OPERATIONS}
+        # CPU seconds each full-size run cost: (the contender's processes, restate-server, the SDK service, wall)
+        costs = {op: {c: [] for c in CONTENDERS if c not in SAMPLED} for op in OPERATIONS}
+        groups = (restate.server.process.pid, restate.service.process.pid)  # each leads its own process group
         for round_no in range(ROUNDS):
             order = CONTENDERS[round_no % len(CONTENDERS):] + CONTENDERS[:round_no % len(CONTENDERS)]
             for operation in OPERATIONS:
                 for contender in order:
-                    sampled = contender in ("xargs_cli", "ansible_loop")
+                    sampled = contender in SAMPLED
                     # Sample contenders run on SAMPLE invocations; their time is extrapolated to N.
                     ids = bench.prepare(operation, SAMPLE if sampled else N)
+                    before = [own_cpu_seconds()] + [group_cpu_seconds(pgid) for pgid in groups]
                     seconds = getattr(bench, contender)(operation, ids)
+                    after = [own_cpu_seconds()] + [group_cpu_seconds(pgid) for pgid in groups]
                     if sampled:
                         seconds = seconds * N / len(ids)
+                    else:
+                        costs[operation][contender].append([b - a for a, b in zip(before, after)] + [seconds])
                     bench.settle(operation, ids)
                     rates[operation][contender].append(N / seconds)
                     print(f"round {round_no + 1} {operation:6} {contender:12} {N / seconds:9.0f}/s", flush=True)
@@ -210,14 +255,14 @@ def main() -> int:
         ping, one = bench.latency()
     finally:
         restate.stop()
-    report = render(rates, rss, ping, one)
+    report = render(rates, costs, rss, ping, one)
     print(report)
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "benchmarks.md").write_text(report)
     return 0
 
 
-def render(rates, rss, ping, one) -> str:
+def render(rates, costs, rss, ping, one) -> str:
     lines = ["# Benchmarks", "", f"Measured by `make bench` ({time.strftime('%Y-%m-%d')}), N = {N}, "
              f"median of {ROUNDS} alternating round(s).", "", f"Machine: {machine()}.", ""]
     for operation in OPERATIONS:
@@ -226,6 +271,14 @@ def render(rates, rss, ping, one) -> str:
         for contender in CONTENDERS:
             rate = statistics.median(rates[operation][contender])
             lines.append(f"| {LABELS[contender]} | {rate:,.0f} | {rate / cli:.2f}x |")
+        lines += ["", f"CPU seconds a {operation} of {N} cost (median of the rounds), and how many of the "
+                  f"{os.cpu_count()} cores that kept busy:", "",
+                  "| contender | its processes | restate-server | SDK service | wall | cores busy |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for contender, runs in costs[operation].items():
+            own, server, service, wall = (statistics.median(column) for column in zip(*runs))
+            lines.append(f"| {contender} | {own:.2f} | {server:.2f} | {service:.2f} | {wall:.2f} | "
+                         f"{(own + server + service) / wall:.1f} |")
         lines.append("")
     lines += ["## Memory and latency", "", "| measurement | value |", "|---|---:|"]
     for count, megabytes in rss.items():

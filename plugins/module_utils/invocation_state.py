@@ -45,6 +45,9 @@ SELECTABLE = {
 
 # Waiting makes sense for asynchronous operations; others finish with the call.
 WAITABLE = ("cancelled", "killed", "paused", "resumed")
+# The server answers these calls once it has done them (SQL right after the answer shows the invocation gone, or its
+# journal empty), so a success answer is the outcome and needs no read-back.
+DONE_WHEN_ANSWERED = ("purged", "journal_purged")
 
 
 class Plan:

@@ -294,6 +294,17 @@ class AdminClient:
             return []
         if action in NON_IDEMPOTENT_ACTIONS or self._proxied():
             return self._threaded_actions(invocation_ids, action, params, concurrency)
+        # Sent in id order: an id begins with its partition key, so calls in flight together meet few partitions,
+        # which take them in larger batches (measured on a 1.7 server: 10,000 purges in creation order cost it 2.2
+        # CPU-seconds, in id order 1.5). The answers go back in the caller's order.
+        order = sorted(range(len(invocation_ids)), key=invocation_ids.__getitem__)
+        errors = [None] * len(invocation_ids)
+        for position, error in zip(order, self._pipelined_actions([invocation_ids[i] for i in order], action, params,
+                                                                  concurrency)):
+            errors[position] = error
+        return errors
+
+    def _pipelined_actions(self, invocation_ids, action, params, concurrency):
         paths = [f"/invocations/{invocation_id}/{action}" for invocation_id in invocation_ids]
         errors = [None] * len(paths)
         unanswered = range(len(paths))

@@ -119,7 +119,9 @@ attributes:
 notes:
   - Exactly one of O(id), O(ids) and O(filters) is required.
   - Outside check mode RV(invocations[].after) is read back from the server after acting (and waiting); cancel,
-    pause and resume are asynchronous, so without O(wait) it may still show the status before.
+    pause and resume are asynchronous, so without O(wait) it may still show the status before. The server answers a
+    purge or a journal purge once it is done, so for those the success answer is the outcome (V(absent), or
+    V(completed) with an empty journal) and nothing is read back.
 seealso:
   - module: restate.admin.restate_invocation_info
 """
@@ -196,6 +198,7 @@ invocations:
     after:
       description:
         - Status after the task, read back from the server (expected status in check mode), or V(absent).
+        - For a purge or journal purge the server answered with success, the outcome that answer confirms.
       type: str
       sample: completed
     changed:
@@ -254,6 +257,7 @@ import time
 from ansible_collections.restate.admin.plugins.module_utils.bulk import run_each
 from ansible_collections.restate.admin.plugins.module_utils.invocation_state import (
     ACTIONS,
+    DONE_WHEN_ANSWERED,
     SELECTABLE,
     WAITABLE,
     plan,
@@ -327,15 +331,23 @@ def select_rows(client, filters, state, limit):
     columns = STATE_COLUMNS + ["created_at"]
     rows = []
     page = None
-    while len(rows) < limit:
-        size = min(PAGE_ROWS, limit - len(rows))
+    while True:
+        wanted = min(PAGE_ROWS, limit - len(rows))
+        last = wanted == limit - len(rows)
         page_conditions = conditions + [after_condition(page[-1])] if page else conditions
-        page = client.query(select_sql(columns, page_conditions, "oldest_first", size), columns=columns)
+        # The last page asks for one row more: whether it comes tells if anything is left beyond the limit.
+        page = client.query(select_sql(columns, page_conditions, "oldest_first", wanted + 1 if last else wanted),
+                            columns=columns)
+        beyond = last and len(page) > wanted
+        if beyond:
+            page.pop()
         for row in page:
             shared(row)
         rows += page
-        if len(page) < size:
+        if len(page) < wanted or (last and not beyond):
             return rows, len(rows)  # everything that matches is here: no need to count
+        if last:
+            break
         for row in page[:-1]:  # the last one is the next page's key
             del row["created_at"]
     matched = client.query(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(conditions)}")[0]["n"]
@@ -522,8 +534,13 @@ def main():
             acted = [item for item in to_act if "error" not in item]
             if acted and state in WAITABLE and (params["wait"] or params["kill_after"] is not None):
                 wait_for(module, client, acted, state, params)
-            for start in range(0, len(to_act), IDS_PER_QUERY):
-                chunk = to_act[start:start + IDS_PER_QUERY]
+            if state in DONE_WHEN_ANSWERED:
+                for item in to_act:
+                    if "error" not in item:
+                        item["after"] = item["_expected"]  # answered with success: done, nothing to read back
+            to_read = [item for item in to_act if item["after"] is None]
+            for start in range(0, len(to_read), IDS_PER_QUERY):
+                chunk = to_read[start:start + IDS_PER_QUERY]
                 after_rows = read_rows(client, [item["id"] for item in chunk], AFTER_COLUMNS)
                 for item in chunk:
                     row = after_rows.get(item["id"])

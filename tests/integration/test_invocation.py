@@ -6,6 +6,8 @@ real run, the real run does what the table says, and a second identical run chan
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from harness.server import STATUSES, server_version
 
@@ -192,6 +194,19 @@ def test_limit_acts_on_part_of_a_selection_and_reports_the_match(restate, ansibl
     result = ansible.run(MODULE, {"filters": filters, "state": "killed", "limit": 2})
     assert result["summary"]["matched"] >= 5 and result["summary"]["changed"] == 2
     assert any("limit" in w for w in result["warnings"])
+
+
+def test_a_selection_exactly_at_the_limit_is_not_reported_as_cut(restate, ansible):
+    key = f"limit-{uuid.uuid4().hex[:8]}"
+    ids = [restate.send(f"Holder/{key}/hold", 0) for unused_n in range(3)]
+    restate.wait_statuses(ids, "completed")
+    filters = {"service": "Holder", "key": key}
+    exact = ansible.run(MODULE, {"filters": filters, "state": "purged", "limit": 3}, check=True)
+    assert exact["summary"]["matched"] == 3 and exact["summary"]["changed"] == 3
+    assert not any("limit" in w for w in exact.get("warnings", []))
+    cut = ansible.run(MODULE, {"filters": filters, "state": "purged", "limit": 2}, check=True)
+    assert cut["summary"]["matched"] == 3 and cut["summary"]["changed"] == 2
+    assert any("3 invocations match" in w for w in cut["warnings"])
 
 
 @pytest.mark.parametrize("args, message", [

@@ -221,9 +221,10 @@ def own_server(tmp_path):
         instance.stop()
 
 
-def test_server_killed_and_restarted_mid_bulk_loses_nothing(own_server, ansible):
+@pytest.mark.parametrize("count", [3000, pytest.param(10_000, marks=pytest.mark.load)])
+def test_server_killed_and_restarted_mid_bulk_loses_nothing(own_server, ansible, count):
     restate = own_server
-    ids = suspended(restate, 3000)
+    ids = suspended(restate, count)
 
     def kill_and_restart():
         time.sleep(2.5)  # ansible start-up plus part of the calls

@@ -339,6 +339,15 @@ def test_bulk_actions_map_each_answer_to_an_error_or_none(server):
     assert errors[2].status == 409 and "already completed" in str(errors[2])
 
 
+def test_bulk_actions_go_out_in_id_order_and_answer_in_the_callers_order(server):
+    server.script("/invocations/inv_b/kill", (409, ALREADY_COMPLETED))
+    ids = ["inv_d", "inv_b", "inv_c", "inv_a"]
+    errors = client_for(server.url()).invocation_actions(ids, "kill", concurrency=1)
+    assert [r["path"] for r in server.requests] == [f"/invocations/{i}/kill" for i in sorted(ids)]
+    assert [error is not None for error in errors] == [False, True, False, False]
+    assert errors[1].path == "/invocations/inv_b/kill"
+
+
 def test_bulk_actions_send_params_and_token(server):
     client_for(server.url(), token="s3cret").invocation_actions(["inv_a"], "resume", params={"deployment": "latest"})
     request = server.requests[-1]
