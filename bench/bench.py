@@ -96,9 +96,7 @@ class Bench:
         self.restate.wait_statuses(ids, wanted, timeout=max(60, len(ids) / 50))
         if operation == "cancel":
             # Every contender meets the same table: the cancelled invocations go, instead of piling up round by round.
-            sender = PipelinedSender(self.restate.admin_url, {"accept": "application/json"}, connections=128, window=4)
-            answers = sender.send("PATCH", [f"/invocations/{i}/purge" for i in ids])
-            assert all(a.status is not None and a.status < 300 for a in answers), {a.status for a in answers}
+            self._pipelined("purge", ids)
 
     # -- contenders (each returns seconds for len(ids) invocations) --------------------------------
     def module(self, operation: str, ids: list) -> float:
@@ -134,13 +132,15 @@ class Bench:
 
     def raw_pipelined(self, operation: str, ids: list) -> float:
         """The module's own bulk sender, called directly: the module's rate without Ansible around it."""
-        action = OPERATIONS[operation][4]
-        sender = PipelinedSender(self.restate.admin_url, {"accept": "application/json"}, connections=128, window=4)
         start = time.perf_counter()
+        self._pipelined(OPERATIONS[operation][4], ids)
+        return time.perf_counter() - start
+
+    def _pipelined(self, action: str, ids: list):
+        """PATCH /invocations/{id}/{action} for every id through the module's sender; every answer must be 2xx."""
+        sender = PipelinedSender(self.restate.admin_url, {"accept": "application/json"}, connections=128, window=4)
         answers = sender.send("PATCH", [f"/invocations/{i}/{action}" for i in ids])
-        elapsed = time.perf_counter() - start
         assert all(a.status is not None and a.status < 300 for a in answers), {a.status for a in answers}
-        return elapsed
 
     def xargs_cli(self, operation: str, ids: list) -> float:
         """The seed document's shell pipeline: one CLI process per id (on a sample, extrapolated)."""
