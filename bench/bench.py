@@ -99,15 +99,18 @@ class Bench:
             self._pipelined("purge", ids)
 
     # -- contenders (each returns seconds for len(ids) invocations) --------------------------------
-    def module(self, operation: str, ids: list) -> float:
+    def module(self, operation: str, ids: list, **options) -> float:
         target, status, state = OPERATIONS[operation][:3]
         playbook = self.workdir / f"bench-{operation}.yml"
         playbook.write_text(json.dumps([{
             "hosts": "localhost", "connection": "local", "gather_facts": False,
-            "tasks": [{"restate.admin.restate_invocation": {
-                "filters": {"target": target, "status": [status]}, "state": state, "limit": len(ids)}}],
+            "tasks": [{"restate.admin.restate_invocation": dict(
+                options, filters={"target": target, "status": [status]}, state=state, limit=len(ids))}],
         }]))
         return self._timed([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)])
+
+    def module_one_patch_each(self, operation: str, ids: list) -> float:
+        return self.module(operation, ids, batch_calls=False)
 
     def module_alone(self, operation: str, ids: list) -> float:
         """The module's own process, given its arguments as Ansible would: the module without Ansible around it."""
@@ -135,6 +138,19 @@ class Bench:
         start = time.perf_counter()
         self._pipelined(OPERATIONS[operation][4], ids)
         return time.perf_counter() - start
+
+    def raw_batches(self, operation: str, ids: list) -> float:
+        """The server's batch route alone: 1,000 ids per POST, two in flight (what the module sends)."""
+        action = OPERATIONS[operation][4]
+        pool = urllib3.PoolManager(maxsize=2)
+        url = f"{self.restate.admin_url}/internal/invocations_batch_operations/{action}"
+        chunks = [ids[start:start + 1000] for start in range(0, len(ids), 1000)]
+        start = time.perf_counter()
+        with ThreadPoolExecutor(2) as executor:
+            answers = list(executor.map(lambda chunk: pool.request("POST", url, json={"invocation_ids": chunk}), chunks))
+        elapsed = time.perf_counter() - start
+        assert all(a.status == 200 and not a.json()["failed"] for a in answers), [a.data[:200] for a in answers]
+        return elapsed
 
     def _pipelined(self, action: str, ids: list):
         """PATCH /invocations/{id}/{action} for every id through the module's sender; every answer must be 2xx."""
@@ -207,13 +223,16 @@ class Bench:
 
 
 SAMPLED = ("xargs_cli", "ansible_loop")
-CONTENDERS = ("module", "module_alone", "cli", "raw_http", "raw_pipelined", "xargs_cli", "ansible_loop")
+CONTENDERS = ("module", "module_alone", "module_one_patch_each", "cli", "raw_http", "raw_pipelined", "raw_batches",
+              "xargs_cli", "ansible_loop")
 LABELS = {
     "module": "restate_invocation, one ansible-playbook task (start-up included)",
     "module_alone": "restate_invocation's process alone, without ansible-playbook around it",
+    "module_one_patch_each": "restate_invocation with `batch_calls: false`, one ansible-playbook task",
     "cli": "official CLI, one process (`restate invocations VERB TARGET --limit N --yes`)",
     "raw_http": f"raw HTTP reference: urllib3, {CONCURRENCY} threads",
     "raw_pipelined": "raw HTTP reference: the module's pipelined sender alone (128 connections x 4)",
+    "raw_batches": "raw HTTP reference: the server's batch route alone (1,000 ids per call, 2 in flight)",
     "xargs_cli": f"seed document: one CLI process per id via xargs ({SAMPLE}-id sample, extrapolated)",
     "ansible_loop": f"Ansible `loop:` one item per id ({SAMPLE}-id sample, extrapolated)",
 }

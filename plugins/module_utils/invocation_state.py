@@ -43,11 +43,9 @@ SELECTABLE = {
                   "AND journal_size > 0"),
 }
 
-# Waiting makes sense for asynchronous operations; others finish with the call.
+# Waiting makes sense for asynchronous operations; others finish with the call (the server answers a purge or a
+# journal purge once it is done: SQL right after the answer shows the invocation gone, or its journal empty).
 WAITABLE = ("cancelled", "killed", "paused", "resumed")
-# The server answers these calls once it has done them (SQL right after the answer shows the invocation gone, or its
-# journal empty), so a success answer is the outcome and needs no read-back.
-DONE_WHEN_ANSWERED = ("purged", "journal_purged")
 
 
 class Plan:

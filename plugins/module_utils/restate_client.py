@@ -48,6 +48,13 @@ NON_IDEMPOTENT_ACTIONS = frozenset(("restart-as-new",))
 # window hides the round trips (make bench measured 128 x 4 best on a local 1.7 server).
 PIPELINE_WINDOW = 4
 MAX_CONNECTIONS = 128
+# Restate 1.7 also takes these actions for many invocations in one call (the route its web UI uses; not in its
+# OpenAPI): POST {"invocation_ids": [...]} answers {"succeeded": [...], "failed": [{"invocation_id", "error"}]}.
+# make bench: 10,000 purges in 0.34 s against 1.1 s one PATCH each (server CPU 0.56 s against 0.93 s).
+BATCH_PATH = "/internal/invocations_batch_operations/"
+BATCH_ACTIONS = frozenset(("cancel", "kill", "pause", "resume", "purge", "purge-journal"))
+BATCH_SIZE = 1000  # the server's limit per call
+BATCHES_IN_FLIGHT = 2
 
 
 class RestateApiError(Exception):
@@ -120,7 +127,7 @@ class AdminClient:
 
     def __init__(self, admin_url=DEFAULT_ADMIN_URL, token=None, validate_certs=True, ca_path=None,
                  client_cert=None, client_key=None, timeout=30.0, headers=None, retries=3,
-                 retry_backoff=0.5, pool_size=16, on_retry=None):
+                 retry_backoff=0.5, pool_size=16, on_retry=None, batch_calls=True):
         if requests is None:
             raise RuntimeError("the Python library 'requests' is required")
         urls = [admin_url] if isinstance(admin_url, str) else list(admin_url or [])
@@ -145,6 +152,7 @@ class AdminClient:
         self.cert = ((client_cert, client_key) if client_key else client_cert) if client_cert else None
         self._server_version = None
         self._openapi_paths = None
+        self._batch_route = None if batch_calls else False  # None: not known yet whether the server has it
 
     @property
     def admin_url(self) -> str:
@@ -281,28 +289,96 @@ class AdminClient:
         return rows
 
     def invocation_actions(self, invocation_ids, action: str, params=None, concurrency=256):
-        """The same PATCH for many invocations; returns one RestateApiError or None per id, in order.
+        """The same action for many invocations; returns one RestateApiError or None per id, in order.
 
-        Idempotent actions are pipelined over a few keep-alive connections (see pipelined_http); restart-as-new,
-        and any call that must go through an HTTP proxy from the environment, take one thread per request
-        over the session instead.
+        Where the server takes the action in batches (Restate 1.7), 1,000 invocations go in one call and only
+        what a batch could not do is sent again one PATCH per invocation, which gives each failure its own HTTP
+        status and message. Otherwise, idempotent actions are pipelined over a few keep-alive connections (see
+        pipelined_http); restart-as-new, and calls that must go through an HTTP proxy from the environment, take
+        one thread per request over the session instead.
         """
         invocation_ids = list(invocation_ids)
         if action not in INVOCATION_ACTIONS:
             raise ValueError(f"unknown invocation action {action!r}")
         if not invocation_ids:
             return []
-        if action in NON_IDEMPOTENT_ACTIONS or self._proxied():
+        if action in NON_IDEMPOTENT_ACTIONS:
             return self._threaded_actions(invocation_ids, action, params, concurrency)
         # Sent in id order: an id begins with its partition key, so calls in flight together meet few partitions,
         # which take them in larger batches (measured on a 1.7 server: 10,000 purges in creation order cost it 2.2
         # CPU-seconds, in id order 1.5). The answers go back in the caller's order.
         order = sorted(range(len(invocation_ids)), key=invocation_ids.__getitem__)
+        ordered_ids = [invocation_ids[i] for i in order]
+        if len(ordered_ids) > 1 and action in BATCH_ACTIONS and not params and self._batch_route is not False:
+            ordered_errors = self._batched_actions(ordered_ids, action, concurrency)
+        else:
+            ordered_errors = self._one_call_each(ordered_ids, action, params, concurrency)
         errors = [None] * len(invocation_ids)
-        for position, error in zip(order, self._pipelined_actions([invocation_ids[i] for i in order], action, params,
-                                                                  concurrency)):
+        for position, error in zip(order, ordered_errors):
             errors[position] = error
         return errors
+
+    def _batched_actions(self, invocation_ids, action, concurrency):
+        """invocation_actions through the batch route; what it did not do goes one PATCH per invocation."""
+        chunks = [invocation_ids[start:start + BATCH_SIZE] for start in range(0, len(invocation_ids), BATCH_SIZE)]
+
+        def outcomes_of(group, in_flight):
+            return [error if error is not None else failed
+                    for unused, failed, error in run_each(lambda chunk: self._batch_call(chunk, action), group, in_flight)]
+
+        # The first batch alone: its answer tells whether this server has the route at all.
+        outcomes = outcomes_of(chunks[:1], 1)
+        if self._batch_route is False:
+            return self._one_call_each(invocation_ids, action, None, concurrency)
+        outcomes += outcomes_of(chunks[1:], BATCHES_IN_FLIGHT)
+        errors = []
+        again = []  # positions of the ids to send one by one
+        for chunk, outcome in zip(chunks, outcomes):
+            for invocation_id in chunk:
+                if isinstance(outcome, Exception):
+                    errors.append(outcome)  # the batch call itself failed after its retries: nothing is known
+                else:
+                    errors.append(None)
+                    if outcome is None or invocation_id in outcome:
+                        again.append(len(errors) - 1)
+        if again:
+            for position, error in zip(again, self._one_call_each([invocation_ids[i] for i in again], action, None,
+                                                                  concurrency)):
+                errors[position] = error
+        return errors
+
+    def _batch_call(self, invocation_ids, action):
+        """One batch call: the set of ids it reported as failed, or None when its answer cannot be used.
+
+        A 404/405 or an answer of another shape means no usable batch route on this server: it is remembered, and
+        this client goes on one PATCH per invocation.
+        """
+        path = BATCH_PATH + action
+        try:
+            response = self.request("POST", path, json_body={"invocation_ids": invocation_ids})
+            answer = response.json()
+            failed = {entry["invocation_id"] for entry in answer["failed"]}
+            if len(answer["succeeded"]) + len(failed) != len(invocation_ids):
+                raise ValueError("an answer for other invocations")
+        except RestateApiError as error:
+            if error.status in (404, 405):
+                self._batch_route = False
+                return None
+            if error.status is not None:
+                return None  # refused as a batch (too large, a body it does not read...): one by one instead
+            raise  # no answer after the retries
+        except (ValueError, KeyError, TypeError, AttributeError):
+            self._batch_route = False
+            return None
+        self._batch_route = True
+        return failed
+
+    def _one_call_each(self, invocation_ids, action, params, concurrency):
+        """One PATCH per invocation: pipelined, or over the session's threads when an HTTP proxy from the
+        environment must carry them (the pipelined sender speaks to the server directly)."""
+        if self._proxied():
+            return self._threaded_actions(invocation_ids, action, params, concurrency)
+        return self._pipelined_actions(invocation_ids, action, params, concurrency)
 
     def _pipelined_actions(self, invocation_ids, action, params, concurrency):
         paths = [f"/invocations/{invocation_id}/{action}" for invocation_id in invocation_ids]

@@ -83,7 +83,7 @@ class RestateModule(AnsibleModule):
                 admin_url=p["admin_url"], token=p["token"], validate_certs=p["validate_certs"],
                 ca_path=p["ca_path"], client_cert=p["client_cert"], client_key=p["client_key"],
                 timeout=p["timeout"] or None, headers=p["headers"], retries=p["retries"],
-                pool_size=self.pool_size(), on_retry=self.warn)
+                pool_size=self.pool_size(), on_retry=self.warn, **self.client_options())
             try:
                 self.server_version = self._client.check_compatible().get("version")
             except RestateApiError as error:
@@ -93,6 +93,10 @@ class RestateModule(AnsibleModule):
     def pool_size(self) -> int:
         """Connections kept open; modules that send requests concurrently override it."""
         return 4
+
+    def client_options(self) -> dict:
+        """More AdminClient arguments from a module's own options."""
+        return {}
 
     def fail_on(self, error: Exception, **result):
         """Report a client or input error as the module's failure, with whatever was done so far."""

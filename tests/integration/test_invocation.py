@@ -98,6 +98,8 @@ def test_every_source_status(restate, ansible, state):
         # check mode changed nothing: the real run found what the check run found, and made the predicted call
         assert item_real["before"] == item_check["before"], where
         assert item_real["action"] == item_check["action"], where
+        if expected == C and (state, source) not in WAIT_FOR:
+            assert item_real["after"] == item_check["after"], (where, "not waited for: the status the call leads to")
         if expected == C:
             assert check["diff"]["before"] == f"{ids[source]}: {item_check['before']}\n", where
             assert real["diff"]["after"].startswith(ids[source]), where
@@ -239,3 +241,36 @@ def test_filters_cancel_ten_thousand_suspended_in_one_task(restate, ansible):
     assert set(statuses.values()) == {"completed-failure"} and len(statuses) == count
     second = ansible.run(MODULE, {"filters": filters, "state": "cancelled", "limit": 20_000})
     assert not second["changed"] and second["summary"]["unchanged"] == count
+
+
+@pytest.mark.parametrize("action, status, refused", [
+    ("cancel", "suspended", "completed-success"),
+    ("kill", "running", "completed-failure"),
+    ("pause", "backing-off", "completed-success"),
+    ("resume", "paused", "completed-success"),
+    ("purge", "completed-success", "suspended"),
+    ("purge-journal", "completed-failure", "running"),
+])
+def test_batches_and_one_patch_each_answer_alike_on_the_real_server(restate, action, status, refused):
+    """The client sends two or more invocations in batches; what a batch refuses is sent again one PATCH each,
+    so the caller hears the same as without batches. The proxy shows which calls went out."""
+    from ansible_collections.restate.admin.plugins.module_utils.restate_client import AdminClient
+    from harness.fault_proxy import FaultProxy
+
+    proxy = FaultProxy(restate.admin_url)
+    answers, sent = {}, {}
+    try:
+        for batch_calls in (True, False):
+            ids = restate.make(status, 3) + restate.make(refused, 1) + [UNKNOWN_ID]
+            with AdminClient(proxy.url, batch_calls=batch_calls) as client:
+                errors = client.invocation_actions(ids, action)
+            answers[batch_calls] = [None if error is None else (error.status, error.message.replace(i, "<id>"))
+                                    for i, error in zip(ids, errors)]
+            sent[batch_calls], proxy.requests[:] = list(proxy.requests), []
+    finally:
+        proxy.close()
+    assert answers[True] == answers[False]
+    assert answers[True][:3] == [None] * 3 and None not in answers[True][3:], answers[True]
+    assert sent[True][0] == f"POST /internal/invocations_batch_operations/{action} HTTP/1.1" and len(sent[True]) == 3
+    assert all(line.startswith("PATCH") and f"/{action} " in line for line in sent[True][1:]), "only the refused two"
+    assert len(sent[False]) == 5 and not any("/internal/" in line for line in sent[False])

@@ -44,6 +44,8 @@ class ScriptedServer:
                                        "body": body})
                 queue = outer.answers.get(self.path.split("?")[0]) or [(200, {})]
                 status, payload = queue.pop(0) if len(queue) > 1 else queue[0]
+                if callable(payload):  # an answer computed from the request's JSON body
+                    payload = payload(json.loads(body))
                 data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("content-type", "text/plain" if isinstance(payload, str) else "application/json")
@@ -332,7 +334,8 @@ def test_client_certificate_is_presented(pki, tmp_path):
 def test_bulk_actions_map_each_answer_to_an_error_or_none(server):
     server.script("/invocations/inv_b/purge", (404, NOT_FOUND))
     server.script("/invocations/inv_c/purge", (409, ALREADY_COMPLETED))
-    errors = client_for(server.url()).invocation_actions(["inv_a", "inv_b", "inv_c"], "purge", concurrency=8)
+    client = client_for(server.url(), batch_calls=False)
+    errors = client.invocation_actions(["inv_a", "inv_b", "inv_c"], "purge", concurrency=8)
     assert errors[0] is None
     assert (errors[1].status, errors[1].path) == (404, "/invocations/inv_b/purge")
     assert "does not exist" in str(errors[1]) and f"PATCH {server.url()}/invocations/inv_b/purge" in str(errors[1])
@@ -342,7 +345,7 @@ def test_bulk_actions_map_each_answer_to_an_error_or_none(server):
 def test_bulk_actions_go_out_in_id_order_and_answer_in_the_callers_order(server):
     server.script("/invocations/inv_b/kill", (409, ALREADY_COMPLETED))
     ids = ["inv_d", "inv_b", "inv_c", "inv_a"]
-    errors = client_for(server.url()).invocation_actions(ids, "kill", concurrency=1)
+    errors = client_for(server.url(), batch_calls=False).invocation_actions(ids, "kill", concurrency=1)
     assert [r["path"] for r in server.requests] == [f"/invocations/{i}/kill" for i in sorted(ids)]
     assert [error is not None for error in errors] == [False, True, False, False]
     assert errors[1].path == "/invocations/inv_b/kill"
@@ -366,10 +369,14 @@ def test_bulk_actions_go_through_a_proxy_from_the_environment(server, monkeypatc
     monkeypatch.setenv("HTTP_PROXY", server.url())
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    errors = client_for("http://restate.invalid:9070").invocation_actions(["inv_a", "inv_b"], "kill")
+    errors = client_for("http://restate.invalid:9070", batch_calls=False).invocation_actions(["inv_a", "inv_b"], "kill")
     assert errors == [None, None]
     assert sorted(r["path"] for r in server.requests) == ["http://restate.invalid:9070/invocations/inv_a/kill",
                                                           "http://restate.invalid:9070/invocations/inv_b/kill"]
+    server.script("http://restate.invalid:9070/internal/invocations_batch_operations/kill", (200, batch_answer(set())))
+    server.requests.clear()
+    assert client_for("http://restate.invalid:9070").invocation_actions(["inv_a", "inv_b"], "kill") == [None, None]
+    assert [r["path"] for r in server.requests] == ["http://restate.invalid:9070/internal/invocations_batch_operations/kill"]
 
 
 def test_bulk_actions_trust_ca_path_and_reject_an_unknown_ca(tls_server, pki):
@@ -430,7 +437,7 @@ def test_bulk_calls_a_node_could_not_take_go_to_the_next_node(server):
     down = f"http://127.0.0.1:{free_port()}"
     server.script("/invocations/inv_b/cancel", (404, NOT_FOUND))
     notes = []
-    client = client_for([down, server.url()], retries=1, on_retry=notes.append)
+    client = client_for([down, server.url()], retries=1, on_retry=notes.append, batch_calls=False)
     errors = client.invocation_actions(["inv_a", "inv_b", "inv_c"], "cancel", concurrency=8)
     assert errors[0] is None and errors[2] is None and errors[1].status == 404
     assert errors[1].admin_url == server.url()
@@ -459,7 +466,7 @@ def test_an_unknown_invocations_404_is_not_taken_for_a_missing_operation(server)
 def test_a_server_without_the_patch_form_is_driven_through_the_older_delete_form(server):
     server.script("/invocations/inv_x/kill", (404, ""))
     server.script("/openapi", (200, OPENAPI_DELETE_ONLY))
-    client = client_for(server.url())
+    client = client_for(server.url(), batch_calls=False)
     client.invocation_action("inv_x", "kill")
     sent = [(r["method"], r["path"]) for r in server.requests[-2:]]
     assert sent == [("GET", "/openapi"), ("DELETE", "/invocations/inv_x?mode=kill")]
@@ -485,3 +492,91 @@ def test_a_server_without_an_operation_fails_naming_it_and_the_server_version(se
             client.invocation_action("inv_x", "pause")
     assert "Restate server 1.4.0 does not have the pause operation" in str(caught.value)
     assert "PATCH" in str(caught.value) and "/invocations/{invocation_id}/pause" in str(caught.value)
+
+
+# -- batch calls (Restate 1.6+: POST /internal/invocations_batch_operations/<action>) ------------------------------
+BATCH = "/internal/invocations_batch_operations/"
+
+
+def batch_answer(failing):
+    """A batch route that fails the ids in ``failing`` the way the server words it, and does the rest."""
+    def answer(body):
+        ids = body["invocation_ids"]
+        return {"succeeded": [i for i in ids if i not in failing],
+                "failed": [{"invocation_id": i, "error": f"Invocation '{i}' not found"} for i in ids if i in failing]}
+    return answer
+
+
+def batch_bodies(server, action):
+    return [json.loads(r["body"])["invocation_ids"] for r in server.requests if r["path"] == BATCH + action]
+
+
+def test_batches_carry_up_to_1000_ids_in_id_order_and_only_failures_go_one_by_one(server):
+    ids = [f"inv_{n:05d}" for n in range(2500)][::-1]
+    failing = {"inv_00007", "inv_02499"}
+    server.script(BATCH + "purge", (200, batch_answer(failing)))
+    for invocation_id in failing:
+        server.script(f"/invocations/{invocation_id}/purge", (404, NOT_FOUND))
+    errors = client_for(server.url()).invocation_actions(ids, "purge")
+    sent = batch_bodies(server, "purge")
+    assert sorted(len(body) for body in sent) == [500, 1000, 1000] and len(sent[0]) == 1000
+    assert sorted(i for body in sent for i in body) == sorted(ids) and all(body == sorted(body) for body in sent)
+    assert sorted(r["path"] for r in server.requests if r["method"] == "PATCH") == [
+        "/invocations/inv_00007/purge", "/invocations/inv_02499/purge"]
+    assert {ids[n] for n, error in enumerate(errors) if error is not None} == failing
+    assert errors[0].status == 404 and errors[0].path == "/invocations/inv_02499/purge", "errors in the caller's order"
+
+
+def test_a_server_without_the_batch_route_is_driven_one_patch_each_and_not_asked_again(server):
+    server.script(BATCH + "kill", (404, ""))
+    client = client_for(server.url())
+    assert client.invocation_actions(["inv_a", "inv_b"], "kill") == [None, None]
+    assert client.invocation_actions(["inv_c", "inv_d"], "kill") == [None, None]
+    assert server.count(BATCH + "kill") == 1
+    assert server.count("/invocations/inv_a/kill") == 1 and server.count("/invocations/inv_d/kill") == 1
+
+
+@pytest.mark.parametrize("answer", [(200, {"unexpected": True}), (405, ""), (200, "not json")])
+def test_a_batch_route_that_does_not_answer_as_expected_is_not_used(server, answer):
+    server.script(BATCH + "cancel", answer)
+    assert client_for(server.url()).invocation_actions(["inv_a", "inv_b"], "cancel") == [None, None]
+    assert server.count("/invocations/inv_a/cancel") == 1 and server.count("/invocations/inv_b/cancel") == 1
+
+
+def test_a_refused_batch_goes_one_by_one_and_the_route_is_kept_for_the_next(server):
+    too_large = {"message": "Batch size 1001 exceeds maximum allowed size of 1000", "restate_code": None}
+    server.script(BATCH + "pause", (400, too_large), (200, batch_answer(set())))
+    client = client_for(server.url())
+    assert client.invocation_actions(["inv_a", "inv_b"], "pause") == [None, None]
+    assert server.count("/invocations/inv_a/pause") == 1
+    assert client.invocation_actions(["inv_c", "inv_d"], "pause") == [None, None]
+    assert server.count(BATCH + "pause") == 2 and server.count("/invocations/inv_c/pause") == 0
+
+
+def test_a_batch_answered_503_is_repeated_like_any_idempotent_call(server):
+    server.script(BATCH + "purge-journal", (503, "busy"), (200, batch_answer(set())))
+    assert client_for(server.url()).invocation_actions(["inv_a", "inv_b"], "purge-journal") == [None, None]
+    assert server.count(BATCH + "purge-journal") == 2 and not any(r["method"] == "PATCH" for r in server.requests)
+
+
+def test_a_batch_without_any_answer_reports_every_id_of_it():
+    down = f"http://127.0.0.1:{free_port()}"
+    errors = client_for(down, retries=0).invocation_actions(["inv_a", "inv_b"], "cancel")
+    assert [error.reason for error in errors] == ["connection", "connection"]
+    assert all(BATCH + "cancel" in str(error) for error in errors)
+
+
+@pytest.mark.parametrize("ids, action, params", [
+    (["inv_a"], "cancel", None),  # one invocation: its own PATCH
+    (["inv_a", "inv_b"], "resume", {"deployment": "latest"}),  # options the batch route does not take
+    (["inv_a", "inv_b"], "restart-as-new", None),  # not idempotent
+])
+def test_what_is_not_sent_in_batches(server, ids, action, params):
+    server.script(f"/invocations/inv_a/{action}", (200, {"new_invocation_id": "inv_n"}))
+    client_for(server.url()).invocation_actions(ids, action, params=params)
+    assert server.count(BATCH + action) == 0 and server.count(f"/invocations/inv_a/{action}") == 1
+
+
+def test_batch_calls_false_sends_one_patch_each(server):
+    client_for(server.url(), batch_calls=False).invocation_actions(["inv_a", "inv_b"], "kill")
+    assert server.count(BATCH + "kill") == 0 and server.count("/invocations/inv_b/kill") == 1
