@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,3 +25,23 @@ def _collection_root() -> Path:
 
 if not any(name == "ansible_collections" or name.startswith("ansible_collections.") for name in sys.modules):
     sys.path.insert(0, str(_collection_root()))
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """A test CA with a server certificate for 127.0.0.1 and a client certificate, made with the openssl command:
+    ca.pem/ca.key, server.pem/server.key, client.pem/client.key."""
+    base = tmp_path_factory.mktemp("pki")
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=base)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=restate-admin test CA")
+    (base / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, subject in (("server", "/CN=127.0.0.1"), ("client", "/CN=operator")):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", subject)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", *(["-extfile", "ext.cnf"] if name == "server" else []))
+    return base

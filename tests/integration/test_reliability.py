@@ -9,7 +9,6 @@ import http.server
 import json
 import signal
 import ssl
-import subprocess
 import threading
 import time
 import urllib.parse
@@ -136,25 +135,6 @@ def test_the_token_never_shows_in_output_results_or_vvvv_logs(restate, ansible, 
     assert TOKEN not in ansible.last_output
     assert TOKEN not in json.dumps(results)
     assert all(auth == f"Bearer {TOKEN}" for auth in proxy.seen_authorization), "the token was sent"
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    base = tmp_path_factory.mktemp("pki")
-
-    def openssl(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=base)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=restate-admin reliability CA")
-    for name in ("server", "client"):
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-                "-subj", "/CN=127.0.0.1" if name == "server" else "/CN=operator")
-    (base / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    for name in ("server", "client"):
-        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                "-out", f"{name}.pem", "-days", "2", *(["-extfile", "ext.cnf"] if name == "server" else []))
-    return base
 
 
 @pytest.mark.parametrize("require_client_cert", [False, True])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -265,24 +264,6 @@ def test_a_server_that_is_not_restate_is_named_as_such(server, answer):
 
 
 # -- TLS ---------------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """A test CA and a server certificate for 127.0.0.1, made with the openssl command."""
-    base = tmp_path_factory.mktemp("pki")
-
-    def openssl(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=base)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=restate-admin test CA")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-            "-subj", "/CN=127.0.0.1")
-    (base / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
-    return base
-
-
 @pytest.fixture
 def tls_server(pki):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -308,12 +289,7 @@ def test_validate_certs_false_skips_verification(tls_server):
     assert client_for(tls_server.url("https"), validate_certs=False).version()["version"] == "1.7.12"
 
 
-def test_client_certificate_is_presented(pki, tmp_path):
-    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(tmp_path / "client.key"),
-                    "-out", str(tmp_path / "client.csr"), "-subj", "/CN=operator"], check=True, capture_output=True)
-    subprocess.run(["openssl", "x509", "-req", "-in", str(tmp_path / "client.csr"), "-CA", str(pki / "ca.pem"),
-                    "-CAkey", str(pki / "ca.key"), "-CAcreateserial", "-out", str(tmp_path / "client.pem"),
-                    "-days", "2"], check=True, capture_output=True)
+def test_client_certificate_is_presented(pki):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pki / "server.pem", pki / "server.key")
     context.load_verify_locations(pki / "ca.pem")
@@ -323,8 +299,8 @@ def test_client_certificate_is_presented(pki, tmp_path):
     try:
         with pytest.raises(RestateApiError):
             client_for(srv.url("https"), ca_path=str(pki / "ca.pem"), retries=0).version()
-        client = client_for(srv.url("https"), ca_path=str(pki / "ca.pem"), client_cert=str(tmp_path / "client.pem"),
-                            client_key=str(tmp_path / "client.key"))
+        client = client_for(srv.url("https"), ca_path=str(pki / "ca.pem"), client_cert=str(pki / "client.pem"),
+                            client_key=str(pki / "client.key"))
         assert client.version()["version"] == "1.7.12"
     finally:
         srv.close()
