@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import conftest as _paths  # noqa: E402,F401  (makes ansible_collections.restate.admin importable)
 import urllib3  # noqa: E402
-from harness.playbook import build_and_install  # noqa: E402
+from harness.playbook import Ansible, build_and_install  # noqa: E402
 from harness.server import CLI_BIN, Restate, server_version  # noqa: E402
 
 from ansible_collections.restate.admin.plugins.module_utils.pipelined_http import PipelinedSender  # noqa: E402
@@ -73,6 +73,7 @@ class Bench:
         self.restate = restate
         self.collections = collections
         self.workdir = workdir
+        self.ansible = Ansible(collections, restate.admin_url, workdir)
         self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), RESTATE_ADMIN_URL=restate.admin_url,
                         ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
                         ANSIBLE_PYTHON_INTERPRETER=sys.executable)
@@ -187,20 +188,11 @@ class Bench:
     # -- other measurements --------------------------------------------------------------------------
     def _run_module(self, args: dict) -> tuple:
         """Run restate_invocation's file as its own process with ``args``; (seconds, peak RSS in MB)."""
-        args_file = self.workdir / "module-args.json"
-        args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(args, admin_url=self.restate.admin_url)}))
-        module = ROOT / "plugins" / "modules" / "restate_invocation.py"
-        probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True); "
-                 "sys.stderr.write(p.stdout.decode()[-2000:]) if p.returncode else None; "
-                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(p.returncode)")
-        env = dict(self.env, PYTHONPATH=str(ROOT / ".cache" / "collections"))
-        start = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", probe, sys.executable, str(module), str(args_file)],
-                             capture_output=True, text=True, env=env, timeout=3600, check=False)
-        elapsed = time.perf_counter() - start
-        if out.returncode != 0:
-            raise RuntimeError(f"the module failed ({out.returncode}):\n{out.stderr[-2000:]}")
-        return elapsed, int(out.stdout.strip().splitlines()[-1]) / 1024
+        result, megabytes, seconds = self.ansible.run_measured(
+            "restate.admin.restate_invocation", dict(args, admin_url=self.restate.admin_url))
+        if result.get("failed"):
+            raise RuntimeError(f"the module failed: {result.get('msg')}")
+        return seconds, megabytes
 
     def module_peak_rss(self, count: int) -> float:
         """Peak RSS (MB) of the module process purging ``count`` completed invocations, run directly."""

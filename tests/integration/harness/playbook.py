@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -90,7 +91,8 @@ class Ansible:
         return self.run_tasks([{module: args}], **kwargs)[0]
 
     def run_measured(self, module: str, args: dict, env=None) -> tuple:
-        """Run the installed module's file directly, as AnsiballZ would; returns (result, its peak RSS in MB).
+        """Run the installed module's file directly, as AnsiballZ would; returns (result, its peak RSS in MB,
+        seconds).
 
         Only the module process is measured: a probe process runs it and reads its children's peak RSS.
         """
@@ -103,12 +105,14 @@ class Ansible:
                  "print('\\n' + str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
         run_env = self.env(env)
         run_env["PYTHONPATH"] = str(self.collections_path)
+        start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", probe, sys.executable, str(path), str(args_file)],
-                              capture_output=True, text=True, env=run_env, timeout=1800, check=False)
+                              capture_output=True, text=True, env=run_env, timeout=3600, check=False)
+        seconds = time.perf_counter() - start
         lines = proc.stdout.strip().splitlines()
         result = next((json.loads(line) for line in lines if line.startswith("{")), None)
         assert result is not None, f"{module} printed no result:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        return result, int(lines[-1]) / 1024
+        return result, int(lines[-1]) / 1024, seconds
 
     def adhoc(self, module: str, args: str, env=None, extra_args=()):
         """`ansible localhost -m MODULE -a ARGS`, as a person would type it."""
