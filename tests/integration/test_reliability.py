@@ -302,9 +302,9 @@ def test_100000_invocations_listed_counted_and_purged_in_one_task(tmp_path, ansi
         assert check["summary"]["changed"] == total and check["changed"], "the dry run predicts every purge"
         assert server.query("SELECT COUNT(*) AS n FROM sys_invocation")[0]["n"] == total
         # The real run: the module process alone, so its peak memory can be read.
-        purged, peak_mb, unused_seconds = ansible.run_measured(MODULE, {"admin_url": server.admin_url, "state": "purged",
-                                                        "filters": {"target": "Tester/ok", "status": ["completed"]},
-                                                        "limit": total})
+        purged, peak_mb, unused_seconds = ansible.run_measured(
+            MODULE, {"admin_url": server.admin_url, "state": "purged",
+                     "filters": {"target": "Tester/ok", "status": ["completed"]}, "limit": total})
         assert not purged.get("failed"), purged.get("msg")
         assert purged["summary"]["changed"] == total and len(purged["invocations"]) == total
         assert server.query("SELECT COUNT(*) AS n FROM sys_invocation")[0]["n"] == 0
