@@ -32,6 +32,8 @@ from harness.playbook import Ansible, build_and_install  # noqa: E402
 from harness.server import CLI_BIN, Restate, server_version  # noqa: E402
 
 from ansible_collections.restate.admin.plugins.module_utils.pipelined_http import PipelinedSender  # noqa: E402
+from ansible_collections.restate.admin.plugins.module_utils.restate_client import (  # noqa: E402
+    BATCH_PATH, BATCH_SIZE, BATCHES_IN_FLIGHT)
 
 N = int(os.environ.get("BENCH_N", "10000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -74,9 +76,7 @@ class Bench:
         self.collections = collections
         self.workdir = workdir
         self.ansible = Ansible(collections, restate.admin_url, workdir)
-        self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), RESTATE_ADMIN_URL=restate.admin_url,
-                        ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-                        ANSIBLE_PYTHON_INTERPRETER=sys.executable)
+        self.env = self.ansible.env()  # the installed collection, this Python, the server's admin URL
 
     # -- preparing ---------------------------------------------------------------------------------
     def prepare(self, operation: str, count: int) -> list:
@@ -141,13 +141,13 @@ class Bench:
         return time.perf_counter() - start
 
     def raw_batches(self, operation: str, ids: list) -> float:
-        """The server's batch route alone: 1,000 ids per POST, two in flight (what the module sends)."""
+        """The server's batch route alone, as many ids per POST and as many POSTs in flight as the module sends."""
         action = OPERATIONS[operation][4]
-        pool = urllib3.PoolManager(maxsize=2)
-        url = f"{self.restate.admin_url}/internal/invocations_batch_operations/{action}"
-        chunks = [ids[start:start + 1000] for start in range(0, len(ids), 1000)]
+        pool = urllib3.PoolManager(maxsize=BATCHES_IN_FLIGHT)
+        url = f"{self.restate.admin_url}{BATCH_PATH}{action}"
+        chunks = [ids[start:start + BATCH_SIZE] for start in range(0, len(ids), BATCH_SIZE)]
         start = time.perf_counter()
-        with ThreadPoolExecutor(2) as executor:
+        with ThreadPoolExecutor(BATCHES_IN_FLIGHT) as executor:
             answers = list(executor.map(lambda chunk: pool.request("POST", url, json={"invocation_ids": chunk}), chunks))
         elapsed = time.perf_counter() - start
         assert all(a.status == 200 and not a.json()["failed"] for a in answers), [a.data[:200] for a in answers]
@@ -224,7 +224,8 @@ LABELS = {
     "cli": "official CLI, one process (`restate invocations VERB TARGET --limit N --yes`)",
     "raw_http": f"raw HTTP reference: urllib3, {CONCURRENCY} threads",
     "raw_pipelined": "raw HTTP reference: the module's pipelined sender alone (128 connections x 4)",
-    "raw_batches": "raw HTTP reference: the server's batch route alone (1,000 ids per call, 2 in flight)",
+    "raw_batches": (f"raw HTTP reference: the server's batch route alone ({BATCH_SIZE:,} ids per call, "
+                    f"{BATCHES_IN_FLIGHT} in flight)"),
     "xargs_cli": f"seed document: one CLI process per id via xargs ({SAMPLE}-id sample, extrapolated)",
     "ansible_loop": f"Ansible `loop:` one item per id ({SAMPLE}-id sample, extrapolated)",
 }
