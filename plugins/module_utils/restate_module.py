@@ -1,6 +1,13 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Ansible side shared by every module: connection options, client construction, error reporting."""
+"""The Ansible side shared by every module: connection options, client construction, error reporting.
+
+A module's work is a ``run(task)`` function of its own module_utils file, where ``task`` gives what the work needs
+from Ansible (``params``, ``check_mode``, ``diff_mode``, ``warn``, ``exit_json``, ``fail_json``) and the Admin API
+client. ``RestateModule`` is that task in a module process; the collection's action plugins run the same function
+in the controller's worker process when the module would run on the controller anyway
+(``plugin_utils/controller_task.py``).
+"""
 
 from __future__ import annotations
 
@@ -60,46 +67,65 @@ FILTERS_ARGSPEC = {
 }
 
 
-class RestateModule(AnsibleModule):
-    """An AnsibleModule with the connection options merged in and one AdminClient for the run."""
+def with_connection(spec: dict) -> dict:
+    """A module's argument spec and its constraints (AnsibleModule's keywords), with the connection options added."""
+    merged = dict(spec)
+    merged["argument_spec"] = dict(CONNECTION_ARGSPEC, **spec["argument_spec"])
+    merged["required_together"] = list(spec.get("required_together", [])) + [["client_key", "client_cert"]]
+    return merged
 
-    def __init__(self, argument_spec, **kwargs):
-        spec = dict(CONNECTION_ARGSPEC)
-        spec.update(argument_spec)
-        required_together = list(kwargs.pop("required_together", [])) + [["client_key", "client_cert"]]
-        super().__init__(argument_spec=spec, required_together=required_together, **kwargs)
-        if REQUESTS_IMPORT_ERROR:
-            self.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
-        for option in ("timeout", "retries"):
-            if self.params[option] < 0:
-                self.fail_json(msg=f"{option} must be zero or more, got {self.params[option]}")
-        self._client = None
+
+def connection_error(params: dict):
+    """What is wrong with the validated connection options, or None."""
+    for option in ("timeout", "retries"):
+        if params[option] < 0:
+            return f"{option} must be zero or more, got {params[option]}"
+    return None
+
+
+class RestateTask:
+    """What every host of a module's work shares: the Admin API client and how errors end the task.
+
+    A host provides ``params``, ``warn``, ``fail_json`` (which does not return), ``check_mode`` and ``_diff``.
+    """
+
+    _client = None
+    server_version = None
 
     @property
-    def client(self) -> AdminClient:
+    def diff_mode(self) -> bool:
+        return bool(self._diff)
+
+    def connect(self, pool_size: int = 4, **options) -> AdminClient:
+        """The run's one AdminClient (made at the first call): ``pool_size`` connections kept open, ``options``
+        passed on to AdminClient. Fails the task when the server cannot be reached or speaks no known API."""
         if self._client is None:
             p = self.params
             self._client = AdminClient(
                 admin_url=p["admin_url"], token=p["token"], validate_certs=p["validate_certs"],
                 ca_path=p["ca_path"], client_cert=p["client_cert"], client_key=p["client_key"],
                 timeout=p["timeout"] or None, headers=p["headers"], retries=p["retries"],
-                pool_size=self.pool_size(), on_retry=self.warn, **self.client_options())
+                pool_size=pool_size, on_retry=self.warn, **options)
             try:
                 self.server_version = self._client.check_compatible().get("version")
             except RestateApiError as error:
                 self.fail_on(error)
         return self._client
 
-    def pool_size(self) -> int:
-        """Connections kept open; modules that send requests concurrently override it."""
-        return 4
-
-    def client_options(self) -> dict:
-        """More AdminClient arguments from a module's own options."""
-        return {}
-
     def fail_on(self, error: Exception, **result):
-        """Report a client or input error as the module's failure, with whatever was done so far."""
+        """Report a client or input error as the task's failure, with whatever was done so far."""
         if isinstance(error, (RestateApiError, SelectionError)):
             self.fail_json(msg=str(error), **result)
         raise error
+
+
+class RestateModule(RestateTask, AnsibleModule):
+    """The task in a module process: an AnsibleModule with the connection options merged in."""
+
+    def __init__(self, spec: dict):
+        super().__init__(supports_check_mode=True, **with_connection(spec))
+        if REQUESTS_IMPORT_ERROR:
+            self.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+        error = connection_error(self.params)
+        if error:
+            self.fail_json(msg=error)

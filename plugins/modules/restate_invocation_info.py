@@ -246,58 +246,12 @@ summary:
   sample: {suspended: 1200, paused: 340}
 """
 
-from ansible_collections.restate.admin.plugins.module_utils.restate_module import FILTERS_ARGSPEC, RestateModule
-from ansible_collections.restate.admin.plugins.module_utils.selection import (
-    INVOCATION_COLUMNS,
-    JOURNAL_COLUMNS,
-    SelectionError,
-    check_columns,
-    count_by_status_sql,
-    ids_condition,
-    journal_sql,
-    normalize_filters,
-    select_sql,
-    validate_invocation_id,
-    where_conditions,
-)
+from ansible_collections.restate.admin.plugins.module_utils.invocation_info_task import SPEC, run
+from ansible_collections.restate.admin.plugins.module_utils.restate_module import RestateModule
 
 
 def main():
-    module = RestateModule(
-        argument_spec={
-            "id": {"type": "str"},
-            "journal": {"type": "bool", "default": False},
-            "filters": FILTERS_ARGSPEC,
-            "limit": {"type": "int", "default": 1000},
-            "order": {"type": "str", "default": "newest_first", "choices": ["newest_first", "oldest_first"]},
-            "fields": {"type": "list", "elements": "str"},
-        },
-        mutually_exclusive=[["id", "filters"]],
-        supports_check_mode=True,
-    )
-    params = module.params
-    try:
-        if params["limit"] < 1:
-            raise SelectionError(f"limit must be 1 or more, got {params['limit']}")
-        columns = list(INVOCATION_COLUMNS)
-        if params["fields"]:
-            columns = ["id"] + [c for c in check_columns(params["fields"]) if c != "id"]
-        if params["id"]:
-            conditions = [ids_condition([validate_invocation_id(params["id"])])]
-        else:
-            conditions = where_conditions(normalize_filters(params["filters"]))
-
-        client = module.client
-        summary = {row["status"]: row["count"] for row in client.query(count_by_status_sql(conditions))}
-        invocations = client.query(select_sql(columns, conditions, params["order"], params["limit"]), columns=columns)
-        if params["id"] and params["journal"] and invocations:
-            invocations[0]["journal"] = client.query(journal_sql(params["id"]), columns=JOURNAL_COLUMNS)
-    except Exception as error:  # pylint: disable=broad-exception-caught
-        module.fail_on(error)
-
-    matched = sum(summary.values())
-    module.exit_json(changed=False, invocations=invocations, count=len(invocations), matched=matched,
-                     truncated=matched > len(invocations), summary=summary)
+    run(RestateModule(SPEC))
 
 
 if __name__ == "__main__":
