@@ -100,18 +100,30 @@ class Bench:
             self._pipelined("purge", ids)
 
     # -- contenders (each returns seconds for len(ids) invocations) --------------------------------
-    def module(self, operation: str, ids: list, **options) -> float:
+    def module(self, operation: str, ids: list, task_keywords=None, **options) -> float:
+        return self._timed(self._playbook(operation, len(ids), task_keywords, **options))
+
+    def _playbook(self, operation: str, count: int, task_keywords=None, **options) -> list:
+        """The command of a one-task playbook that drives ``count`` invocations of the operation's kind."""
         target, status, state = OPERATIONS[operation][:3]
         playbook = self.workdir / f"bench-{operation}.yml"
         playbook.write_text(json.dumps([{
             "hosts": "localhost", "connection": "local", "gather_facts": False,
-            "tasks": [{"restate.admin.restate_invocation": dict(
-                options, filters={"target": target, "status": [status]}, state=state, limit=len(ids))}],
+            "tasks": [dict(task_keywords or {}, **{"restate.admin.restate_invocation": dict(
+                options, filters={"target": target, "status": [status]}, state=state, limit=count)})],
         }]))
-        return self._timed([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)])
+        return [str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)]
 
     def module_one_patch_each(self, operation: str, ids: list) -> float:
         return self.module(operation, ids, batch_calls=False)
+
+    def module_report_failed(self, operation: str, ids: list) -> float:
+        return self.module(operation, ids, report="failed")
+
+    def module_as_module(self, operation: str, ids: list) -> float:
+        """The module run as a module process (AnsiballZ), as on a remote host: a task environment makes the action
+        plugin hand it over."""
+        return self.module(operation, ids, task_keywords={"environment": {"BENCH": "module process"}})
 
     def module_alone(self, operation: str, ids: list) -> float:
         """The module's own process, given its arguments as Ansible would: the module without Ansible around it."""
@@ -178,12 +190,19 @@ class Bench:
         return self._timed([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)])
 
     def _timed(self, args, stdin=None) -> float:
+        return self._run(args, stdin)[0]
+
+    def _run(self, args, stdin=None) -> tuple:
+        """Run a command; (seconds, peak RSS in MB of its largest process, itself or a descendant)."""
+        probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(p.returncode)")
         start = time.perf_counter()
-        proc = subprocess.run(args, input=stdin, capture_output=True, text=True, env=self.env, timeout=3600, check=False)
+        proc = subprocess.run([sys.executable, "-c", probe, *args], input=stdin, capture_output=True, text=True,
+                              env=self.env, timeout=3600, check=False)
         elapsed = time.perf_counter() - start
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(args[:4])} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        return elapsed
+        return elapsed, int(proc.stderr.strip().splitlines()[-1]) / 1024
 
     # -- other measurements --------------------------------------------------------------------------
     def _run_module(self, args: dict) -> tuple:
@@ -194,12 +213,20 @@ class Bench:
             raise RuntimeError(f"the module failed: {result.get('msg')}")
         return seconds, megabytes
 
-    def module_peak_rss(self, count: int) -> float:
-        """Peak RSS (MB) of the module process purging ``count`` completed invocations, run directly."""
-        ids = self.prepare("purge", count)
-        megabytes = self._run_module({"filters": {"target": "Tester/ok", "status": ["completed"]},
-                                      "state": "purged", "limit": count})[1]
-        self.settle("purge", ids)
+    def peak_rss(self, count: int) -> dict:
+        """Peak RSS (MB) purging ``count`` completed invocations: of the module process run directly, and of the
+        largest process of an ansible-playbook task (the worker that runs the code, or the main process that gets
+        the result), with every invocation listed in the result and with only the failed ones."""
+        megabytes = {}
+        for way, options in (("module process alone", None), ("ansible-playbook task", {}),
+                             ("ansible-playbook task, `report: failed`", {"report": "failed"})):
+            ids = self.prepare("purge", count)
+            if options is None:
+                megabytes[way] = self._run_module({"filters": {"target": "Tester/ok", "status": ["completed"]},
+                                                   "state": "purged", "limit": count})[1]
+            else:
+                megabytes[way] = self._run(self._playbook("purge", count, **options))[1]
+            self.settle("purge", ids)
         return megabytes
 
     def latency(self, repeats: int = 5) -> tuple:
@@ -215,11 +242,16 @@ class Bench:
 
 
 SAMPLED = ("xargs_cli", "ansible_loop")
-CONTENDERS = ("module", "module_alone", "module_one_patch_each", "cli", "raw_http", "raw_pipelined", "raw_batches",
-              "xargs_cli", "ansible_loop")
+ALL_CONTENDERS = ("module", "module_report_failed", "module_as_module", "module_alone", "module_one_patch_each", "cli",
+                  "raw_http", "raw_pipelined", "raw_batches", "xargs_cli", "ansible_loop")
+# BENCH_CONTENDERS=module,cli,... runs some of them (cli always, as the reference).
+CONTENDERS = tuple(c for c in ALL_CONTENDERS
+                   if c == "cli" or c in os.environ.get("BENCH_CONTENDERS", ",".join(ALL_CONTENDERS)).split(","))
 LABELS = {
     "module": "restate_invocation, one ansible-playbook task (start-up included)",
-    "module_alone": "restate_invocation's process alone, without ansible-playbook around it",
+    "module_report_failed": "restate_invocation with `report: failed`, one ansible-playbook task",
+    "module_as_module": "restate_invocation run as a module process (as on a remote host), one ansible-playbook task",
+    "module_alone": "restate_invocation's module process alone, without ansible-playbook around it",
     "module_one_patch_each": "restate_invocation with `batch_calls: false`, one ansible-playbook task",
     "cli": "official CLI, one process (`restate invocations VERB TARGET --limit N --yes`)",
     "raw_http": f"raw HTTP reference: urllib3, {CONCURRENCY} threads",
@@ -269,7 +301,7 @@ def main() -> int:
                     bench.settle(operation, ids)
                     rates[operation][contender].append(N / seconds)
                     print(f"round {round_no + 1} {operation:6} {contender:12} {N / seconds:9.0f}/s", flush=True)
-        rss = {count: bench.module_peak_rss(count) for count in RSS_N}
+        rss = {count: bench.peak_rss(count) for count in RSS_N}
         ping, one = bench.latency()
     finally:
         restate.stop()
@@ -283,6 +315,9 @@ def main() -> int:
 def render(rates, costs, rss, ping, one) -> str:
     lines = ["# Benchmarks", "", f"Measured by `make bench` ({time.strftime('%Y-%m-%d')}), N = {N}, "
              f"median of {ROUNDS} alternating round(s).", "", f"Machine: {machine()}.", ""]
+    if CONTENDERS != ALL_CONTENDERS:
+        lines += [f"Only some contenders ran (BENCH_CONTENDERS): {', '.join(CONTENDERS)}; the last numbers of the "
+                  "others are in this file's history.", ""]
     for operation in OPERATIONS:
         cli = statistics.median(rates[operation]["cli"])
         lines += [f"## {operation} {N} invocations", "", "| contender | invocations/s | ratio to CLI |", "|---|---:|---:|"]
@@ -299,8 +334,9 @@ def render(rates, costs, rss, ping, one) -> str:
                          f"{(own + server + service) / wall:.1f} |")
         lines.append("")
     lines += ["## Memory and latency", "", "| measurement | value |", "|---|---:|"]
-    for count, megabytes in rss.items():
-        lines.append(f"| peak RSS of the module process purging {count:,} completed invocations | {megabytes:.0f} MB |")
+    for count, ways in rss.items():
+        for way, megabytes in ways.items():
+            lines.append(f"| peak RSS purging {count:,} completed invocations: {way} | {megabytes:.0f} MB |")
     lines.append(f"| `ansible localhost -m ping` (median of 5) | {ping:.2f} s |")
     lines.append(f"| one-invocation `restate_invocation` task, same way (median of 5) | {one:.2f} s ({one / ping:.2f}x ping) |")
     return "\n".join(lines) + "\n"

@@ -59,6 +59,7 @@ SPEC = {
         "from_entry": {"type": "int"},
         "concurrency": {"type": "int", "default": 512},
         "batch_calls": {"type": "bool", "default": True},
+        "report": {"type": "str", "default": "all", "choices": ["all", "failed"]},
     },
     "mutually_exclusive": [["id", "ids", "filters"]],
     "required_one_of": [["id", "ids", "filters"]],
@@ -350,7 +351,8 @@ def report(task, items, matched):
         "failed": failed,
         "missing": sum(1 for item in items if item["before"] == "absent"),
     }
-    outcome = {"changed": bool(changed), "invocations": items, "summary": summary}
+    listed = items if task.params["report"] == "all" else [item for item in items if "error" in item]
+    outcome = {"changed": bool(changed), "invocations": listed, "summary": summary}
     if task.diff_mode:
         outcome["diff"] = {
             "before": "".join(f"{item['id']}: {item['before']}\n" for item in changed),

@@ -115,12 +115,37 @@ options:
         (see the collection's docs/benchmarks.md).
     type: bool
     default: true
+  report:
+    description:
+      - Which invocations RV(invocations) lists. RV(summary) counts all of them either way, and the diff shows
+        every change.
+      - V(all) lists every invocation inspected.
+      - V(failed) lists only those that could not be brought to the state, so that a task on thousands of
+        invocations returns a small result (Ansible copies a task's result several times on its way to the
+        callbacks and to C(register), about 0.1 s per 10,000 listed invocations; see the collection's
+        docs/benchmarks.md).
+    type: str
+    choices: [all, failed]
+    default: all
 extends_documentation_fragment:
   - restate.admin.connection
   - restate.admin.filters
   - restate.admin.action_group
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    details:
+      - When the task runs through the C(local) connection (C(connection=local), or delegated to the implicit
+        localhost), without C(become), C(async) or an C(environment), and the controller's Python has C(requests),
+        the module's code runs inside Ansible's own worker process instead of a module process built and started
+        for it. Options, checks and result are the same; the task ends about 0.4 s sooner (make bench).
+      - Otherwise the module runs as usual, on the host the task runs on.
+  async:
+    support: full
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details:
@@ -181,6 +206,15 @@ EXAMPLES = r"""
   check_mode: true
   register: would_purge
 
+- name: Retention cleanup of up to 100,000 invocations, returning counts and failures only
+  restate.admin.restate_invocation:
+    filters:
+      completed_before: 30d
+    state: purged
+    limit: 100000
+    report: failed
+  register: cleanup
+
 - name: Restart a failed invocation as a new one (re-running the task does not restart it again)
   restate.admin.restate_invocation:
     id: inv_19h5ZhSVORkU04GKmYBOchcPSbdJ1gbf8N
@@ -194,7 +228,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 invocations:
-  description: One entry per invocation inspected, in the order of O(ids) or oldest first for O(filters).
+  description:
+    - One entry per invocation inspected, in the order of O(ids) or oldest first for O(filters).
+    - With O(report=failed), only the invocations that failed.
   returned: always
   type: list
   elements: dict

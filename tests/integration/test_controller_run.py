@@ -1,0 +1,81 @@
+"""Where the modules' code runs: in Ansible's worker process on the local connection, else as a module.
+
+Both ways must give the same result for the same task; only the way there differs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from test_invocation import MODULE, UNKNOWN_ID
+
+INFO = "restate.admin.restate_invocation_info"
+TOKEN = "tok-3f9a1c-not-a-real-secret"
+# Any task environment makes the action plugin hand the task to the module, which runs in a process of its own.
+AS_MODULE = {"environment": {"RESTATE_CONTROLLER_RUN_TEST": "1"}}
+
+
+def comparable(result: dict) -> dict:
+    """A result without what differs between two runs of the same task by nature."""
+    return {key: value for key, value in result.items() if key not in ("_ansible_no_log",)}
+
+
+def test_the_local_connection_runs_the_code_in_the_worker_and_an_environment_runs_the_module(restate, ansible):
+    ids = restate.make("completed-success", 2)
+    results = ansible.run_tasks([{MODULE: {"id": ids[0], "state": "purged"}},
+                                 dict(AS_MODULE, **{MODULE: {"id": ids[1], "state": "purged"}})],
+                                extra_args=("-vvv",))
+    assert all(r["changed"] and not r["failed"] for r in results), results
+    # -vvv shows every command the local connection runs: the module's file once, for the second task only.
+    assert ansible.last_output.count("AnsiballZ_restate_invocation.py") >= 1
+    first_task, second_task = ansible.last_output.split("TASK [task 1]")
+    assert "AnsiballZ_restate_invocation" not in first_task
+    assert "AnsiballZ_restate_invocation" in second_task
+    assert restate.row(ids[0]) is None and restate.row(ids[1]) is None
+
+
+def test_both_ways_give_the_same_result(restate, ansible):
+    completed, running = restate.make("completed-success")[0], restate.make("running")[0]
+    tasks = [
+        # check mode, diff, a failure among changes, an unknown id, a secret
+        {MODULE: {"ids": [completed, running, UNKNOWN_ID], "state": "purged", "token": TOKEN},
+         "check_mode": True, "diff": True},
+        {MODULE: {"ids": [completed, running], "state": "purged", "report": "failed"}, "check_mode": True},
+        {MODULE: {"filters": {"status": ["sleeping"]}, "state": "killed"}},  # refused by the filters check
+        {MODULE: {"id": completed, "state": "gone"}},  # refused by the argument spec
+        {MODULE: {"id": completed, "state": "purged", "timeout": -1}},  # refused by the connection check
+        {INFO: {"id": completed, "journal": True, "fields": ["id", "status", "target"]}},
+        {INFO: {"id": completed, "admin_url": "http://127.0.0.1:9"}},  # nothing listens there
+    ]
+    in_worker = ansible.run_tasks(tasks, extra_args=("-vvv",))  # -vvv prints each result with its module_args
+    worker_output = ansible.last_output
+    as_module = ansible.run_tasks([dict(task, **AS_MODULE) for task in tasks])
+    for task, worker_result, module_result in zip(tasks, in_worker, as_module):
+        assert comparable(worker_result) == comparable(module_result), task
+    purge, failed_only, bad_filter, bad_state, bad_timeout, info, unreachable = in_worker
+    assert purge["failed"] and purge["summary"] == {"matched": 3, "changed": 1, "unchanged": 1, "failed": 1,
+                                                    "missing": 1}
+    assert purge["diff"]["before"] == f"{completed}: completed\n"
+    assert TOKEN not in json.dumps(in_worker) and TOKEN not in worker_output
+    assert '"token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in worker_output
+    assert [item["id"] for item in failed_only["invocations"]] == [running]
+    assert "filters.status" in bad_filter["msg"] or "sleeping" in bad_filter["msg"]
+    assert "value of state must be one of" in bad_state["msg"]
+    assert bad_timeout["msg"] == "timeout must be zero or more, got -1.0"
+    assert info["invocations"][0]["status"] == "completed" and info["count"] == 1
+    assert unreachable["failed"] and "127.0.0.1:9" in unreachable["msg"]
+    assert restate.row(completed) is not None  # check mode changed nothing
+
+
+def test_report_failed_lists_only_the_failures_and_counts_everything(restate, ansible):
+    completed, running = restate.make("completed-success", 2), restate.make("running")[0]
+    failing = ansible.run(MODULE, {"ids": completed + [running], "state": "purged", "report": "failed"})
+    assert failing["failed"] and failing["summary"]["changed"] == 2 and failing["summary"]["failed"] == 1
+    assert [item["id"] for item in failing["invocations"]] == [running]
+    assert running in failing["invocations"][0]["error"]
+    more = restate.make("completed-success", 3)
+    done = ansible.run(MODULE, {"ids": more, "state": "purged", "report": "failed"}, diff=True)
+    assert done["changed"] and not done["failed"] and done["invocations"] == []
+    assert done["summary"] == {"matched": 3, "changed": 3, "unchanged": 0, "failed": 0, "missing": 0}
+    assert done["diff"]["before"].count("completed") == 3  # the diff still shows every change
+    assert all(restate.row(i) is None for i in completed + more)
