@@ -15,7 +15,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import conftest as _paths  # noqa: E402,F401  (makes ansible_collections.restate.admin importable)
 import urllib3  # noqa: E402
-from harness.playbook import Ansible, build_and_install  # noqa: E402
+from harness.playbook import Ansible, build_and_install, run_with_peak_rss  # noqa: E402
 from harness.server import CLI_BIN, Restate, server_version  # noqa: E402
 
 from ansible_collections.restate.admin.plugins.module_utils.pipelined_http import PipelinedSender  # noqa: E402
@@ -194,15 +193,10 @@ class Bench:
 
     def _run(self, args, stdin=None) -> tuple:
         """Run a command; (seconds, peak RSS in MB of its largest process, itself or a descendant)."""
-        probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
-                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(p.returncode)")
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", probe, *args], input=stdin, capture_output=True, text=True,
-                              env=self.env, timeout=3600, check=False)
-        elapsed = time.perf_counter() - start
+        proc, seconds, peak_mb = run_with_peak_rss(args, self.env, stdin=stdin)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(args[:4])} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-        return elapsed, int(proc.stderr.strip().splitlines()[-1]) / 1024
+        return seconds, peak_mb
 
     # -- other measurements --------------------------------------------------------------------------
     def _run_module(self, args: dict) -> tuple:

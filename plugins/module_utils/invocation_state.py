@@ -46,6 +46,10 @@ SELECTABLE = {
 # Waiting makes sense for asynchronous operations; others finish with the call (the server answers a purge or a
 # journal purge once it is done: SQL right after the answer shows the invocation gone, or its journal empty).
 WAITABLE = ("cancelled", "killed", "paused", "resumed")
+# What plan() and settled() read of a sys_invocation row for a state, besides id and status: a selection reads
+# only these, so that thousands of rows are parsed and held with no column nobody looks at.
+ROW_COLUMNS = {"journal_purged": ("journal_size",), "restarted": ("journal_size", "target_service_ty"),
+               "resumed": ("modified_at",)}
 
 
 class Plan:

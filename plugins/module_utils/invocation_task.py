@@ -10,6 +10,7 @@ import time
 from ansible_collections.restate.admin.plugins.module_utils.bulk import run_each
 from ansible_collections.restate.admin.plugins.module_utils.invocation_state import (
     ACTIONS,
+    ROW_COLUMNS,
     SELECTABLE,
     WAITABLE,
     plan,
@@ -27,8 +28,7 @@ from ansible_collections.restate.admin.plugins.module_utils.selection import (
     where_sql,
 )
 
-STATE_COLUMNS = ["id", "target", "status", "target_service_ty", "journal_size", "modified_at", "restarted_from"]
-# What the read-back after acting needs: the status, and what plan() looks at to tell whether the state is reached.
+# What the read-back after acting and the polling of wait need: the status, and what plan() and settled() look at.
 AFTER_COLUMNS = ["id", "status", "journal_size", "modified_at"]
 # Ids per query: an IN list of 20,000 ids is under a megabyte of SQL; 12,000 took 0.25 s on a 1.7 server, so one
 # query per polling round covers a whole bulk task.
@@ -80,9 +80,13 @@ def check_options(params):
         raise SelectionError(f"from_entry must be a journal index (0 or more), got {params['from_entry']}")
 
 
-def read_rows(client, ids, columns=None) -> dict:
+def state_columns(state) -> list:
+    """The columns read before acting: what the result shows, and what plan() and settled() read for the state."""
+    return ["id", "target", "status", *ROW_COLUMNS.get(state, ())]
+
+
+def read_rows(client, ids, columns) -> dict:
     """{id: sys_invocation row} for the ids the server knows."""
-    columns = columns or STATE_COLUMNS
     rows = {}
     for start in range(0, len(ids), IDS_PER_QUERY):
         chunk = ids[start:start + IDS_PER_QUERY]
@@ -96,7 +100,7 @@ def select_rows(client, filters, state, limit):
     conditions = where_conditions(normalize_filters(filters))
     if SELECTABLE[state]:
         conditions.append(SELECTABLE[state])
-    columns = STATE_COLUMNS + ["created_at"]
+    columns = state_columns(state) + ["created_at"]
     rows = []
     page = None
     while True:
@@ -204,7 +208,7 @@ def wait_for(client, items, state, params):
     kill_at = started + params["kill_after"] if params["kill_after"] is not None else None
     deadline = started + params["wait_timeout"]
     while waiting:
-        rows = read_rows(client, list(waiting))
+        rows = read_rows(client, list(waiting), AFTER_COLUMNS)
         for invocation_id in [i for i in waiting if settled(state, befores[i], rows.get(i))]:
             del waiting[invocation_id]
         if not waiting:
@@ -240,7 +244,7 @@ def run(task):
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
         if named is not None:
             ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
-            rows = read_rows(client, ids)
+            rows = read_rows(client, ids, state_columns(state))
             matched = len(ids)
         else:
             selected, matched = select_rows(client, params["filters"], state, params["limit"])

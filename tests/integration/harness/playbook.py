@@ -30,6 +30,24 @@ def build_and_install(dest: Path) -> Path:
     return collections
 
 
+# Runs a command and prints, on its stderr's last line, the peak RSS (KB) of the largest process the command ran
+# (itself or any descendant it waited for: an ansible-playbook's workers and module processes).
+_PEAK_RSS_PROBE = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
+                   "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+                   "sys.exit(p.returncode)")
+
+
+def run_with_peak_rss(args, env, stdin=None, timeout=3600) -> tuple:
+    """Run ``args``; (the completed process, seconds, peak RSS in MB of its largest process)."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", _PEAK_RSS_PROBE, *args], input=stdin, capture_output=True,
+                          text=True, env=env, timeout=timeout, check=False)
+    seconds = time.perf_counter() - start
+    stderr, unused_newline, peak_kb = proc.stderr.rstrip("\n").rpartition("\n")
+    proc.stderr = stderr
+    return proc, seconds, int(peak_kb) / 1024
+
+
 class Ansible:
     """Runs tasks in one ansible-playbook process and returns each task's registered result."""
 
@@ -81,7 +99,7 @@ class Ansible:
             args.append("--check")
         if diff:
             args.append("--diff")
-        proc = subprocess.run(args, capture_output=True, text=True, env=self.env(env), timeout=1800, check=False)
+        proc, unused_seconds, self.last_peak_mb = run_with_peak_rss(args, self.env(env), timeout=1800)
         self.last_output = proc.stdout + proc.stderr
         assert proc.returncode == expect_rc, f"ansible-playbook exited {proc.returncode}:\n{self.last_output[-6000:]}"
         return json.loads(results_file.read_text())
@@ -100,19 +118,12 @@ class Ansible:
         path = self.collections_path / "ansible_collections" / "restate" / "admin" / "plugins" / "modules" / f"{name}.py"
         args_file = Path(tempfile.mkstemp(dir=self.workdir, suffix=".json")[1])
         args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-        probe = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-                 "sys.stdout.write(p.stdout); sys.stderr.write(p.stderr); "
-                 "print('\\n' + str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
         run_env = self.env(env)
         run_env["PYTHONPATH"] = str(self.collections_path)
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", probe, sys.executable, str(path), str(args_file)],
-                              capture_output=True, text=True, env=run_env, timeout=3600, check=False)
-        seconds = time.perf_counter() - start
-        lines = proc.stdout.strip().splitlines()
-        result = next((json.loads(line) for line in lines if line.startswith("{")), None)
+        proc, seconds, peak_mb = run_with_peak_rss([sys.executable, str(path), str(args_file)], run_env)
+        result = next((json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")), None)
         assert result is not None, f"{module} printed no result:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        return result, int(lines[-1]) / 1024, seconds
+        return result, peak_mb, seconds
 
     def adhoc(self, module: str, args: str, env=None, extra_args=()):
         """`ansible localhost -m MODULE -a ARGS`, as a person would type it."""
