@@ -52,19 +52,8 @@ extends_documentation_fragment:
   - restate.admin.action_group
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - restate.admin.controller_run
 attributes:
-  action:
-    support: full
-    details:
-      - When the task runs through the C(local) connection (C(connection=local), or delegated to the implicit
-        localhost), without C(become), C(async) or an C(environment), and the controller's Python has C(requests),
-        the module's code runs inside Ansible's own worker process instead of a module process built and started
-        for it. Options, checks and result are the same; the task ends about 0.4 s sooner (make bench).
-      - Otherwise the module runs as usual, on the host the task runs on.
-  async:
-    support: full
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: The module never changes anything, so it runs the same in check mode.
