@@ -11,8 +11,9 @@ task ``environment``, no requests on the controller), the module runs as usual.
 
 from __future__ import annotations
 
-from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as ModuleAction
 
@@ -69,10 +70,14 @@ class ControllerAction(ModuleAction):
             return super().run(tmp, task_vars)
         result = ActionBase.run(self, tmp, task_vars)  # the checks every action makes, without the module path
         spec = with_connection(self.task_code.SPEC)
-        params = self.validate_argument_spec(**spec)[1]
-        error = connection_error(params)
+        validation = ArgumentSpecValidator(**spec).validate(self._task.args)
+        params = validation.validated_parameters
+        error = self.spec_error(validation) or connection_error(params)
         if error:
-            raise AnsibleActionFail(error)
+            # A result, as the module gives, rather than an AnsibleActionFail, which adds an empty 'exception' on
+            # some ansible-core versions.
+            result.update(failed=True, msg=error)
+            return result
         task = ControllerTask(params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
         try:
             self.task_code.run(task)
@@ -90,6 +95,14 @@ class ControllerAction(ModuleAction):
             outcome.update(kept)
         result.update(outcome)
         return result
+
+    def spec_error(self, validation):
+        """AnsibleModule's message for options its spec refuses, or None."""
+        if not validation.error_messages:
+            return None
+        if isinstance(validation.errors[0], UnsupportedError):
+            return f"Unsupported parameters for ({self._task.action}) module: {validation.errors.msg}"
+        return validation.errors.msg
 
     def on_controller(self) -> bool:
         """Whether the module would run right here, as this process's user and with its environment."""

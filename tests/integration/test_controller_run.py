@@ -43,6 +43,7 @@ def test_both_ways_give_the_same_result(restate, ansible):
         {MODULE: {"ids": [completed, running], "state": "purged", "report": "failed"}, "check_mode": True},
         {MODULE: {"filters": {"status": ["sleeping"]}, "state": "killed"}},  # refused by the filters check
         {MODULE: {"id": completed, "state": "gone"}},  # refused by the argument spec
+        {MODULE: {"id": completed, "state": "purged", "wait_time": 3}},  # an option the module does not have
         {MODULE: {"id": completed, "state": "purged", "timeout": -1}},  # refused by the connection check
         {INFO: {"id": completed, "journal": True, "fields": ["id", "status", "target"]}},
         {INFO: {"id": completed, "admin_url": "http://127.0.0.1:9"}},  # nothing listens there
@@ -52,7 +53,7 @@ def test_both_ways_give_the_same_result(restate, ansible):
     as_module = ansible.run_tasks([dict(task, **AS_MODULE) for task in tasks])
     for task, worker_result, module_result in zip(tasks, in_worker, as_module):
         assert comparable(worker_result) == comparable(module_result), task
-    purge, failed_only, bad_filter, bad_state, bad_timeout, info, unreachable = in_worker
+    purge, failed_only, bad_filter, bad_state, unknown_option, bad_timeout, info, unreachable = in_worker
     assert purge["failed"] and purge["summary"] == {"matched": 3, "changed": 1, "unchanged": 1, "failed": 1,
                                                     "missing": 1}
     assert purge["diff"]["before"] == f"{completed}: completed\n"
@@ -61,6 +62,7 @@ def test_both_ways_give_the_same_result(restate, ansible):
     assert [item["id"] for item in failed_only["invocations"]] == [running]
     assert "filters.status" in bad_filter["msg"] or "sleeping" in bad_filter["msg"]
     assert "value of state must be one of" in bad_state["msg"]
+    assert unknown_option["msg"].startswith(f"Unsupported parameters for ({MODULE}) module: wait_time")
     assert bad_timeout["msg"] == "timeout must be zero or more, got -1.0"
     assert info["invocations"][0]["status"] == "completed" and info["count"] == 1
     assert unreachable["failed"] and "127.0.0.1:9" in unreachable["msg"]
