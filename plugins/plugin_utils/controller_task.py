@@ -76,16 +76,16 @@ class ControllerAction(ModuleAction):
         if error:
             # A result, as the module gives, rather than an AnsibleActionFail, which adds an empty 'exception' on
             # some ansible-core versions.
-            result.update(failed=True, msg=error)
-            return result
-        task = ControllerTask(params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
-        try:
-            self.task_code.run(task)
-            raise AssertionError(f"{self._task.action} ended without a result")  # run() always exits or fails
-        except TaskDone as done:
-            outcome = done.result
-        finally:
-            task.close()
+            outcome = {"failed": True, "msg": error}
+        else:
+            task = ControllerTask(params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
+            try:
+                self.task_code.run(task)
+                raise AssertionError(f"{self._task.action} ended without a result")  # run() always exits or fails
+            except TaskDone as done:
+                outcome = done.result
+            finally:
+                task.close()
         secrets = {str(params[name]) for name, option in spec["argument_spec"].items()
                    if option.get("no_log") and params.get(name)}  # the token: no suboption is secret
         if secrets:
