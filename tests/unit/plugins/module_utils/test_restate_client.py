@@ -230,6 +230,18 @@ def test_bearer_token_and_extra_headers_are_sent(server):
     assert headers["x-proxy"] == "yes"
 
 
+def test_answers_come_uncompressed_over_loopback_only(server):
+    server.script("/version", (200, VERSION))
+    client_for(server.url()).version()
+    assert {k.lower(): v for k, v in server.requests[-1]["headers"].items()}["accept-encoding"] == "identity"
+    for url in ("http://localhost:9070", "http://[::1]:9070", ["http://127.0.0.1:9070", "http://127.0.0.2:9070"]):
+        assert client_for(url).session.headers["accept-encoding"] == "identity"
+    for url in ("https://restate.example.com:9070", "http://10.0.0.7:9070", ["http://127.0.0.1:9070", "http://node2:9070"]):
+        assert "gzip" in client_for(url).session.headers["accept-encoding"]
+    assert client_for("http://localhost:9070", headers={"Accept-Encoding": "gzip"}).session.headers[
+        "accept-encoding"] == "gzip", "the headers option has the last word"
+
+
 def test_no_authorization_header_without_token(server):
     server.script("/version", (200, VERSION))
     client_for(server.url()).version()
@@ -510,6 +522,14 @@ def test_a_server_without_the_batch_route_is_driven_one_patch_each_and_not_asked
     assert client.invocation_actions(["inv_c", "inv_d"], "kill") == [None, None]
     assert server.count(BATCH + "kill") == 1
     assert server.count("/invocations/inv_a/kill") == 1 and server.count("/invocations/inv_d/kill") == 1
+
+
+def test_without_the_batch_route_only_the_first_batches_in_flight_are_tried(server):
+    server.script(BATCH + "purge", (404, ""))
+    ids = [f"inv_{n:05d}" for n in range(3500)]  # four batches, two in flight
+    assert client_for(server.url()).invocation_actions(ids, "purge") == [None] * len(ids)
+    assert server.count(BATCH + "purge") <= 2
+    assert sum(1 for r in server.requests if r["method"] == "PATCH") == len(ids)
 
 
 @pytest.mark.parametrize("answer", [(200, {"unexpected": True}), (405, ""), (200, "not json")])
