@@ -78,6 +78,24 @@ def test_refusals_on_the_bulk_path_keep_the_servers_words(restate, client):
         assert error.message == f"The invocation '{invocation_id}' was already completed.", str(error)
 
 
+def test_compressed_answers_read_as_plain_ones(restate):
+    """Over a network the session takes gzip (over loopback it asks for plain answers): both read the same."""
+    from ansible_collections.restate.admin.plugins.module_utils.restate_client import AdminClient, RestateApiError
+
+    ids = restate.make("completed-success", 2)
+    sql = f"SELECT id, status FROM sys_invocation WHERE id IN ('{ids[0]}', '{ids[1]}') ORDER BY id"
+    answers = {}
+    for encoding in ("gzip", "identity"):
+        with AdminClient(restate.admin_url, headers={"Accept-Encoding": encoding}) as admin:
+            response = admin.request("POST", "/query", json_body={"query": sql})
+            assert response.headers.get("content-encoding") == (encoding if encoding == "gzip" else None)
+            with pytest.raises(RestateApiError) as refused:
+                admin.invocation_action(ids[0], "kill")
+            answers[encoding] = (admin.query(sql), refused.value.status, refused.value.message)
+    assert answers["gzip"] == answers["identity"]
+    assert answers["gzip"][1:] == (409, f"The invocation '{ids[0]}' was already completed.")
+
+
 def test_restart_as_new_whose_answer_was_lost_is_not_made_twice(restate, ansible, proxy):
     original = restate.make("completed-success", 1)[0]
     proxy.add("reset_after", 1, match="/restart-as-new")
