@@ -64,6 +64,8 @@ options:
   headers:
     description:
       - Extra HTTP headers sent with every call, for example to pass a proxy.
+      - They override the collection's own, for example C(Accept-Encoding), which asks for uncompressed answers
+        when every O(admin_url) is a loopback address and for gzip otherwise.
     type: dict
     default: {}
 """
