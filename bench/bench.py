@@ -112,14 +112,19 @@ class Bench:
     def module(self, operation: str, ids: list, task_keywords=None, **options) -> float:
         return self._timed(self._playbook(operation, len(ids), task_keywords, **options))
 
+    @staticmethod
+    def _module_args(operation: str, count: int) -> dict:
+        """restate_invocation's options that drive ``count`` invocations of the operation's kind."""
+        target, status, state = OPERATIONS[operation][:3]
+        return {"filters": {"target": target, "status": [status]}, "state": state, "limit": count}
+
     def _playbook(self, operation: str, count: int, task_keywords=None, **options) -> list:
         """The command of a one-task playbook that drives ``count`` invocations of the operation's kind."""
-        target, status, state = OPERATIONS[operation][:3]
         playbook = self.workdir / f"bench-{operation}.yml"
         playbook.write_text(json.dumps([{
             "hosts": "localhost", "connection": "local", "gather_facts": False,
             "tasks": [dict(task_keywords or {}, **{"restate.admin.restate_invocation": dict(
-                options, filters={"target": target, "status": [status]}, state=state, limit=count)})],
+                options, **self._module_args(operation, count))})],
         }]))
         return [str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)]
 
@@ -136,9 +141,7 @@ class Bench:
 
     def module_alone(self, operation: str, ids: list) -> float:
         """The module's own process, given its arguments as Ansible would: the module without Ansible around it."""
-        target, status, state = OPERATIONS[operation][:3]
-        return self._run_module({"filters": {"target": target, "status": [status]}, "state": state,
-                                 "limit": len(ids)})[0]
+        return self._run_module(self._module_args(operation, len(ids)))[0]
 
     def cli(self, operation: str, ids: list) -> float:
         target, verb = OPERATIONS[operation][0], OPERATIONS[operation][3]
@@ -228,8 +231,7 @@ class Bench:
                              ("ansible-playbook task, `report: failed`", {"report": "failed"})):
             ids = self.prepare("purge", count)
             if options is None:
-                megabytes[way] = self._run_module({"filters": {"target": "Tester/ok", "status": ["completed"]},
-                                                   "state": "purged", "limit": count})[1]
+                megabytes[way] = self._run_module(self._module_args("purge", count))[1]
             else:
                 megabytes[way] = self._run(self._playbook("purge", count, **options))[1]
             self.settle("purge", ids)
