@@ -13,8 +13,8 @@ options:
     description:
       - Base URL of the Restate Admin API (the admin port, 9070 by default), without a path.
       - For a cluster, a list of the nodes' Admin API URLs (or one comma-separated string). Calls go to the first
-        node; when it cannot be reached or answers 502/503/504 they move on to the next, and the rest of the task
-        stays there. Any node's Admin API acts on the invocations of every partition.
+        node; when it cannot be reached or answers 502/503/504 (or 500 to a read) they move on to the next, and
+        the rest of the task stays there. Any node's Admin API acts on the invocations of every partition.
       - If not set, the environment variable E(RESTATE_ADMIN_URL) is used, as the official C(restate) CLI does; it
         may hold several comma-separated URLs.
     type: list
@@ -57,10 +57,14 @@ options:
       - How often to repeat a call that failed in a way that is safe to repeat, with a back-off that starts at
         half a second and doubles.
       - A refused connection is always safe to repeat; HTTP 502/503/504, time-outs and dropped connections
-        only for calls that do not create anything (never for restart-as-new).
+        only for calls that do not create anything (never for restart-as-new); HTTP 500 only for reads, which a
+        node answers while it starts or while partitions change leaders.
       - Each repetition is reported as a warning.
+      - The default waits 7.5 seconds in all before it gives up, longer than a Restate cluster takes to give the
+        partitions of a node that died new leaders (3 to 5 seconds on a 3-node cluster; meanwhile the other nodes
+        refuse reads with HTTP 500 and actions with HTTP 503).
     type: int
-    default: 3
+    default: 4
   headers:
     description:
       - Extra HTTP headers sent with every call, for example to pass a proxy.

@@ -129,7 +129,7 @@ class AdminClient:
     """
 
     def __init__(self, admin_url=DEFAULT_ADMIN_URL, token=None, validate_certs=True, ca_path=None,
-                 client_cert=None, client_key=None, timeout=30.0, headers=None, retries=3,
+                 client_cert=None, client_key=None, timeout=30.0, headers=None, retries=4,
                  retry_backoff=0.5, pool_size=16, on_retry=None, batch_calls=True):
         if requests is None:
             raise RuntimeError("the Python library 'requests' is required")
@@ -187,62 +187,68 @@ class AdminClient:
         tried = 1  # nodes tried since the last back-off
         while True:
             why = None
+            node = self._node
+            admin_url = self.admin_urls[node]
             try:
-                response = self.session.request(method, self.admin_url + path, json=json_body, params=params,
+                response = self.session.request(method, admin_url + path, json=json_body, params=params,
                                                 timeout=self.timeout, verify=self.verify, cert=self.cert)
             except requests.exceptions.SSLError as exc:
-                raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url, reason="tls")
+                raise RestateApiError(method, path, message=_short(exc), admin_url=admin_url, reason="tls")
             except requests.exceptions.ConnectionError as exc:
                 if not (_never_sent(exc) or idempotent):
-                    raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url,
+                    raise RestateApiError(method, path, message=_short(exc), admin_url=admin_url,
                                           reason="connection")
                 why, error = _short(exc), RestateApiError(method, path, message=_short(exc),
-                                                          admin_url=self.admin_url, reason="connection")
+                                                          admin_url=admin_url, reason="connection")
             except requests.exceptions.Timeout as exc:
                 if not idempotent:
-                    raise RestateApiError(method, path, message=_short(exc), admin_url=self.admin_url,
+                    raise RestateApiError(method, path, message=_short(exc), admin_url=admin_url,
                                           reason="timeout")
                 why, error = "timed out", RestateApiError(method, path, message=_short(exc),
-                                                          admin_url=self.admin_url, reason="timeout")
+                                                          admin_url=admin_url, reason="timeout")
             else:
                 if response.status_code in retry_statuses and idempotent:
                     why, error = f"HTTP {response.status_code}", RestateApiError(
                         method, path, status=response.status_code, message=_error_message(response),
-                        admin_url=self.admin_url)
+                        admin_url=admin_url)
                 elif response.status_code >= 400 and response.status_code not in ok_statuses:
                     raise RestateApiError(method, path, status=response.status_code,
-                                          message=_error_message(response), admin_url=self.admin_url,
+                                          message=_error_message(response), admin_url=admin_url,
                                           bodiless=not response.content.strip())
                 else:
                     return response
-            retry = self._retry(attempt, tried, method, path, why)
+            retry = self._retry(attempt, tried, node, f"{method} {path}: {why}")
             if retry is None:
                 raise error
             attempt, tried = retry
 
-    def _retry(self, attempt, tried, method, path, why):
-        """After a failure that is safe to repeat: the next node at once, or the same round of nodes again after
-        a back-off once every node was tried. Returns the new (attempt, tried), or None when retries are spent."""
+    def _retry(self, attempt, tried, node, why):
+        """After a failure on ``node`` that is safe to repeat: the next node at once, or the same round of nodes
+        again after a back-off once every node was tried. Returns the new (attempt, tried), or None when retries
+        are spent."""
         if tried < len(self.admin_urls):
-            self._fail_over(f"{method} {path}: {why}")
+            self._fail_over(node, why)
             return attempt, tried + 1
         if attempt >= self.retries:
             return None
-        attempt = self._back_off(attempt, method, path, why)
+        attempt = self._back_off(attempt, why)
         if len(self.admin_urls) > 1:
-            self._fail_over(f"{method} {path}: {why}")
+            self._fail_over(node, why)
         return attempt, 1
 
-    def _fail_over(self, why):
-        failed = self.admin_url
-        self._node = (self._node + 1) % len(self.admin_urls)
+    def _fail_over(self, node, why):
+        """Move calls on from ``node``; a no-op when another thread already did (calls run concurrently, and each
+        failure on a dead node must not push the others past the live ones and back onto it)."""
+        if self._node != node:
+            return
+        self._node = (node + 1) % len(self.admin_urls)
         if self.on_retry:
-            self.on_retry(f"admin_url {failed}: {why}; going on with {self.admin_url}")
+            self.on_retry(f"admin_url {self.admin_urls[node]}: {why}; going on with {self.admin_url}")
 
-    def _back_off(self, attempt, method, path, why):
+    def _back_off(self, attempt, why):
         delay = self.retry_backoff * (2 ** attempt)
         if self.on_retry:
-            self.on_retry(f"{method} {path}: {why}; retrying in {delay:.1f}s (retry {attempt + 1} of {self.retries})")
+            self.on_retry(f"{why}; retrying in {delay:.1f}s (retry {attempt + 1} of {self.retries})")
         time.sleep(delay)
         return attempt + 1
 
@@ -387,7 +393,8 @@ class AdminClient:
         paths = [f"/invocations/{invocation_id}/{action}" for invocation_id in invocation_ids]
         errors = [None] * len(paths)
         unanswered = range(len(paths))
-        for unused_node in self.admin_urls:
+        for unused_pass in self.admin_urls:
+            node = self._node
             answers = self._sender(concurrency).send("PATCH", [paths[i] for i in unanswered], params)
             for i, answer in zip(unanswered, answers):
                 errors[i] = self._answer_error(paths[i], answer)
@@ -396,7 +403,7 @@ class AdminClient:
             unanswered = [i for i, answer in zip(unanswered, answers) if _unanswered(answer)]
             if not unanswered or len(self.admin_urls) == 1:
                 break
-            self._fail_over(f"{len(unanswered)} of the PATCH .../{action} calls got no answer")
+            self._fail_over(node, f"{len(unanswered)} of the PATCH .../{action} calls got no answer")
         no_route = [i for i, error in enumerate(errors) if _no_such_route(error)]
         if no_route and self._operation_form(action) == "DELETE":
             paths = [f"/invocations/{invocation_ids[i]}" for i in no_route]
@@ -511,7 +518,9 @@ def _unanswered(answer) -> bool:
 
 
 def _short(exc) -> str:
-    text = str(exc)
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    # urllib3 wraps "connection refused" in two layers that repeat the host and port admin_url already names.
+    text = str(reason).split("): ", 1)[-1] if isinstance(reason, NewConnectionError) else str(exc)
     return text if len(text) <= 300 else text[:300] + "..."
 
 

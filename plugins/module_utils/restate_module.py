@@ -37,7 +37,7 @@ CONNECTION_ARGSPEC = {
     "client_cert": {"type": "path"},
     "client_key": {"type": "path"},
     "timeout": {"type": "float", "default": 30.0},
-    "retries": {"type": "int", "default": 3},
+    "retries": {"type": "int", "default": 4},
     "headers": {"type": "dict", "default": {}},
 }
 

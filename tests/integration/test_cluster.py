@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 
 import pytest
 
 from harness.cluster import RestateCluster
+from harness.fault_proxy import FaultProxy
 from harness.server import wait_until
 
 INFO = "restate.admin.restate_invocation_info"
@@ -69,32 +69,60 @@ def test_a_list_of_admin_urls_skips_a_node_that_is_down(cluster, ansible):
     assert any(down in warning and cluster.nodes[2].admin_url in warning for warning in listed.get("warnings", []))
 
 
-def test_bulk_cancel_fails_over_when_its_node_is_killed_mid_run(cluster, ansible):
-    """SIGKILL the node a task is talking to; the task goes on through the next node in admin_url."""
+@pytest.mark.parametrize("batch_calls, call, nth", [
+    (True, "/internal/invocations_batch_operations/cancel", 2),  # the second of three batches (two in flight)
+    (False, "/cancel", 300),  # one PATCH each, pipelined
+], ids=["batches", "one-patch-each"])
+def test_bulk_cancel_fails_over_when_its_node_is_killed_mid_run(cluster, ansible, batch_calls, call, nth):
+    """SIGKILL the node a task is talking to, at a set call of the task; the task goes on through the next node.
+
+    The task reaches the first node through a proxy that kills the node (and stops listening) when the task's
+    ``nth`` cancel call arrives: the kill falls mid-run however fast the machine is. The surviving nodes then refuse
+    reads and actions for a few seconds while the dead node's partitions get new leaders."""
     count = 3000
     suspended = cluster.make("suspended", count)
     first, second = cluster.nodes[0], cluster.nodes[1]
-    result = []
-    task = threading.Thread(target=lambda: result.append(ansible.run(MODULE, {
-        "admin_url": [node.admin_url for node in cluster.nodes], "ids": suspended, "state": "cancelled",
-        "concurrency": 16})))
-    task.start()
-    try:
-        wait_until(lambda: sql_count(cluster, second, "status = 'completed'") > 0 or not task.is_alive(),
-                   timeout=120, interval=0.02, what="the first cancellations")
-        assert task.is_alive(), "the task ended before the node could be killed: nothing was tested"
+    proxy = FaultProxy(first.admin_url)
+    killed = []
+
+    def kill():
         first.kill()
-    finally:
-        task.join(600)
+        proxy.close()
+        killed.append(True)
+
+    proxy.before(call, nth, kill)
     try:
-        outcome = result[0]
-        assert not outcome.get("failed"), outcome.get("msg")
+        outcome = ansible.run(MODULE, {
+            "admin_url": [proxy.url, second.admin_url, cluster.nodes[2].admin_url], "ids": suspended,
+            "state": "cancelled", "batch_calls": batch_calls, "concurrency": 16})
+        assert killed, "the task ended before the node was killed: nothing was tested"
+        assert not outcome.get("failed"), (outcome.get("msg"), outcome.get("warnings"))
         assert outcome["summary"]["changed"] == count
-        assert any(first.admin_url in warning and second.admin_url in warning
+        assert any(proxy.url in warning and second.admin_url in warning
                    for warning in outcome.get("warnings", [])), outcome.get("warnings")
         cancelled = wait_until(lambda: sql_count(cluster, second, "completion_result = 'failure' AND id IN ("
                                                  + ", ".join(f"'{i}'" for i in suspended) + ")") == count,
                                timeout=120, what="every selected invocation cancelled")
         assert cancelled
     finally:
-        first.restart()
+        proxy.close()
+        cluster.revive(first)
+
+
+def test_a_task_started_just_after_a_node_died_waits_for_the_new_partition_leaders(cluster, ansible):
+    """Right after a node dies the others answer reads with HTTP 500 ("connect throttled") until its partitions
+    have new leaders (3-5 s measured); the default retries ride that out."""
+    running = cluster.make("suspended", 50)
+    first, second = cluster.nodes[0], cluster.nodes[1]
+    first.kill()
+    try:
+        outcome = ansible.run(MODULE, {"admin_url": [node.admin_url for node in cluster.nodes], "ids": running,
+                                       "state": "cancelled"})
+        assert not outcome.get("failed"), (outcome.get("msg"), outcome.get("warnings"))
+        assert outcome["summary"]["changed"] == len(running)
+        assert any("HTTP 500" in warning for warning in outcome.get("warnings", [])), \
+            "the task met no failover window: nothing was tested"
+        assert sql_count(cluster, second, "completion_result = 'failure' AND id IN ("
+                         + ", ".join(f"'{i}'" for i in running) + ")") == len(running)
+    finally:
+        cluster.revive(first)

@@ -95,6 +95,11 @@ class RestateCluster(Restate):
         self.register()
         return self
 
+    def revive(self, node):
+        """Restart a stopped or killed node and wait until every node answers queries for every partition again."""
+        node.restart()
+        wait_until(self._all_partitions_queryable, timeout=120, what="every partition answering queries")
+
     def _all_partitions_queryable(self):
         try:
             for node in self.nodes:

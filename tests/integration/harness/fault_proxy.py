@@ -2,8 +2,9 @@
 
 It reads each request from the client (pipelined or not), then, by the faults queued for it:
 answers 503 itself, drops the client connection before forwarding (the request never arrives), forwards
-and drops the answer (the request arrived, the answer is lost), stalls, adds latency, or demands a Bearer
-token. Everything else is forwarded byte for byte over one upstream connection per client connection.
+and drops the answer (the request arrived, the answer is lost), stalls, adds latency, demands a Bearer
+token, or first runs a test's callback (to kill the server behind it at an exact point of a task).
+Everything else is forwarded byte for byte over one upstream connection per client connection.
 With a TLS context it is also a TLS terminator (optionally requiring client certificates).
 """
 
@@ -59,6 +60,7 @@ class FaultProxy:
         self.faults = []  # (kind, predicate on the request line) consumed in order
         self.latency = 0.0
         self.token = None
+        self.hooks = []  # [match, requests still to let by, callback]
         self.requests = []  # request lines seen, in order
         self.seen_authorization = []
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -75,11 +77,28 @@ class FaultProxy:
         with self.lock:
             self.faults.extend([(kind, match)] * count)
 
+    def before(self, match: str, nth: int, callback):
+        """Call ``callback()`` when the ``nth`` request whose request line contains ``match`` has arrived, before
+        it is forwarded."""
+        with self.lock:
+            self.hooks.append([match, nth, callback])
+
+    def _take_hook(self, request_line: str):
+        with self.lock:
+            for hook in self.hooks:
+                if hook[0] in request_line:
+                    hook[1] -= 1
+                    if hook[1] == 0:
+                        self.hooks.remove(hook)
+                        return hook[2]
+        return None
+
     def clear(self):
         with self.lock:
             self.faults.clear()
             self.latency = 0.0
             self.token = None
+            self.hooks.clear()
 
     def _take_fault(self, request_line: str):
         with self.lock:
@@ -122,6 +141,9 @@ class FaultProxy:
                     conn.sendall(b"HTTP/1.1 " + status + b"\r\ncontent-type: application/json\r\n"
                                  b"content-length: %d\r\n\r\n%s" % (len(body), body))
                     continue
+                hook = self._take_hook(line)
+                if hook:
+                    hook()
                 fault = self._take_fault(line)
                 if fault == "status503":
                     conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 11\r\n\r\noverloaded\n")

@@ -198,6 +198,8 @@ def test_refused_connection_names_admin_url_when_retries_run_out():
         client_for(url, retries=1).version()
     assert caught.value.reason == "connection"
     assert f"admin_url={url}" in str(caught.value)
+    assert "Failed to establish a new connection" in str(caught.value)
+    assert "HTTPConnectionPool" not in str(caught.value), "said once, without urllib3's wrapping"
 
 
 def test_refused_restart_as_new_is_retried_because_nothing_was_sent():
@@ -431,6 +433,49 @@ def test_bulk_calls_a_node_could_not_take_go_to_the_next_node(server):
     assert errors[1].admin_url == server.url()
     assert sorted(r["path"] for r in server.requests) == [f"/invocations/inv_{n}/cancel" for n in "abc"]
     assert any("3 of the PATCH .../cancel calls got no answer" in note for note in notes)
+
+
+class DyingNode:
+    """A node that takes the connections of ``calls`` calls and then drops them all at once, as a node killed with
+    calls in flight does; it does the same to every later call."""
+
+    def __init__(self, calls):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.calls = calls
+        self.taken = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, unused_addr = self.listener.accept()
+            except OSError:
+                return
+            conn.recv(65536)  # the request arrived: the client cannot tell whether it was acted on
+            self.taken.append(conn)
+            if len(self.taken) >= self.calls:
+                for taken in self.taken:
+                    taken.close()
+                self.calls = 1
+
+    def close(self):
+        self.listener.close()
+
+
+def test_calls_failing_together_on_a_dying_node_move_on_once_and_not_back_onto_it(server):
+    dying = DyingNode(calls=2)
+    try:
+        server.script(BATCH + "cancel", (200, batch_answer(set())))
+        notes = []
+        client = client_for([dying.url, server.url()], retries=0, on_retry=notes.append)
+        ids = [f"inv_{n:05d}" for n in range(2000)]  # two batches, in flight together
+        assert client.invocation_actions(ids, "cancel") == [None] * len(ids)
+        assert len(dying.taken) == 2 and server.count(BATCH + "cancel") == 2
+        assert client.admin_url == server.url()
+        assert sum("going on with" in note for note in notes) == 1, notes
+    finally:
+        dying.close()
 
 
 def test_admin_url_is_one_url_or_a_list_of_nodes():
