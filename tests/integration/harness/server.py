@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -270,10 +271,16 @@ class Restate:
         wanted = (wanted,) if isinstance(wanted, str) else tuple(wanted)
         ids = list(ids)
 
+        seen = {}
+
         def settled():
             current = self.statuses(ids)
+            seen["counts"] = Counter(current.get(i, "absent") for i in ids)
             return all(_status_matches(current.get(i, "absent"), wanted) for i in ids)
-        wait_until(settled, timeout=timeout, what=f"{len(ids)} invocations to reach {wanted}")
+        try:
+            wait_until(settled, timeout=timeout, what=f"{len(ids)} invocations to reach {wanted}")
+        except TimeoutError as error:  # say where they stand, so a slow server can be told from a stuck service
+            raise TimeoutError(f"{error}; last seen: {dict(seen.get('counts', {}))}") from None
 
     # -- making invocations ---------------------------------------------------------------------
     def send(self, target: str, body, delay: str | None = None, idempotency_key: str | None = None) -> str:
