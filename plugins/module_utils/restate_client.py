@@ -181,10 +181,13 @@ class AdminClient:
         """Send one call and return the response; raise RestateApiError for anything not 2xx.
 
         A refused connection is repeated for every call (nothing reached the server); 502/503/504,
-        timeouts and dropped connections only when ``idempotent``. Back-off doubles each time.
+        timeouts and dropped connections only when ``idempotent``. Back-off doubles each time. When the retries
+        run out, the error raised is the last answer a node gave, if any did: a live node's "HTTP 500: connect
+        throttled" says more than a dead one's refused connection.
         """
         attempt = 0
         tried = 1  # nodes tried since the last back-off
+        answered = None  # the last error that came with an HTTP answer
         while True:
             why = None
             node = self._node
@@ -211,6 +214,7 @@ class AdminClient:
                     why, error = f"HTTP {response.status_code}", RestateApiError(
                         method, path, status=response.status_code, message=_error_message(response),
                         admin_url=admin_url)
+                    answered = error
                 elif response.status_code >= 400 and response.status_code not in ok_statuses:
                     raise RestateApiError(method, path, status=response.status_code,
                                           message=_error_message(response), admin_url=admin_url,
@@ -219,7 +223,7 @@ class AdminClient:
                     return response
             retry = self._retry(attempt, tried, node, f"{method} {path}: {why}")
             if retry is None:
-                raise error
+                raise answered or error
             attempt, tried = retry
 
     def _retry(self, attempt, tried, node, why):

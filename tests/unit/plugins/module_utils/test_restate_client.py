@@ -412,6 +412,17 @@ def test_every_node_down_fails_naming_the_last_one_after_the_retries():
     assert sum("going on with" in note for note in notes) == 5 and sum("retrying in" in note for note in notes) == 1
 
 
+def test_when_retries_run_out_the_error_is_the_last_answer_a_node_gave(server):
+    down = f"http://127.0.0.1:{free_port()}"
+    throttled = {"message": "Datafusion error: External error: connect throttled; 1.5s left in throttling window"}
+    server.script("/query", (500, throttled))
+    with pytest.raises(RestateApiError) as caught:
+        client_for([server.url(), down], retries=1).query("SELECT 1")
+    assert caught.value.status == 500 and caught.value.admin_url == server.url()
+    assert "connect throttled" in str(caught.value)
+    assert server.count("/query") == 2, "a round over both nodes, a back-off, and another round"
+
+
 def test_restart_as_new_sent_to_a_node_that_then_fails_is_not_repeated_on_another(server):
     other = ScriptedServer()
     try:
