@@ -522,7 +522,7 @@ def _unanswered(answer) -> bool:
 
 
 def _short(exc) -> str:
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    reason = _urllib3_reason(exc)
     # urllib3 wraps "connection refused" in two layers that repeat the host and port admin_url already names.
     text = str(reason).split("): ", 1)[-1] if isinstance(reason, NewConnectionError) else str(exc)
     return text if len(text) <= 300 else text[:300] + "..."
@@ -532,5 +532,9 @@ def _never_sent(exc) -> bool:
     """True when the connection was refused or never opened, so the request cannot have arrived."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, NewConnectionError)
+    return isinstance(_urllib3_reason(exc), NewConnectionError)
+
+
+def _urllib3_reason(exc):
+    """What urllib3 found wrong under a requests ConnectionError (a NewConnectionError when refused), or None."""
+    return getattr(exc.args[0], "reason", None) if exc.args else None
