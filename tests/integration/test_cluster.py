@@ -24,13 +24,7 @@ def cluster(tmp_path_factory):
 
 
 def sql_count(cluster, node, where):
-    """COUNT(*) through one node; repeated while the node refuses reads (500 while partitions change leaders)."""
-    def answer():
-        response = cluster.http.post(node.admin_url + "/query", json={"query": "SELECT COUNT(*) AS n FROM "
-                                                                              f"sys_invocation WHERE {where}"},
-                                     headers={"accept": "application/json"}, timeout=60)
-        return response.json() if response.status_code < 500 else None
-    return wait_until(answer, timeout=30, what=f"a count through {node.admin_url}")["rows"][0]["n"]
+    return cluster.query(f"SELECT COUNT(*) AS n FROM sys_invocation WHERE {where}", node=node)[0]["n"]
 
 
 def test_one_node_lists_and_counts_the_invocations_of_every_partition(cluster, ansible):

@@ -97,6 +97,20 @@ class RestateCluster(Restate):
         self.register()
         return self
 
+    def query(self, sql: str, node: ClusterNode | None = None) -> list:
+        """SQL through ``node`` (node 1 by default), repeated for up to 30 s while it answers 500: a node refuses
+        reads while partitions change leaders (after a node died or came back), and the tests' own reads must not
+        fail on that."""
+        url = (node or self.server).admin_url + "/query"
+
+        def answer():
+            response = self.http.post(url, json={"query": sql}, headers={"accept": "application/json"}, timeout=60)
+            return [response] if response.status_code < 500 else None  # a list: a 4xx response is falsy
+
+        (response,) = wait_until(answer, timeout=30, what=f"an answer to a query from {url}")
+        assert response.status_code == 200, response.text
+        return response.json()["rows"]
+
     def send(self, target: str, body, delay: str | None = None, idempotency_key: str | None = None) -> str:
         """Send as a single server does, but ride out the moments when partitions change leaders (after start-up
         or a node's return): the ingress then refuses with "lost leadership". An idempotency key makes the repeat
