@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from harness.cluster import RestateCluster
@@ -25,6 +24,11 @@ def cluster(tmp_path_factory):
 
 def sql_count(cluster, node, where):
     return cluster.query(f"SELECT COUNT(*) AS n FROM sys_invocation WHERE {where}", node=node)[0]["n"]
+
+
+def cancelled_count(cluster, node, ids):
+    """How many of ``ids`` have completed with a failure (a cancel or kill), read through ``node``."""
+    return sql_count(cluster, node, "completion_result = 'failure' AND id IN (" + ", ".join(f"'{i}'" for i in ids) + ")")
 
 
 def test_one_node_lists_and_counts_the_invocations_of_every_partition(cluster, ansible):
@@ -98,8 +102,7 @@ def test_bulk_cancel_fails_over_when_its_node_is_killed_mid_run(cluster, ansible
         assert outcome["summary"]["changed"] == count
         assert any(proxy.url in warning and second.admin_url in warning
                    for warning in outcome.get("warnings", [])), outcome.get("warnings")
-        cancelled = wait_until(lambda: sql_count(cluster, second, "completion_result = 'failure' AND id IN ("
-                                                 + ", ".join(f"'{i}'" for i in suspended) + ")") == count,
+        cancelled = wait_until(lambda: cancelled_count(cluster, second, suspended) == count,
                                timeout=120, what="every selected invocation cancelled")
         assert cancelled
     finally:
@@ -123,8 +126,7 @@ def test_a_task_started_just_after_a_node_died_waits_for_the_new_partition_leade
             assert not outcome.get("failed"), (outcome.get("msg"), outcome.get("warnings"))
             assert outcome["summary"]["changed"] == len(running)
             alive = next(node for node in cluster.nodes if node is not dead)
-            assert sql_count(cluster, alive, "completion_result = 'failure' AND id IN ("
-                             + ", ".join(f"'{i}'" for i in running) + ")") == len(running)
+            assert cancelled_count(cluster, alive, running) == len(running)
             met = [warning for warning in outcome.get("warnings", []) if "HTTP 5" in warning]
         finally:
             cluster.revive(dead)
