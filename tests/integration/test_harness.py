@@ -3,6 +3,8 @@
 import json
 import os
 
+import pytest
+
 from harness.server import ROOT, STATUSES
 
 
@@ -23,3 +25,13 @@ def test_one_invocation_in_each_status_read_back_through_the_client(restate, cli
             status, result = "backing-off", ""
         assert seen[invocation_id]["status"] == status, (wanted, seen[invocation_id])
         assert seen[invocation_id]["completion_result"] == (result or None)
+
+
+def test_a_wait_that_times_out_says_why_the_invocations_are_stuck(restate):
+    """A set-up that times out names the server's last failure, so a flaky service can be told from a slow server."""
+    stuck = restate.make("backing-off", 1)  # fails with a one-hour retry interval
+    with pytest.raises(TimeoutError) as caught:
+        restate.wait_statuses(stuck, "completed", timeout=1)
+    message = str(caught.value)
+    assert "last seen: {'backing-off': 1}" in message
+    assert "retryable failure for" in message and stuck[0] in message and "service log ends:" in message

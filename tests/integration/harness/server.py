@@ -280,7 +280,18 @@ class Restate:
         try:
             wait_until(settled, timeout=timeout, what=f"{len(ids)} invocations to reach {wanted}")
         except TimeoutError as error:  # say where they stand, so a slow server can be told from a stuck service
-            raise TimeoutError(f"{error}; last seen: {dict(seen.get('counts', {}))}") from None
+            raise TimeoutError(f"{error}; last seen: {dict(seen.get('counts', {}))}; "
+                               f"{self._why_unsettled(ids, wanted)}") from None
+
+    def _why_unsettled(self, ids, wanted, shown=3) -> str:
+        """The server's last failure for a few of the ids not in ``wanted``, and the end of the service's log."""
+        current = self.statuses(ids)
+        unsettled = [i for i in ids if not _status_matches(current.get(i, "absent"), wanted)][:shown]
+        rows = self.query("SELECT id, status, retry_count, last_failure, last_failure_error_code FROM sys_invocation "
+                          "WHERE id IN (" + ", ".join(f"'{i}'" for i in unsettled) + ")") if unsettled else []
+        log = self.service.workdir / "service.log"
+        tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+        return f"unsettled: {rows}; service log ends: " + "\n".join(tail)
 
     # -- making invocations ---------------------------------------------------------------------
     def send(self, target: str, body, delay: str | None = None, idempotency_key: str | None = None) -> str:

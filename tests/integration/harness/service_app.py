@@ -12,6 +12,9 @@ Served over plain HTTP/1.1 by hypercorn; the harness registers it with `use_http
 | paused        | `Tester/pause_then_sleep`: pauses after two quick failed attempts; once |
 |               | resumed it succeeds and sleeps (suspended); `Tester/fail_pause` never  |
 | completed     | `Tester/ok` (success), `Tester/fail_terminal` (terminal failure)        |
+
+The handlers that should simply settle retry a failed attempt within a second: with the server's default policy
+(500 ms doubling to a minute), a few transient failures of this one-worker service outlast the harness's waits.
 """
 
 import asyncio
@@ -24,24 +27,26 @@ tester = restate.Service("Tester")
 holder = restate.VirtualObject("Holder")
 flow = restate.Workflow("Flow")
 
+SETTLE_SOON = InvocationRetryPolicy(initial_interval=timedelta(milliseconds=100), max_interval=timedelta(seconds=1))
 
-@tester.handler()
+
+@tester.handler(invocation_retry_policy=SETTLE_SOON)
 async def ok(ctx: restate.Context, value: str) -> str:
     return value
 
 
-@tester.handler()
+@tester.handler(invocation_retry_policy=SETTLE_SOON)
 async def fail_terminal(ctx: restate.Context, value: str) -> str:
     raise restate.TerminalError(f"terminal failure for {value}", status_code=500)
 
 
-@tester.handler()
+@tester.handler(invocation_retry_policy=SETTLE_SOON)
 async def sleep(ctx: restate.Context, seconds: int) -> str:
     await ctx.sleep(timedelta(seconds=seconds))
     return "slept"
 
 
-@tester.handler()
+@tester.handler(invocation_retry_policy=SETTLE_SOON)
 async def wait_awakeable(ctx: restate.Context, value: str) -> str:
     unused_awakeable_id, promise = ctx.awakeable()
     return await promise
@@ -52,7 +57,8 @@ async def _idle(seconds: int) -> str:
     return "done"
 
 
-@tester.handler(inactivity_timeout=timedelta(hours=2), abort_timeout=timedelta(hours=2))
+@tester.handler(inactivity_timeout=timedelta(hours=2), abort_timeout=timedelta(hours=2),
+                invocation_retry_policy=SETTLE_SOON)
 async def run_long(ctx: restate.Context, seconds: int) -> str:
     return await ctx.run_typed("idle", _idle, seconds=seconds)
 
@@ -92,13 +98,13 @@ async def pause_then_sleep(ctx: restate.Context, seconds: int) -> str:
     return "resumed and slept"
 
 
-@holder.handler()
+@holder.handler(invocation_retry_policy=SETTLE_SOON)
 async def hold(ctx: restate.ObjectContext, seconds: int) -> str:
     await ctx.sleep(timedelta(seconds=seconds))
     return "held"
 
 
-@flow.main()
+@flow.main(invocation_retry_policy=SETTLE_SOON)
 async def run(ctx: restate.WorkflowContext, value: str) -> str:
     return await ctx.promise("approval").value()
 
