@@ -117,8 +117,8 @@ options:
     default: true
   report:
     description:
-      - Which invocations RV(invocations) lists. RV(summary) counts all of them either way, and the diff shows
-        every change.
+      - Which invocations RV(invocations) lists. RV(summary) counts all of them either way (changes also per
+        service), and the diff shows every change.
       - V(all) lists every invocation inspected.
       - V(failed) lists only those that could not be brought to the state, so that a task on thousands of
         invocations returns a small result (Ansible copies a task's result several times on its way to the
@@ -204,6 +204,10 @@ EXAMPLES = r"""
     report: failed
   register: cleanup
 
+- name: Say what the cleanup purged, per service
+  ansible.builtin.debug:
+    msg: "Purged {{ cleanup.summary.changed }}: {{ cleanup.summary.changed_by_service }}"
+
 - name: Restart a failed invocation as a new one (re-running the task does not restart it again)
   restate.admin.restate_invocation:
     id: inv_19h5ZhSVORkU04GKmYBOchcPSbdJ1gbf8N
@@ -270,7 +274,7 @@ invocations:
       returned: when O(state=restarted) and a restart exists (not in check mode for a new restart)
       sample: inv_1cRWGxA7011C26SIV7VpYSQNwIiuEyalTb
 summary:
-  description: Counts over RV(invocations).
+  description: Counts over every invocation inspected, whichever of them RV(invocations) lists (O(report)).
   returned: always
   type: dict
   contains:
@@ -289,7 +293,14 @@ summary:
     missing:
       description: Named invocations the server does not know.
       type: int
-  sample: {matched: 1200, changed: 1150, unchanged: 50, failed: 0, missing: 0}
+    changed_by_service:
+      description:
+        - How many invocations changed (would change, in check mode) per target service, virtual object or
+          workflow name.
+        - With O(report=failed), the numbers a report of a bulk run needs without every invocation listed.
+      type: dict
+  sample: {matched: 1200, changed: 1150, unchanged: 50, failed: 0, missing: 0,
+           changed_by_service: {Checkout: 1000, Billing: 150}}
 """
 
 

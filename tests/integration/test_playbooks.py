@@ -59,6 +59,10 @@ def test_retention_cleanup_purges_exactly_the_old_completed_invocations(server, 
     report, changed, unused_output = ansible.playbook("retention_cleanup", job, "invocation_cleanup_report", check=True,
                                                       env={"RESTATE_ADMIN_URL": server.admin_url})
     assert report["purged"] == 4 and len(states(server)) == len(before) - 3
+    report, changed, output = ansible.playbook("retention_cleanup", dict(job, limit=3), "invocation_cleanup_report",
+                                               check=True, env={"RESTATE_ADMIN_URL": server.admin_url})
+    assert (report["matched"], report["purged"], report["left_for_next_run"]) == (4, 3, 1)
+    assert report["per_service"] == {"Tester": 3} and "1 left for the next run" in output
     report, changed, unused_output = ansible.playbook("retention_cleanup", job, "invocation_cleanup_report",
                                                       env={"RESTATE_ADMIN_URL": server.admin_url})
     assert report["purged"] == 4 and report["left_for_next_run"] == 0

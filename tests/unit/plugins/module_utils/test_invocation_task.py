@@ -1,0 +1,38 @@
+"""The result a restate_invocation task reports: what it lists and what it counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.restate.admin.plugins.module_utils.invocation_task import report
+
+
+class Task:
+    diff_mode = False
+
+    def __init__(self, report_option):
+        self.params = {"report": report_option}
+
+
+def items():
+    return [
+        {"id": "inv_a", "target": "Checkout/pay", "before": "completed", "after": "absent", "changed": True},
+        {"id": "inv_b", "target": "Cart/user-1/add", "before": "completed", "after": "absent", "changed": True},
+        {"id": "inv_c", "target": "Checkout/refund", "before": "completed", "after": "absent", "changed": True},
+        {"id": "inv_d", "target": "Checkout/pay", "before": "running", "after": "running", "changed": False,
+         "error": "inv_d is running, not completed"},
+        {"id": "inv_e", "target": None, "before": "absent", "after": "absent", "changed": False},
+    ]
+
+
+@pytest.mark.parametrize("report_option, listed", [("all", 5), ("failed", 1)])
+def test_summary_counts_every_invocation_and_changes_per_service_whatever_is_listed(report_option, listed):
+    outcome = report(Task(report_option), items(), matched=5)
+    assert len(outcome["invocations"]) == listed
+    assert outcome["summary"] == {"matched": 5, "changed": 3, "unchanged": 1, "failed": 1, "missing": 1,
+                                  "changed_by_service": {"Checkout": 2, "Cart": 1}}
+
+
+def test_nothing_changed_counts_no_service():
+    unchanged = [item for item in items() if not item["changed"]]
+    assert report(Task("all"), unchanged, matched=2)["summary"]["changed_by_service"] == {}
