@@ -143,6 +143,21 @@ class Bench:
         """The module's own process, given its arguments as Ansible would: the module without Ansible around it."""
         return self._run_module(self._module_args(operation, len(ids)))[0]
 
+    def job(self, operation: str, ids: list) -> float:
+        """The collection's playbook for the operation, run as operators schedule it: bulk_cancel (its count guard
+        included) or retention_cleanup (what completed more than a second ago)."""
+        target, status = OPERATIONS[operation][:2]
+        service, handler = target.split("/")
+        if operation == "cancel":
+            name, extravars = "bulk_cancel", {"filters": {"target": target, "status": [status]},
+                                              "max_invocations": len(ids)}
+        else:
+            time.sleep(1.1)  # untimed: the newest of them must have completed more than the retention ago
+            name, extravars = "retention_cleanup", {"retention": "1s", "service": service, "handler": handler,
+                                                    "limit": len(ids)}
+        return self._timed([str(BIN / "ansible-playbook"), "-i", "localhost,", f"restate.admin.{name}",
+                            "-e", json.dumps(extravars)])
+
     def cli(self, operation: str, ids: list) -> float:
         target, verb = OPERATIONS[operation][0], OPERATIONS[operation][3]
         return self._timed([str(CLI_BIN), "invocations", verb, target, "--limit", str(len(ids)), "--yes"])
@@ -250,14 +265,15 @@ class Bench:
 
 
 SAMPLED = ("xargs_cli", "ansible_loop")
-ALL_CONTENDERS = ("module", "module_report_failed", "module_as_module", "module_alone", "module_one_patch_each", "cli",
-                  "raw_http", "raw_pipelined", "raw_batches", "xargs_cli", "ansible_loop")
+ALL_CONTENDERS = ("module", "module_report_failed", "job", "module_as_module", "module_alone", "module_one_patch_each",
+                  "cli", "raw_http", "raw_pipelined", "raw_batches", "xargs_cli", "ansible_loop")
 # BENCH_CONTENDERS=module,cli,... runs some of them (cli always, as the reference).
 CONTENDERS = tuple(c for c in ALL_CONTENDERS
                    if c == "cli" or c in os.environ.get("BENCH_CONTENDERS", ",".join(ALL_CONTENDERS)).split(","))
 LABELS = {
     "module": "restate_invocation, one ansible-playbook task (start-up included)",
     "module_report_failed": "restate_invocation with `report: failed`, one ansible-playbook task",
+    "job": "the collection's playbook, as scheduled (`bulk_cancel` with its count guard, `retention_cleanup`)",
     "module_as_module": "restate_invocation run as a module process (as on a remote host), one ansible-playbook task",
     "module_alone": "restate_invocation's module process alone, without ansible-playbook around it",
     "module_one_patch_each": "restate_invocation with `batch_calls: false`, one ansible-playbook task",
