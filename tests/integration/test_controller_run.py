@@ -55,7 +55,7 @@ def test_both_ways_give_the_same_result(restate, ansible):
         assert comparable(worker_result) == comparable(module_result), task
     purge, failed_only, bad_filter, bad_state, unknown_option, bad_timeout, info, unreachable = in_worker
     assert purge["failed"] and purge["summary"] == {"matched": 3, "changed": 1, "unchanged": 1, "failed": 1,
-                                                    "missing": 1}
+                                                    "missing": 1, "changed_by_service": {"Tester": 1}}
     assert purge["diff"]["before"] == f"{completed}: completed\n"
     assert TOKEN not in json.dumps(in_worker) and TOKEN not in worker_output
     assert '"token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in worker_output
@@ -78,6 +78,7 @@ def test_report_failed_lists_only_the_failures_and_counts_everything(restate, an
     more = restate.make("completed-success", 3)
     done = ansible.run(MODULE, {"ids": more, "state": "purged", "report": "failed"}, diff=True)
     assert done["changed"] and not done["failed"] and done["invocations"] == []
-    assert done["summary"] == {"matched": 3, "changed": 3, "unchanged": 0, "failed": 0, "missing": 0}
+    assert done["summary"] == {"matched": 3, "changed": 3, "unchanged": 0, "failed": 0, "missing": 0,
+                               "changed_by_service": {"Tester": 3}}
     assert done["diff"]["before"].count("completed") == 3  # the diff still shows every change
     assert all(restate.row(i) is None for i in completed + more)
