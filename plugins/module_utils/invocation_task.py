@@ -359,6 +359,8 @@ def report(task, items, matched):
         # What a report of a bulk run needs per service, without listing (and Ansible copying) every invocation.
         "changed_by_service": dict(Counter(item["target"].split("/", 1)[0] for item in changed)),
     }
+    if task.params.get("kill_after") is not None:
+        summary["killed_after_cancel"] = sum(1 for item in items if item.get("killed_after_cancel"))
     listed = items if task.params["report"] == "all" else [item for item in items if "error" in item]
     outcome = {"changed": bool(changed), "invocations": listed, "summary": summary}
     if task.diff_mode:

@@ -299,6 +299,10 @@ summary:
           workflow name.
         - With O(report=failed), the numbers a report of a bulk run needs without every invocation listed.
       type: dict
+    killed_after_cancel:
+      description: How many invocations O(kill_after) killed because their cancel had no effect in time.
+      type: int
+      returned: when O(kill_after) is set
   sample: {matched: 1200, changed: 1150, unchanged: 50, failed: 0, missing: 0,
            changed_by_service: {Checkout: 1000, Billing: 150}}
 """

@@ -153,6 +153,7 @@ def test_kill_after_kills_a_paused_invocation_that_ignores_cancel(restate, ansib
     by_id = {item["id"]: item for item in result["invocations"]}
     assert by_id[paused].get("killed_after_cancel") is True
     assert "killed_after_cancel" not in by_id[suspended]
+    assert result["summary"]["killed_after_cancel"] == 1
     assert restate.row(paused)["completion_failure"] == "[409] killed"
     assert restate.row(suspended)["completion_failure"] == "[409] cancelled"
 

@@ -115,6 +115,17 @@ def test_bulk_cancel_guards_then_cancels_exactly_the_selection(server, ansible):
     assert changed == 0 and report["changed"] == 0 and states(server) == after
 
 
+def test_bulk_cancel_kill_after_reports_what_it_killed(server, ansible):
+    ignores_cancel = server.send("Tester/fail_pause", "ignores-cancel")  # fails at once whenever it runs
+    server.wait_statuses([ignores_cancel], "paused")
+    job = {"filters": {"target": "Tester/fail_pause"}, "kill_after": 2}
+    report, changed, output = ansible.playbook("bulk_cancel", job, "bulk_cancel_report",
+                                               env={"RESTATE_ADMIN_URL": server.admin_url})
+    assert report["changed"] == 1 and report["killed_after_cancel"] == 1 and changed == 1
+    assert "1 killed after" in output
+    assert server.row(ignores_cancel)["completion_failure"] == "[409] killed"
+
+
 def test_bulk_cancel_refuses_empty_filters(server, ansible):
     unused_report, unused_changed, output = ansible.playbook(
         "bulk_cancel", {"filters": {}}, "bulk_cancel_report", env={"RESTATE_ADMIN_URL": server.admin_url}, expect_rc=2)

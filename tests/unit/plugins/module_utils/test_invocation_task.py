@@ -10,8 +10,8 @@ from ansible_collections.restate.admin.plugins.module_utils.invocation_task impo
 class Task:
     diff_mode = False
 
-    def __init__(self, report_option):
-        self.params = {"report": report_option}
+    def __init__(self, report_option, kill_after=None):
+        self.params = {"report": report_option, "kill_after": kill_after}
 
 
 def items():
@@ -36,3 +36,10 @@ def test_summary_counts_every_invocation_and_changes_per_service_whatever_is_lis
 def test_nothing_changed_counts_no_service():
     unchanged = [item for item in items() if not item["changed"]]
     assert report(Task("all"), unchanged, matched=2)["summary"]["changed_by_service"] == {}
+
+
+def test_kill_after_counts_the_invocations_it_killed():
+    listed = items()
+    listed[0]["killed_after_cancel"] = True
+    assert report(Task("failed", kill_after=5), listed, matched=5)["summary"]["killed_after_cancel"] == 1
+    assert "killed_after_cancel" not in report(Task("failed"), items(), matched=5)["summary"]
