@@ -237,9 +237,7 @@ def run(task):
     """Read, plan, act, wait and report; ends with ``task.exit_json`` or ``task.fail_json``."""
     params = task.params
     state = params["state"]
-    result = {"changed": False, "invocations": [],
-              "summary": {"matched": 0, "changed": 0, "unchanged": 0, "failed": 0, "missing": 0,
-                          "changed_by_service": {}}}
+    result = {"changed": False, "invocations": [], "summary": summarize([], 0, params)}
     try:
         check_options(params)
         named = params["ids"] if params["ids"] is not None else ([params["id"]] if params["id"] else None)
@@ -343,27 +341,33 @@ def reached(state, row) -> bool:
     return decision.action is None and not decision.error
 
 
+def summarize(items, matched, params) -> dict:
+    """The counts over every item, whichever of them the result lists."""
+    changed = [item for item in items if item["changed"]]
+    summary = {
+        "matched": matched,
+        "changed": len(changed),
+        "unchanged": sum(1 for item in items if not item["changed"] and "error" not in item),
+        "failed": sum(1 for item in items if "error" in item),
+        "missing": sum(1 for item in items if item["before"] == "absent"),
+        # What a report of a bulk run needs per service, without listing (and Ansible copying) every invocation.
+        "changed_by_service": dict(Counter(item["target"].split("/", 1)[0] for item in changed)),
+    }
+    if params.get("kill_after") is not None:
+        summary["killed_after_cancel"] = sum(1 for item in items if item.get("killed_after_cancel"))
+    return summary
+
+
 def report(task, items, matched):
     """The task result: items without internals, summary, and diff when asked."""
     for item in items:
         item.pop("_row", None)
         item.pop("_expected", None)
-    changed = [item for item in items if item["changed"]]
-    failed = sum(1 for item in items if "error" in item)
-    summary = {
-        "matched": matched,
-        "changed": len(changed),
-        "unchanged": sum(1 for item in items if not item["changed"] and "error" not in item),
-        "failed": failed,
-        "missing": sum(1 for item in items if item["before"] == "absent"),
-        # What a report of a bulk run needs per service, without listing (and Ansible copying) every invocation.
-        "changed_by_service": dict(Counter(item["target"].split("/", 1)[0] for item in changed)),
-    }
-    if task.params.get("kill_after") is not None:
-        summary["killed_after_cancel"] = sum(1 for item in items if item.get("killed_after_cancel"))
+    summary = summarize(items, matched, task.params)
     listed = items if task.params["report"] == "all" else [item for item in items if "error" in item]
-    outcome = {"changed": bool(changed), "invocations": listed, "summary": summary}
+    outcome = {"changed": summary["changed"] > 0, "invocations": listed, "summary": summary}
     if task.diff_mode:
+        changed = [item for item in items if item["changed"]]
         outcome["diff"] = {
             "before": "".join(f"{item['id']}: {item['before']}\n" for item in changed),
             "after": "".join(f"{item['id']}: {item['after']}\n" for item in changed),

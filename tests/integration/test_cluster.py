@@ -6,7 +6,7 @@ import pytest
 
 from harness.cluster import RestateCluster
 from harness.fault_proxy import FaultProxy
-from harness.server import wait_until
+from harness.server import sql_ids, wait_until
 
 INFO = "restate.admin.restate_invocation_info"
 MODULE = "restate.admin.restate_invocation"
@@ -28,7 +28,7 @@ def sql_count(cluster, node, where):
 
 def cancelled_count(cluster, node, ids):
     """How many of ``ids`` have completed with a failure (a cancel or kill), read through ``node``."""
-    return sql_count(cluster, node, "completion_result = 'failure' AND id IN (" + ", ".join(f"'{i}'" for i in ids) + ")")
+    return sql_count(cluster, node, f"completion_result = 'failure' AND id IN ({sql_ids(ids)})")
 
 
 def test_one_node_lists_and_counts_the_invocations_of_every_partition(cluster, ansible):
@@ -37,8 +37,7 @@ def test_one_node_lists_and_counts_the_invocations_of_every_partition(cluster, a
     cluster.wait_statuses(ids, "completed", timeout=60)
     # The premise: the invocations live in (nearly) every partition, so on other nodes' partitions too.
     partitions = cluster.query(f"SELECT COUNT(DISTINCT CAST(partition_key / {2 ** 64 // PARTITIONS + 1} AS BIGINT)) "
-                               "AS n FROM sys_invocation_status WHERE id IN ("
-                               + ", ".join(f"'{i}'" for i in ids) + ")")[0]["n"]
+                               f"AS n FROM sys_invocation_status WHERE id IN ({sql_ids(ids)})")[0]["n"]
     assert partitions >= PARTITIONS - 2, partitions
     for node in cluster.nodes:
         listed = ansible.run(INFO, {"admin_url": node.admin_url, "filters": {"target": "Tester/ok"},

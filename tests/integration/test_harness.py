@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from harness.server import ROOT, STATUSES
+from harness.server import ROOT, STATUSES, sql_ids
 
 
 def test_server_is_the_pinned_release(client):
@@ -15,8 +15,7 @@ def test_server_is_the_pinned_release(client):
 
 def test_one_invocation_in_each_status_read_back_through_the_client(restate, client):
     made = {status: restate.make(status)[0] for status in STATUSES}
-    quoted = ", ".join(f"'{i}'" for i in made.values())
-    rows = client.query(f"SELECT id, status, completion_result FROM sys_invocation WHERE id IN ({quoted})",
+    rows = client.query(f"SELECT id, status, completion_result FROM sys_invocation WHERE id IN ({sql_ids(made.values())})",
                         columns=["id", "status", "completion_result"])
     seen = {row["id"]: row for row in rows}
     for wanted, invocation_id in made.items():

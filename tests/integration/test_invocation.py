@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from harness.server import STATUSES, server_version
+from harness.server import STATUSES, server_version, sql_ids
 
 MODULE = "restate.admin.restate_invocation"
 UNKNOWN_ID = "inv_1foAirY4KKzi6oY45SHQfWYR94XJmfjEiZ"  # well-formed, never created
@@ -77,7 +77,7 @@ def test_every_source_status(restate, ansible, state):
     results = ansible.run_tasks(tasks)
     rows = {row["id"]: row for row in restate.query(
         "SELECT id, status, completion_result, completion_failure, journal_size FROM sys_invocation WHERE id IN ("
-        + ", ".join(f"'{i}'" for i in ids.values() if i.startswith("inv_") and i != MALFORMED_ID) + ")")}
+        + sql_ids(i for i in ids.values() if i.startswith("inv_") and i != MALFORMED_ID) + ")")}
 
     for n, source in enumerate(SOURCES):
         check, real, rerun = results[3 * n:3 * n + 3]

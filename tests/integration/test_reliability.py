@@ -15,7 +15,7 @@ import urllib.parse
 
 import pytest
 from harness.fault_proxy import FaultProxy
-from harness.server import Restate, server_version
+from harness.server import Restate, server_version, sql_ids
 
 MODULE = "restate.admin.restate_invocation"
 INFO = "restate.admin.restate_invocation_info"
@@ -34,8 +34,7 @@ def suspended(restate, count):
 
 
 def completions(restate, ids) -> dict:
-    rows = restate.query("SELECT id, status, completion_failure FROM sys_invocation WHERE id IN (" +
-                         ", ".join(f"'{i}'" for i in ids) + ")")
+    rows = restate.query(f"SELECT id, status, completion_failure FROM sys_invocation WHERE id IN ({sql_ids(ids)})")
     return {row["id"]: (row["status"], row.get("completion_failure")) for row in rows}
 
 

@@ -69,6 +69,11 @@ def wait_until(predicate, timeout=30.0, interval=0.1, what="condition"):
         time.sleep(interval)
 
 
+def sql_ids(ids) -> str:
+    """``ids`` as a SQL list, for ``id IN (...)`` (invocation ids need no escaping)."""
+    return ", ".join(f"'{i}'" for i in ids)
+
+
 def _status_matches(status, wanted):
     return status in wanted or (status.startswith("completed-") and "completed" in wanted)
 
@@ -254,7 +259,7 @@ class Restate:
         found = {}
         ids = list(ids)
         for start in range(0, len(ids), 2000):
-            chunk = ", ".join(f"'{i}'" for i in ids[start:start + 2000])
+            chunk = sql_ids(ids[start:start + 2000])
             for row in self.query(f"SELECT id, status, completion_result FROM sys_invocation WHERE id IN ({chunk})"):
                 status = row["status"]
                 if status == "completed":
@@ -275,20 +280,20 @@ class Restate:
 
         def settled():
             current = self.statuses(ids)
-            seen["counts"] = Counter(current.get(i, "absent") for i in ids)
-            return all(_status_matches(current.get(i, "absent"), wanted) for i in ids)
+            seen["statuses"] = {i: current.get(i, "absent") for i in ids}
+            return all(_status_matches(status, wanted) for status in seen["statuses"].values())
         try:
             wait_until(settled, timeout=timeout, what=f"{len(ids)} invocations to reach {wanted}")
         except TimeoutError as error:  # say where they stand, so a slow server can be told from a stuck service
-            raise TimeoutError(f"{error}; last seen: {dict(seen.get('counts', {}))}; "
-                               f"{self._why_unsettled(ids, wanted)}") from None
+            last_seen = seen.get("statuses", {})
+            raise TimeoutError(f"{error}; last seen: {dict(Counter(last_seen.values()))}; "
+                               f"{self._why_unsettled(last_seen, wanted)}") from None
 
-    def _why_unsettled(self, ids, wanted, shown=3) -> str:
+    def _why_unsettled(self, statuses, wanted, shown=3) -> str:
         """The server's last failure for a few of the ids not in ``wanted``, and the end of the service's log."""
-        current = self.statuses(ids)
-        unsettled = [i for i in ids if not _status_matches(current.get(i, "absent"), wanted)][:shown]
+        unsettled = [i for i, status in statuses.items() if not _status_matches(status, wanted)][:shown]
         rows = self.query("SELECT id, status, retry_count, last_failure, last_failure_error_code FROM sys_invocation "
-                          "WHERE id IN (" + ", ".join(f"'{i}'" for i in unsettled) + ")") if unsettled else []
+                          f"WHERE id IN ({sql_ids(unsettled)})") if unsettled else []
         log = self.service.workdir / "service.log"
         tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
         return f"unsettled: {rows}; service log ends: " + "\n".join(tail)
