@@ -247,13 +247,11 @@ invocations:
       type: str
       sample: completed
     changed:
-      description: Whether a call that changes the invocation was sent (would be sent, in check mode).
+      description:
+        - Whether the Admin API call of O(state) was sent (would be sent, in check mode) for this invocation
+          (C(cancel) for V(cancelled), C(kill), C(pause), C(resume), C(purge), C(purge-journal) for V(journal_purged),
+          C(restart-as-new) for V(restarted)).
       type: bool
-    action:
-      description: The Admin API call sent or that would be sent (C(cancel), C(kill), C(pause), C(resume),
-        C(purge), C(purge-journal), C(restart-as-new)); V(null) when none was needed.
-      type: str
-      sample: cancel
     killed_after_cancel:
       description: Whether O(kill_after) killed it because the cancel had no effect in time.
       type: bool
