@@ -252,6 +252,17 @@ class Bench:
             self.settle("purge", ids)
         return megabytes
 
+    def floor(self, repeats: int = 5) -> float:
+        """Median seconds of a playbook of one ``debug`` task run the same way as the module's: what Ansible's own
+        start-up and exit take, the part of every module task no module can shorten."""
+        playbook = self.workdir / "bench-floor.yml"
+        playbook.write_text(json.dumps([{
+            "hosts": "localhost", "connection": "local", "gather_facts": False,
+            "tasks": [{"ansible.builtin.debug": {"msg": "nothing else"}}],
+        }]))
+        return statistics.median(self._timed([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)])
+                                 for unused_round in range(repeats))
+
     def latency(self, repeats: int = 5) -> tuple:
         ping = [self._timed([str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", "ping"])
                 for unused_round in range(repeats)]
@@ -285,6 +296,9 @@ LABELS = {
     "xargs_cli": f"seed document: one CLI process per id via xargs ({SAMPLE}-id sample, extrapolated)",
     "ansible_loop": f"Ansible `loop:` one item per id ({SAMPLE}-id sample, extrapolated)",
 }
+
+WHOLE_RUN = {"cli": "the CLI", "module": "restate_invocation's task",
+             "module_report_failed": "with `report: failed`"}
 
 
 def machine() -> str:
@@ -327,16 +341,17 @@ def main() -> int:
                     print(f"round {round_no + 1} {operation:6} {contender:12} {N / seconds:9.0f}/s", flush=True)
         rss = {count: bench.peak_rss(count) for count in RSS_N}
         ping, one = bench.latency()
+        floor = bench.floor()
     finally:
         restate.stop()
-    report = render(rates, costs, rss, ping, one)
+    report = render(rates, costs, rss, ping, one, floor)
     print(report)
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "benchmarks.md").write_text(report)
     return 0
 
 
-def render(rates, costs, rss, ping, one) -> str:
+def render(rates, costs, rss, ping, one, floor) -> str:
     lines = ["# Benchmarks", "", f"Measured by `make bench` ({time.strftime('%Y-%m-%d')}), N = {N}, "
              f"median of {ROUNDS} alternating round(s).", "", f"Machine: {machine()}.", ""]
     if CONTENDERS != ALL_CONTENDERS:
@@ -344,10 +359,21 @@ def render(rates, costs, rss, ping, one) -> str:
                   "others are in this file's history.", ""]
     for operation in OPERATIONS:
         cli = statistics.median(rates[operation]["cli"])
-        lines += [f"## {operation} {N} invocations", "", "| contender | invocations/s | ratio to CLI |", "|---|---:|---:|"]
+        lines += [f"## {operation} {N} invocations", "",
+                  "| contender | invocations/s | ratio to CLI | ratio to the CLI of the same round, lowest-highest |",
+                  "|---|---:|---:|---:|"]
         for contender in CONTENDERS:
             rate = statistics.median(rates[operation][contender])
-            lines.append(f"| {LABELS[contender]} | {rate:,.0f} | {rate / cli:.2f}x |")
+            # Rounds alternate the contenders, so a round's CLI run met the same machine: the spread of these
+            # paired ratios shows how far one run of the bench can move a median ratio.
+            paired = [mine / theirs for mine, theirs in zip(rates[operation][contender], rates[operation]["cli"])]
+            lines.append(f"| {LABELS[contender]} | {rate:,.0f} | {rate / cli:.2f}x | "
+                         f"{min(paired):.2f}x-{max(paired):.2f}x |")
+        seconds = {contender: N / statistics.median(rates[operation][contender])
+                   for contender in ("cli", "module", "module_report_failed") if contender in CONTENDERS}
+        lines += ["", "Whole run, median: " + "; ".join(
+            f"{WHOLE_RUN[contender]} {value:.2f} s" for contender, value in seconds.items()) +
+            f". A playbook of one `debug` task, run the same way (Ansible's own start-up and exit): {floor:.2f} s."]
         lines += ["", f"CPU seconds a {operation} of {N} cost (median of the rounds), and how many of the "
                   f"{os.cpu_count()} cores that kept busy:", "",
                   "| contender | its processes | restate-server | SDK service | wall | cores busy |",
@@ -361,6 +387,7 @@ def render(rates, costs, rss, ping, one) -> str:
     for count, ways in rss.items():
         for way, megabytes in ways.items():
             lines.append(f"| peak RSS purging {count:,} completed invocations: {way} | {megabytes:.0f} MB |")
+    lines.append(f"| `ansible-playbook` of one `debug` task (median of 5) | {floor:.2f} s |")
     lines.append(f"| `ansible localhost -m ping` (median of 5) | {ping:.2f} s |")
     lines.append(f"| one-invocation `restate_invocation` task, same way (median of 5) | {one:.2f} s ({one / ping:.2f}x ping) |")
     return "\n".join(lines) + "\n"
