@@ -237,20 +237,26 @@ class Bench:
             raise RuntimeError(f"the module failed: {result.get('msg')}")
         return seconds, megabytes
 
-    def peak_rss(self, count: int) -> dict:
-        """Peak RSS (MB) purging ``count`` completed invocations: of the module process run directly, and of the
-        largest process of an ansible-playbook task (the worker that runs the code, or the main process that gets
-        the result), with every invocation listed in the result and with only the failed ones."""
-        megabytes = {}
-        for way, options in (("module process alone", None), ("ansible-playbook task", {}),
-                             ("ansible-playbook task, `report: failed`", {"report": "failed"})):
+    def at_scale(self, count: int) -> dict:
+        """Purge ``count`` completed invocations once each way: {way: (seconds, peak RSS in MB of the largest
+        process)}. The module process run directly, an ansible-playbook task (the worker that runs the code, or the
+        main process that gets the result) with every invocation listed and with only the failed ones, and the CLI
+        (its seconds are what the module's are compared with; its memory is not the question)."""
+        target = OPERATIONS["purge"][0]
+        ways = {
+            "module process alone": lambda: self._run_module(self._module_args("purge", count)),
+            "ansible-playbook task": lambda: self._run(self._playbook("purge", count)),
+            "ansible-playbook task, `report: failed`": lambda: self._run(
+                self._playbook("purge", count, report="failed")),
+            "official CLI": lambda: self._run([str(CLI_BIN), "invocations", "purge", target, "--limit", str(count),
+                                              "--yes"]),
+        }
+        measured = {}
+        for way, run in ways.items():
             ids = self.prepare("purge", count)
-            if options is None:
-                megabytes[way] = self._run_module(self._module_args("purge", count))[1]
-            else:
-                megabytes[way] = self._run(self._playbook("purge", count, **options))[1]
+            measured[way] = run()
             self.settle("purge", ids)
-        return megabytes
+        return measured
 
     def floor(self, repeats: int = 5) -> float:
         """Median seconds of a playbook of one ``debug`` task run the same way as the module's: what Ansible's own
@@ -339,19 +345,19 @@ def main() -> int:
                     bench.settle(operation, ids)
                     rates[operation][contender].append(N / seconds)
                     print(f"round {round_no + 1} {operation:6} {contender:12} {N / seconds:9.0f}/s", flush=True)
-        rss = {count: bench.peak_rss(count) for count in RSS_N}
+        scale = {count: bench.at_scale(count) for count in RSS_N}
         ping, one = bench.latency()
         floor = bench.floor()
     finally:
         restate.stop()
-    report = render(rates, costs, rss, ping, one, floor)
+    report = render(rates, costs, scale, ping, one, floor)
     print(report)
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs" / "benchmarks.md").write_text(report)
     return 0
 
 
-def render(rates, costs, rss, ping, one, floor) -> str:
+def render(rates, costs, scale, ping, one, floor) -> str:
     lines = ["# Benchmarks", "", f"Measured by `make bench` ({time.strftime('%Y-%m-%d')}), N = {N}, "
              f"median of {ROUNDS} alternating round(s).", "", f"Machine: {machine()}.", ""]
     if CONTENDERS != ALL_CONTENDERS:
@@ -383,10 +389,18 @@ def render(rates, costs, rss, ping, one, floor) -> str:
             lines.append(f"| {contender} | {own:.2f} | {server:.2f} | {service:.2f} | {wall:.2f} | "
                          f"{(own + server + service) / wall:.1f} |")
         lines.append("")
-    lines += ["## Memory and latency", "", "| measurement | value |", "|---|---:|"]
-    for count, ways in rss.items():
-        for way, megabytes in ways.items():
-            lines.append(f"| peak RSS purging {count:,} completed invocations: {way} | {megabytes:.0f} MB |")
+    lines += ["## Purge at scale", "", "One run each way, not alternated rounds: how the rates move with the number of "
+              "invocations, Ansible's start-up being the same for any number.", "",
+              "| invocations | way | invocations/s | ratio to CLI |", "|---:|---|---:|---:|"]
+    for count, ways in scale.items():
+        cli_seconds = ways["official CLI"][0]
+        for way, (seconds, unused_megabytes) in ways.items():
+            lines.append(f"| {count:,} | {way} | {count / seconds:,.0f} | {cli_seconds / seconds:.2f}x |")
+    lines += ["", "## Memory and latency", "", "| measurement | value |", "|---|---:|"]
+    for count, ways in scale.items():
+        for way, (unused_seconds, megabytes) in ways.items():
+            if way != "official CLI":
+                lines.append(f"| peak RSS purging {count:,} completed invocations: {way} | {megabytes:.0f} MB |")
     lines.append(f"| `ansible-playbook` of one `debug` task (median of 5) | {floor:.2f} s |")
     lines.append(f"| `ansible localhost -m ping` (median of 5) | {ping:.2f} s |")
     lines.append(f"| one-invocation `restate_invocation` task, same way (median of 5) | {one:.2f} s ({one / ping:.2f}x ping) |")
