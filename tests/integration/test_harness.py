@@ -5,7 +5,13 @@ import os
 
 import pytest
 
-from harness.server import ROOT, STATUSES, sql_ids
+from harness.server import ROOT, STATUSES, free_port, sql_ids
+
+
+def test_free_ports_are_never_handed_out_twice():
+    """A cluster's nodes bind their ports only when they start: two given the same port, one could not start (CI)."""
+    ports = [free_port() for unused in range(500)]
+    assert len(set(ports)) == len(ports)
 
 
 def test_server_is_the_pinned_release(client):

@@ -45,16 +45,24 @@ STATUSES = ("scheduled", "pending", "running", "suspended", "backing-off", "paus
             "completed-failure")
 
 
+_HANDED_OUT = set()  # every port free_port gave, bound yet or not
+
+
 def free_port() -> int:
-    """A free port below the kernel's ephemeral range, so an outgoing connection cannot take it before the server binds."""
+    """A free port below the kernel's ephemeral range, so an outgoing connection cannot take it before the server binds,
+    and never one given before: the nodes of a cluster bind theirs only when they start, and two nodes given the same
+    port made one of them fail to start."""
     for unused_attempt in range(200):
         port = random.randint(20000, 32000)
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _HANDED_OUT.add(port)
+        return port
     raise RuntimeError("no free port in 20000-32000")
 
 
