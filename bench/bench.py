@@ -120,12 +120,15 @@ class Bench:
 
     def _playbook(self, operation: str, count: int, task_keywords=None, **options) -> list:
         """The command of a one-task playbook that drives ``count`` invocations of the operation's kind."""
-        playbook = self.workdir / f"bench-{operation}.yml"
-        playbook.write_text(json.dumps([{
-            "hosts": "localhost", "connection": "local", "gather_facts": False,
-            "tasks": [dict(task_keywords or {}, **{"restate.admin.restate_invocation": dict(
-                options, **self._module_args(operation, count))})],
-        }]))
+        return self._one_play(f"bench-{operation}", dict(task_keywords or {}, **{
+            "restate.admin.restate_invocation": dict(options, **self._module_args(operation, count))}))
+
+    def _one_play(self, name: str, task: dict) -> list:
+        """The command of a playbook ``name`` of one task on localhost through the local connection, as every
+        ansible-playbook contender runs."""
+        playbook = self.workdir / f"{name}.yml"
+        playbook.write_text(json.dumps([{"hosts": "localhost", "connection": "local", "gather_facts": False,
+                                         "tasks": [task]}]))
         return [str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)]
 
     def module_one_patch_each(self, operation: str, ids: list) -> float:
@@ -159,8 +162,12 @@ class Bench:
                             "-e", json.dumps(extravars)])
 
     def cli(self, operation: str, ids: list) -> float:
+        return self._timed(self._cli_command(operation, len(ids)))
+
+    @staticmethod
+    def _cli_command(operation: str, count: int) -> list:
         target, verb = OPERATIONS[operation][0], OPERATIONS[operation][3]
-        return self._timed([str(CLI_BIN), "invocations", verb, target, "--limit", str(len(ids)), "--yes"])
+        return [str(CLI_BIN), "invocations", verb, target, "--limit", str(count), "--yes"]
 
     def raw_http(self, operation: str, ids: list) -> float:
         action = OPERATIONS[operation][4]
@@ -210,13 +217,8 @@ class Bench:
         """An Ansible `loop:` over ids, one task item per id (on a sample, extrapolated)."""
         state = OPERATIONS[operation][2]
         sample = ids[:SAMPLE]
-        playbook = self.workdir / f"bench-loop-{operation}.yml"
-        playbook.write_text(json.dumps([{
-            "hosts": "localhost", "connection": "local", "gather_facts": False,
-            "tasks": [{"restate.admin.restate_invocation": {"id": "{{ item }}", "state": state},
-                       "loop": sample}],
-        }]))
-        return self._timed([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)])
+        return self._timed(self._one_play(f"bench-loop-{operation}", {
+            "restate.admin.restate_invocation": {"id": "{{ item }}", "state": state}, "loop": sample}))
 
     def _timed(self, args, stdin=None) -> float:
         return self._run(args, stdin)[0]
@@ -242,14 +244,12 @@ class Bench:
         process)}. The module process run directly, an ansible-playbook task (the worker that runs the code, or the
         main process that gets the result) with every invocation listed and with only the failed ones, and the CLI
         (its seconds are what the module's are compared with; its memory is not the question)."""
-        target = OPERATIONS["purge"][0]
         ways = {
             "module process alone": lambda: self._run_module(self._module_args("purge", count)),
             "ansible-playbook task": lambda: self._run(self._playbook("purge", count)),
             "ansible-playbook task, `report: failed`": lambda: self._run(
                 self._playbook("purge", count, report="failed")),
-            "official CLI": lambda: self._run([str(CLI_BIN), "invocations", "purge", target, "--limit", str(count),
-                                              "--yes"]),
+            "official CLI": lambda: self._run(self._cli_command("purge", count)),
         }
         measured = {}
         for way, run in ways.items():
@@ -261,13 +261,8 @@ class Bench:
     def floor(self, repeats: int = 5) -> float:
         """Median seconds of a playbook of one ``debug`` task run the same way as the module's: what Ansible's own
         start-up and exit take, the part of every module task no module can shorten."""
-        playbook = self.workdir / "bench-floor.yml"
-        playbook.write_text(json.dumps([{
-            "hosts": "localhost", "connection": "local", "gather_facts": False,
-            "tasks": [{"ansible.builtin.debug": {"msg": "nothing else"}}],
-        }]))
-        return statistics.median(self._timed([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)])
-                                 for unused_round in range(repeats))
+        command = self._one_play("bench-floor", {"ansible.builtin.debug": {"msg": "nothing else"}})
+        return statistics.median(self._timed(command) for unused_round in range(repeats))
 
     def latency(self, repeats: int = 5) -> tuple:
         ping = [self._timed([str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", "-m", "ping"])
