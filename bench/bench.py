@@ -30,8 +30,8 @@ import urllib3  # noqa: E402
 from harness.playbook import Ansible, build_and_install, run_with_peak_rss  # noqa: E402
 from harness.server import CLI_BIN, Restate, server_version  # noqa: E402
 
-from ansible_collections.restate.admin.plugins.module_utils.pipelined_http import PipelinedSender  # noqa: E402
-from ansible_collections.restate.admin.plugins.module_utils.restate_client import (  # noqa: E402
+from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import PipelinedSender  # noqa: E402
+from ansible_collections.restate.admin.plugins.module_utils._client import (  # noqa: E402
     BATCH_PATH, BATCH_SIZE, BATCHES_IN_FLIGHT)
 
 N = int(os.environ.get("BENCH_N", "10000"))

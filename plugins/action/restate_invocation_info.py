@@ -4,9 +4,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.restate.admin.plugins.module_utils import invocation_info_task
-from ansible_collections.restate.admin.plugins.plugin_utils.controller_task import ControllerAction
+from ansible_collections.restate.admin.plugins.module_utils import _invocation_info_task
+from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import ControllerAction
 
 
 class ActionModule(ControllerAction):
-    task_code = invocation_info_task
+    task_code = _invocation_info_task

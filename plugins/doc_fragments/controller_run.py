@@ -5,7 +5,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    """Where the module's code runs: the action plugin of every module (plugin_utils/controller_task.py)."""
+    """Where the module's code runs: the action plugin of every module (plugin_utils/_controller_task.py)."""
 
     DOCUMENTATION = r"""
 attributes:

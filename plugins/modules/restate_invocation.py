@@ -306,8 +306,8 @@ summary:
 """
 
 
-from ansible_collections.restate.admin.plugins.module_utils.invocation_task import SPEC, run
-from ansible_collections.restate.admin.plugins.module_utils.restate_module import RestateModule
+from ansible_collections.restate.admin.plugins.module_utils._invocation_task import SPEC, run
+from ansible_collections.restate.admin.plugins.module_utils._restate_module import RestateModule
 
 
 def main():

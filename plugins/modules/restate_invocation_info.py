@@ -248,8 +248,8 @@ summary:
   sample: {suspended: 1200, paused: 340}
 """
 
-from ansible_collections.restate.admin.plugins.module_utils.invocation_info_task import SPEC, run
-from ansible_collections.restate.admin.plugins.module_utils.restate_module import RestateModule
+from ansible_collections.restate.admin.plugins.module_utils._invocation_info_task import SPEC, run
+from ansible_collections.restate.admin.plugins.module_utils._restate_module import RestateModule
 
 
 def main():

@@ -41,7 +41,7 @@ def ansible(collections_path, restate, workdir) -> Ansible:
 @pytest.fixture(scope="session")
 def client(restate):
     """The collection's own AdminClient, imported from the source tree."""
-    from ansible_collections.restate.admin.plugins.module_utils.restate_client import AdminClient
+    from ansible_collections.restate.admin.plugins.module_utils._client import AdminClient
 
     with AdminClient(restate.admin_url) as admin:
         yield admin

@@ -264,7 +264,7 @@ def test_filters_cancel_ten_thousand_suspended_in_one_task(restate, ansible):
 def test_batches_and_one_patch_each_answer_alike_on_the_real_server(restate, action, status, refused):
     """The client sends two or more invocations in batches; what a batch refuses is sent again one PATCH each,
     so the caller hears the same as without batches. The proxy shows which calls went out."""
-    from ansible_collections.restate.admin.plugins.module_utils.restate_client import AdminClient
+    from ansible_collections.restate.admin.plugins.module_utils._client import AdminClient
     from harness.fault_proxy import FaultProxy
 
     proxy = FaultProxy(restate.admin_url)

@@ -79,7 +79,7 @@ def test_refusals_on_the_bulk_path_keep_the_servers_words(restate, client):
 
 def test_compressed_answers_read_as_plain_ones(restate):
     """Over a network the session takes gzip (over loopback it asks for plain answers): both read the same."""
-    from ansible_collections.restate.admin.plugins.module_utils.restate_client import AdminClient, RestateApiError
+    from ansible_collections.restate.admin.plugins.module_utils._client import AdminClient, RestateApiError
 
     ids = restate.make("completed-success", 2)
     sql = f"SELECT id, status FROM sys_invocation WHERE id IN ('{ids[0]}', '{ids[1]}') ORDER BY id"
@@ -268,8 +268,8 @@ def test_generated_filter_values_match_literally_on_the_real_server(restate, cli
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from ansible_collections.restate.admin.plugins.module_utils.selection import (
-        SelectionError, normalize_filters, select_sql, where_conditions)
+    from ansible_collections.restate.admin.plugins.module_utils._selection import (
+        InputError, normalize_filters, select_sql, where_conditions)
 
     columns = {"service": "target_service_name", "handler": "target_handler_name", "key": "target_service_key",
                "idempotency_key": "idempotency_key"}
@@ -286,7 +286,7 @@ def test_generated_filter_values_match_literally_on_the_real_server(restate, cli
     def check(option, value):
         try:
             filters = normalize_filters({option: value})
-        except SelectionError as error:
+        except InputError as error:
             assert f"filters.{option}" in str(error)
             assert "\x00" in value or not value or len(value) > 4096
             checked["rejected"] += 1

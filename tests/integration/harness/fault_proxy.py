@@ -15,7 +15,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from ansible_collections.restate.admin.plugins.module_utils.pipelined_http import _Incomplete, _parse_answer
+from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import _Incomplete, _parse_answer
 
 
 def _read_request(conn, buf):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ansible_collections.restate.admin.plugins.module_utils.pipelined_http import PipelinedSender
+from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import PipelinedSender
 
 
 class RawServer:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.restate.admin.plugins.module_utils.selection import (
+from ansible_collections.restate.admin.plugins.module_utils._selection import (
     ORDERS,
-    SelectionError,
+    InputError,
     after_condition,
     check_columns,
     count_by_status_sql,
@@ -54,14 +54,14 @@ def test_literal_round_trips_any_text(text):
 
 
 def test_literal_refuses_nul():
-    with pytest.raises(SelectionError, match="NUL"):
+    with pytest.raises(InputError, match="NUL"):
         sql_literal("a\x00b")
 
 
 @pytest.mark.parametrize("value", ["inv_", "inv_abc", f"{GOOD_ID}'", f"{GOOD_ID} x", "dp_1gdJBtdVEcM942bjcDmb1c1k",
                                    "inv_1gdJBtdVEcM942bjcDmb1c1k-oaJe11Hbz", "", None, "INV_1gdJBtdVEcM942bjcDmb1c1kh"])
 def test_malformed_ids_are_refused_naming_the_option(value):
-    with pytest.raises(SelectionError, match="^ids: "):
+    with pytest.raises(InputError, match="^ids: "):
         validate_invocation_id(value, "ids")
 
 
@@ -88,12 +88,12 @@ def test_timestamps_are_read_as_utc(value, expected):
 @pytest.mark.parametrize("value, message", [("2026-01-31T12:00:00", "no time zone"), ("yesterday", "neither"),
                                             ("7 days", "neither"), ("-5d", "neither"), ("5y", "neither")])
 def test_bad_times_are_refused_with_an_example(value, message):
-    with pytest.raises(SelectionError, match=f"filters.completed_after: .*{message}"):
+    with pytest.raises(InputError, match=f"filters.completed_after: .*{message}"):
         parse_time(value, "completed_after", NOW)
 
 
 def test_unknown_filter_key_lists_the_known_ones():
-    with pytest.raises(SelectionError, match="unknown key 'servise'.*service"):
+    with pytest.raises(InputError, match="unknown key 'servise'.*service"):
         normalize_filters({"servise": "A"})
 
 
@@ -101,12 +101,12 @@ def test_unknown_filter_key_lists_the_known_ones():
                                         ("deployment", "dp_'x"), ("zombie", "maybe"), ("service", ""),
                                         ("handler", {"a": 1})])
 def test_bad_values_name_their_key(key, value):
-    with pytest.raises(SelectionError, match=f"filters.{key}"):
+    with pytest.raises(InputError, match=f"filters.{key}"):
         normalize_filters({key: value})
 
 
 def test_filters_must_be_a_dict():
-    with pytest.raises(SelectionError, match="filters: expected a dictionary"):
+    with pytest.raises(InputError, match="filters: expected a dictionary"):
         normalize_filters(["service"])
 
 
@@ -140,7 +140,7 @@ def test_target_syntax(target, expected):
 
 @pytest.mark.parametrize("target", ["A/b/c/d", "/x", "A//b", "A/"])
 def test_bad_targets_are_refused(target):
-    with pytest.raises(SelectionError, match="filters.target"):
+    with pytest.raises(InputError, match="filters.target"):
         normalize_filters({"target": target})
 
 
@@ -157,9 +157,9 @@ def test_zombie_true_and_false():
 
 
 def test_columns_come_from_the_fixed_list_only():
-    with pytest.raises(SelectionError, match="unknown column"):
+    with pytest.raises(InputError, match="unknown column"):
         check_columns(["id", "status; DROP"])
-    with pytest.raises(SelectionError, match="unknown column"):
+    with pytest.raises(InputError, match="unknown column"):
         select_sql(["id", "1=1"], [])
 
 
@@ -167,7 +167,7 @@ def test_select_sql_orders_and_limits():
     sql = select_sql(["id", "status"], ["status = 'paused'"], "oldest_first", 10)
     assert sql == ("SELECT id, status FROM sys_invocation WHERE status = 'paused' "
                    "ORDER BY created_at ASC, id ASC LIMIT 10")
-    with pytest.raises(SelectionError, match="order"):
+    with pytest.raises(InputError, match="order"):
         select_sql(["id"], [], "random")
 
 
@@ -175,7 +175,7 @@ def test_other_statements():
     assert count_by_status_sql([]) == "SELECT status, COUNT(*) AS count FROM sys_invocation GROUP BY status"
     assert ids_condition([GOOD_ID]) == f"id IN ('{GOOD_ID}')"
     assert f"WHERE id = '{GOOD_ID}' ORDER BY index" in journal_sql(GOOD_ID)
-    with pytest.raises(SelectionError):
+    with pytest.raises(InputError):
         ids_condition(["inv_x' OR '1'='1"])
 
 
@@ -188,7 +188,7 @@ def test_min_retry_count_becomes_a_bound_on_retry_count(value, expected):
 
 @pytest.mark.parametrize("value", [-1, "-1", "1; DROP", 1.5, True, "many", [3]])
 def test_min_retry_count_rejects_what_is_not_a_count(value):
-    with pytest.raises(SelectionError, match=r"filters\.min_retry_count: expected a whole number"):
+    with pytest.raises(InputError, match=r"filters\.min_retry_count: expected a whole number"):
         normalize_filters({"min_retry_count": value})
 
 

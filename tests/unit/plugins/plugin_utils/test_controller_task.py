@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.restate.admin.plugins.module_utils import invocation_task
-from ansible_collections.restate.admin.plugins.module_utils.restate_module import connection_error, with_connection
-from ansible_collections.restate.admin.plugins.module_utils.selection import SelectionError
-from ansible_collections.restate.admin.plugins.plugin_utils.controller_task import ControllerTask, TaskDone
+from ansible_collections.restate.admin.plugins.module_utils import _invocation_task
+from ansible_collections.restate.admin.plugins.module_utils._restate_module import connection_error, with_connection
+from ansible_collections.restate.admin.plugins.module_utils._selection import InputError
+from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import ControllerTask, TaskDone
 
 
 def task_with(**params):
@@ -32,20 +32,20 @@ def test_fail_json_marks_the_result_failed_with_its_message():
 
 def test_input_errors_end_the_task_and_other_errors_propagate():
     with pytest.raises(TaskDone) as done:
-        task_with().fail_on(SelectionError("limit must be 1 or more, got 0"), changed=False)
+        task_with().fail_on(InputError("limit must be 1 or more, got 0"), changed=False)
     assert done.value.result["failed"] and done.value.result["msg"] == "limit must be 1 or more, got 0"
     with pytest.raises(KeyError):
         task_with().fail_on(KeyError("a bug"))
 
 
 def test_the_work_refuses_bad_options_before_connecting():
-    spec = with_connection(invocation_task.SPEC)["argument_spec"]
+    spec = with_connection(_invocation_task.SPEC)["argument_spec"]
     params = {name: option.get("default") for name, option in spec.items()}
     params.update(id="inv_1foAirY4KKzi6oY45SHQfWYR94XJmfjEiZ", state="resumed", kill_after=3.0,
                   admin_url=["http://127.0.0.1:9"])
     task = ControllerTask(params, check_mode=False, diff=False)
     with pytest.raises(TaskDone) as done:
-        invocation_task.run(task)
+        _invocation_task.run(task)
     assert done.value.result["failed"] and "kill_after applies only to state=cancelled" in done.value.result["msg"]
     assert task._client is None, "nothing was sent"
 

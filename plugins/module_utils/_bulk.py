@@ -1,5 +1,6 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
 """Run one call per item concurrently over the client's pooled session; one item's failure never stops the others."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
 """Run a module's work inside the controller's worker process when the module would run on the controller anyway.
 
 A task with ``connection: local`` (or delegated to localhost) would otherwise have its module built into an
@@ -17,8 +18,8 @@ from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as ModuleAction
 
-from ansible_collections.restate.admin.plugins.module_utils.restate_client import REQUESTS_IMPORT_ERROR
-from ansible_collections.restate.admin.plugins.module_utils.restate_module import (
+from ansible_collections.restate.admin.plugins.module_utils._client import REQUESTS_IMPORT_ERROR
+from ansible_collections.restate.admin.plugins.module_utils._restate_module import (
     RestateTask,
     connection_error,
     with_connection,

@@ -1,14 +1,15 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
 """What a restate_invocation_info task does, in whichever process runs it (see restate_module.py)."""
 
 from __future__ import annotations
 
-from ansible_collections.restate.admin.plugins.module_utils.restate_module import FILTERS_ARGSPEC
-from ansible_collections.restate.admin.plugins.module_utils.selection import (
+from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
+from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
+from ansible_collections.restate.admin.plugins.module_utils._selection import (
     INVOCATION_COLUMNS,
     JOURNAL_COLUMNS,
-    SelectionError,
     check_columns,
     count_by_status_sql,
     ids_condition,
@@ -37,7 +38,7 @@ def run(task):
     params = task.params
     try:
         if params["limit"] < 1:
-            raise SelectionError(f"limit must be 1 or more, got {params['limit']}")
+            raise InputError(f"limit must be 1 or more, got {params['limit']}")
         columns = list(INVOCATION_COLUMNS)
         if params["fields"]:
             columns = ["id"] + [c for c in check_columns(params["fields"]) if c != "id"]

@@ -1,5 +1,6 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
 """HTTP/1.1 pipelining over a few keep-alive connections, for thousands of small bodiless calls.
 
 The bulk path of the client: one ``PATCH /invocations/{id}/{action}`` per invocation, 10,000 at a time.

@@ -1,5 +1,6 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
 """HTTP client for the Restate Admin API.
 
 This file knows HTTP and the Admin API, and nothing of Ansible: modules build an
@@ -16,8 +17,8 @@ import time
 import traceback
 from urllib.parse import urlsplit
 
-from ansible_collections.restate.admin.plugins.module_utils.bulk import run_each
-from ansible_collections.restate.admin.plugins.module_utils.pipelined_http import PipelinedSender
+from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
+from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import PipelinedSender
 
 REQUESTS_IMPORT_ERROR = None
 try:

@@ -1,5 +1,6 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
 """What it takes to bring one invocation to a wanted state: pure decisions, no I/O.
 
 Measured against restate-server 1.7 (see tests/integration/test_invocation.py):

@@ -1,5 +1,6 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
 """Turn the ``filters`` vocabulary shared by every module into SQL for ``sys_invocation``.
 
 User values reach SQL only as quoted literals (``'`` doubled) or after validation against a strict
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+
+from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 
 STATUSES = ("scheduled", "pending", "ready", "running", "suspended", "backing-off", "paused", "completed")
 COMPLETION_RESULTS = ("success", "failure")
@@ -55,22 +58,18 @@ FILTER_KEYS = tuple(STRING_FILTERS) + ("target", "status", "completion_result", 
 MAX_STRING_LENGTH = 4096
 
 
-class SelectionError(ValueError):
-    """Bad user input, with the option it came from; the module reports it before any request."""
-
-
 def sql_literal(value) -> str:
     """A SQL string literal for ``value``: single quotes doubled, nothing else interpreted."""
     text = str(value)
     if "\x00" in text:
-        raise SelectionError("NUL characters cannot be used in a filter value")
+        raise InputError("NUL characters cannot be used in a filter value")
     return "'" + text.replace("'", "''") + "'"
 
 
 def validate_invocation_id(value, option="id") -> str:
     text = str(value).strip() if value is not None else ""
     if not INVOCATION_ID_PATTERN.match(text):
-        raise SelectionError(f"{option}: {str(value)[:80]!r} is not an invocation id; expected 'inv_' followed "
+        raise InputError(f"{option}: {str(value)[:80]!r} is not an invocation id; expected 'inv_' followed "
                              "by letters and digits, e.g. inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz")
     return text
 
@@ -86,14 +85,14 @@ def parse_time(value, option: str, now: datetime) -> datetime:
             try:
                 return now - timedelta(seconds=seconds)
             except OverflowError:
-                raise SelectionError(f"filters.{option}: age {text!r} is too large")
+                raise InputError(f"filters.{option}: age {text!r} is too large")
         try:
             moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
         except ValueError:
-            raise SelectionError(f"filters.{option}: {text[:80]!r} is neither an RFC 3339 timestamp nor an age; "
+            raise InputError(f"filters.{option}: {text[:80]!r} is neither an RFC 3339 timestamp nor an age; "
                                  "use e.g. '2026-01-31T12:00:00Z' or '7d' (units s, m, h, d, w)")
     if moment.tzinfo is None:
-        raise SelectionError(f"filters.{option}: {str(value)[:80]!r} has no time zone; add 'Z' or an offset "
+        raise InputError(f"filters.{option}: {str(value)[:80]!r} has no time zone; add 'Z' or an offset "
                              "such as '+02:00'")
     return moment.astimezone(timezone.utc)
 
@@ -105,20 +104,20 @@ def timestamp_literal(moment: datetime) -> str:
 def _one_of(value, allowed, option):
     text = str(value).strip().lower()
     if text not in allowed:
-        raise SelectionError(f"filters.{option}: {str(value)[:80]!r} is not one of {', '.join(allowed)}")
+        raise InputError(f"filters.{option}: {str(value)[:80]!r} is not one of {', '.join(allowed)}")
     return text
 
 
 def _string(value, option):
     if isinstance(value, (dict, list)) or value is None:
-        raise SelectionError(f"filters.{option}: expected a string, got {type(value).__name__}")
+        raise InputError(f"filters.{option}: expected a string, got {type(value).__name__}")
     text = str(value)
     if not text:
-        raise SelectionError(f"filters.{option}: must not be empty")
+        raise InputError(f"filters.{option}: must not be empty")
     if len(text) > MAX_STRING_LENGTH:
-        raise SelectionError(f"filters.{option}: longer than {MAX_STRING_LENGTH} characters")
+        raise InputError(f"filters.{option}: longer than {MAX_STRING_LENGTH} characters")
     if "\x00" in text:
-        raise SelectionError(f"filters.{option}: NUL characters are not allowed")
+        raise InputError(f"filters.{option}: NUL characters are not allowed")
     return text
 
 
@@ -130,12 +129,12 @@ def _bool(value, option):
         return True
     if text in ("false", "no", "off", "0"):
         return False
-    raise SelectionError(f"filters.{option}: expected true or false, got {str(value)[:80]!r}")
+    raise InputError(f"filters.{option}: expected true or false, got {str(value)[:80]!r}")
 
 
 def _count(value, option):
     if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
-        raise SelectionError(f"filters.{option}: expected a whole number of at least 0, e.g. 5; got {str(value)[:80]!r}")
+        raise InputError(f"filters.{option}: expected a whole number of at least 0, e.g. 5; got {str(value)[:80]!r}")
     return int(value)
 
 
@@ -143,7 +142,7 @@ def parse_target(text: str) -> dict:
     """The CLI's target syntax: Service, Service/handler, Object/key, Object/key/handler, Workflow/key."""
     parts = text.split("/")
     if len(parts) > 3 or any(not part for part in parts):
-        raise SelectionError(f"filters.target: {text[:80]!r} is not a target; use Service, Service/handler, "
+        raise InputError(f"filters.target: {text[:80]!r} is not a target; use Service, Service/handler, "
                              "Object/key, Object/key/handler or Workflow/key (a key containing '/' goes in "
                              "filters.key instead)")
     return {"service": parts[0], "second": parts[1] if len(parts) > 1 else None,
@@ -155,12 +154,12 @@ def normalize_filters(filters, now: datetime | None = None) -> dict:
     if filters is None:
         return {}
     if not isinstance(filters, dict):
-        raise SelectionError("filters: expected a dictionary such as {service: Greeter, status: [suspended]}")
+        raise InputError("filters: expected a dictionary such as {service: Greeter, status: [suspended]}")
     now = now or datetime.now(timezone.utc)
     result = {}
     for key, value in filters.items():
         if key not in FILTER_KEYS:
-            raise SelectionError(f"filters: unknown key {str(key)[:80]!r}; known keys: {', '.join(sorted(FILTER_KEYS))}")
+            raise InputError(f"filters: unknown key {str(key)[:80]!r}; known keys: {', '.join(sorted(FILTER_KEYS))}")
         if value is None:
             continue
         if key in STRING_FILTERS:
@@ -170,7 +169,7 @@ def normalize_filters(filters, now: datetime | None = None) -> dict:
         elif key == "status":
             values = value if isinstance(value, list) else str(value).split(",")
             if not values:
-                raise SelectionError("filters.status: give at least one status, e.g. [suspended, paused]")
+                raise InputError("filters.status: give at least one status, e.g. [suspended, paused]")
             result[key] = sorted({_one_of(v, STATUSES, key) for v in values}, key=STATUSES.index)
         elif key == "completion_result":
             result[key] = _one_of(value, COMPLETION_RESULTS, key)
@@ -179,7 +178,7 @@ def normalize_filters(filters, now: datetime | None = None) -> dict:
         elif key == "deployment":
             text = _string(value, key).strip()
             if not DEPLOYMENT_ID_PATTERN.match(text):
-                raise SelectionError(f"filters.deployment: {text[:80]!r} is not a deployment id; expected 'dp_' "
+                raise InputError(f"filters.deployment: {text[:80]!r} is not a deployment id; expected 'dp_' "
                                      "followed by letters and digits, e.g. dp_13puM96j0yI6Wh3QjADKUsp")
             result[key] = text
         elif key == "zombie":
@@ -243,7 +242,7 @@ def where_sql(conditions) -> str:
 def check_columns(columns, allowed=INVOCATION_COLUMNS, option="fields"):
     unknown = [c for c in columns if c not in allowed]
     if unknown:
-        raise SelectionError(f"{option}: unknown column(s) {', '.join(map(str, unknown))}; "
+        raise InputError(f"{option}: unknown column(s) {', '.join(map(str, unknown))}; "
                              f"known: {', '.join(allowed)}")
     return list(columns)
 
@@ -251,7 +250,7 @@ def check_columns(columns, allowed=INVOCATION_COLUMNS, option="fields"):
 def select_sql(columns, conditions, order="newest_first", limit=None, offset=None) -> str:
     check_columns(columns)
     if order not in ORDERS:
-        raise SelectionError(f"order: {order!r} is not one of {', '.join(ORDERS)}")
+        raise InputError(f"order: {order!r} is not one of {', '.join(ORDERS)}")
     sql = f"SELECT {', '.join(columns)} FROM sys_invocation{where_sql(conditions)} ORDER BY {ORDERS[order]}"
     if limit is not None:
         sql += f" LIMIT {int(limit)}"

@@ -1,5 +1,6 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
 """What a restate_invocation task does, in whichever process runs it (see restate_module.py)."""
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ import sys
 import time
 from collections import Counter
 
-from ansible_collections.restate.admin.plugins.module_utils.bulk import run_each
-from ansible_collections.restate.admin.plugins.module_utils.invocation_state import (
+from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
+from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
+from ansible_collections.restate.admin.plugins.module_utils._invocation_state import (
     ACTIONS,
     ROW_COLUMNS,
     SELECTABLE,
@@ -17,9 +19,8 @@ from ansible_collections.restate.admin.plugins.module_utils.invocation_state imp
     plan,
     settled,
 )
-from ansible_collections.restate.admin.plugins.module_utils.restate_module import FILTERS_ARGSPEC
-from ansible_collections.restate.admin.plugins.module_utils.selection import (
-    SelectionError,
+from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
+from ansible_collections.restate.admin.plugins.module_utils._selection import (
     after_condition,
     ids_condition,
     normalize_filters,
@@ -71,14 +72,14 @@ def check_options(params):
     state = params["state"]
     for option, minimum in (("limit", 1), ("concurrency", 1), ("wait_timeout", 0)):
         if params[option] < minimum:
-            raise SelectionError(f"{option} must be {minimum} or more, got {params[option]}")
+            raise InputError(f"{option} must be {minimum} or more, got {params[option]}")
     for option, only_for in (("kill_after", "cancelled"), ("deployment", "resumed"), ("from_entry", "restarted")):
         if params[option] is not None and state != only_for:
-            raise SelectionError(f"{option} applies only to state={only_for}, not state={state}; remove it")
+            raise InputError(f"{option} applies only to state={only_for}, not state={state}; remove it")
     if params["kill_after"] is not None and params["kill_after"] < 0:
-        raise SelectionError(f"kill_after must be 0 or more seconds, got {params['kill_after']}")
+        raise InputError(f"kill_after must be 0 or more seconds, got {params['kill_after']}")
     if params["from_entry"] is not None and params["from_entry"] < 0:
-        raise SelectionError(f"from_entry must be a journal index (0 or more), got {params['from_entry']}")
+        raise InputError(f"from_entry must be a journal index (0 or more), got {params['from_entry']}")
 
 
 def state_columns(state) -> list:

@@ -1,29 +1,30 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
 """The Ansible side shared by every module: connection options, client construction, error reporting.
 
 A module's work is a ``run(task)`` function of its own module_utils file, where ``task`` gives what the work needs
 from Ansible (``params``, ``check_mode``, ``diff_mode``, ``warn``, ``exit_json``, ``fail_json``) and the Admin API
 client. ``RestateModule`` is that task in a module process; the collection's action plugins run the same function
 in the controller's worker process when the module would run on the controller anyway
-(``plugin_utils/controller_task.py``).
+(``plugin_utils/_controller_task.py``).
 """
 
 from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.restate.admin.plugins.module_utils.restate_client import (
+from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
+from ansible_collections.restate.admin.plugins.module_utils._client import (
     DEFAULT_ADMIN_URL,
     REQUESTS_IMPORT_ERROR,
     AdminClient,
     RestateApiError,
 )
-from ansible_collections.restate.admin.plugins.module_utils.selection import (
+from ansible_collections.restate.admin.plugins.module_utils._selection import (
     COMPLETION_RESULTS,
     INVOKED_BY,
     STATUSES,
-    SelectionError,
 )
 
 # Documented once, in plugins/doc_fragments/connection.py; the env variables are the official CLI's.
@@ -114,7 +115,7 @@ class RestateTask:
 
     def fail_on(self, error: Exception, **result):
         """Report a client or input error as the task's failure, with whatever was done so far."""
-        if isinstance(error, (RestateApiError, SelectionError)):
+        if isinstance(error, (RestateApiError, InputError)):
             self.fail_json(msg=str(error), **result)
         raise error
 
