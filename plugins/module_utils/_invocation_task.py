@@ -171,7 +171,7 @@ def act(client, items, state, params):
         query = {"from": params["from_entry"]}
 
     if state != "restarted":
-        errors = client.invocation_actions([item["id"] for item in items], action, params=query,
+        errors = client.invocations.actions([item["id"] for item in items], action, params=query,
                                            concurrency=params["concurrency"])
         for item, error in zip(items, errors):
             if error is not None:
@@ -180,7 +180,7 @@ def act(client, items, state, params):
         return
 
     def restart(item):
-        return client.invocation_action(item["id"], action, params=query)
+        return client.invocations.action(item["id"], action, params=query)
 
     outcomes = run_each(restart, items, min(params["concurrency"], 64))
     # An answer lost on the way back (dropped connection, time-out, gateway error) may hide a restart the
@@ -219,7 +219,7 @@ def wait_for(client, items, state, params):
         if kill_at is not None and now >= kill_at:
             kill_at = None
             to_kill = list(waiting.values())
-            errors = client.invocation_actions([item["id"] for item in to_kill], "kill",
+            errors = client.invocations.actions([item["id"] for item in to_kill], "kill",
                                                concurrency=params["concurrency"])
             for item, error in zip(to_kill, errors):
                 item["killed_after_cancel"] = error is None

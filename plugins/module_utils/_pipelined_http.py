@@ -3,21 +3,24 @@
 # Internal to this collection: not a public API, may change in any release.
 """HTTP/1.1 pipelining over a few keep-alive connections, for thousands of small bodiless calls.
 
-The bulk path of the client: one ``PATCH /invocations/{id}/{action}`` per invocation, 10,000 at a time.
-A thread per request (requests/urllib3) spends its time in Python bookkeeping, not on the wire; here each
-connection writes a window of requests in one ``send`` and parses the answers from one buffer, in order
-(HTTP/1.1 answers pipelined requests in the order they were sent). ``make bench`` measures the difference.
+The bulk path of the client where the batch route cannot serve: one ``PATCH /invocations/{id}/{action}`` per
+invocation, 10,000 at a time. A thread per request (requests/urllib3) spends its time in Python bookkeeping, not on
+the wire; here each connection writes a window of requests in one ``send`` and reads their answers in order
+(HTTP/1.1 answers pipelined requests in the order they were sent). This file only schedules: the standard library's
+``http.client`` reads each answer (framing, chunked bodies, ``Connection`` tokens, interim 1xx answers), and the
+transport's ``RetryPolicy`` decides when to repeat.
 
 Only for calls that are safe to repeat: a request whose answer was lost to a dropped connection is sent
-again. Standard library only; TLS through ``ssl`` with the same trust settings as the requests session.
+again. TLS through the transport's one ``ssl`` context.
 """
 
 from __future__ import annotations
 
+import http.client
+import io
 import socket
 import ssl
 import threading
-import time
 from urllib.parse import urlencode, urlsplit
 
 RETRYABLE_STATUSES = frozenset((502, 503, 504))
@@ -36,66 +39,51 @@ class Answer:
         self.reason = reason
 
 
-class _Incomplete(Exception):
-    """The buffer does not hold the whole answer yet."""
-
-
 class _Closed(Exception):
-    """The server closed the connection (or said it would) before answering everything sent."""
+    """The server closed the connection (or sent something that is not HTTP) before answering everything sent."""
 
 
-def _parse_answer(buf, start):
-    """(status, body, close, next_start) for the answer at ``buf[start:]``; raises _Incomplete."""
-    end = buf.find(b"\r\n\r\n", start)
-    if end < 0:
-        raise _Incomplete()
-    head = bytes(buf[start:end]).lower()
+class _KeepOpen(io.BufferedReader):
+    """A connection's one buffered reader: http.client closes its reader after each answer, this one outlives them
+    (bytes of the next pipelined answer may already sit in its buffer)."""
+
+    def close(self):
+        pass
+
+
+class _Source:
+    """What ``http.client.HTTPResponse`` reads an answer from: the connection's shared reader."""
+
+    def __init__(self, reader):
+        self.reader = reader
+
+    def makefile(self, *unused_args, **unused_kwargs):
+        return self.reader
+
+
+def read_answer(reader, method):
+    """(status, body, whether the server closes the connection after it) for the next answer on ``reader``.
+
+    Interim 1xx answers (103 Early Hints from a proxy, say) are skipped: they come before the real one.
+    """
     try:
-        status = int(head[9:12])
-    except ValueError:
-        raise _Closed(f"not an HTTP answer: {bytes(buf[start:start + 40])!r}")
-    # HTTP/1.0 answers end the connection unless they say otherwise.
-    close = b"\r\nconnection: close" in head or (head.startswith(b"http/1.0")
-                                                 and b"\r\nconnection: keep-alive" not in head)
-    body_start = end + 4
-    at = head.find(b"\r\ncontent-length:")
-    if at >= 0:
-        stop = head.find(b"\r\n", at + 2)
-        length = int(head[at + 17:stop if stop >= 0 else len(head)])
-        if len(buf) < body_start + length:
-            raise _Incomplete()
-        return status, bytes(buf[body_start:body_start + length]), close, body_start + length
-    if b"\r\ntransfer-encoding:" in head and b"chunked" in head:
-        return _parse_chunked(buf, body_start, status, close)
-    if status in (204, 304) or 100 <= status < 200:
-        return status, b"", close, body_start
-    raise _Closed("an answer without a length ends with the connection")
-
-
-def _parse_chunked(buf, pos, status, close):
-    parts = []
-    while True:
-        line_end = buf.find(b"\r\n", pos)
-        if line_end < 0:
-            raise _Incomplete()
-        size = int(bytes(buf[pos:line_end]).split(b";")[0], 16)
-        pos = line_end + 2
-        if size == 0:
-            trailer_end = buf.find(b"\r\n\r\n", pos - 2)
-            if trailer_end < 0:
-                raise _Incomplete()
-            return status, b"".join(parts), close, trailer_end + 4
-        if len(buf) < pos + size + 2:
-            raise _Incomplete()
-        parts.append(bytes(buf[pos:pos + size]))
-        pos += size + 2
+        while True:
+            response = http.client.HTTPResponse(_Source(reader), method=method)
+            response.begin()
+            if not 100 <= response.status < 200:
+                break
+        body = response.read()
+    except http.client.RemoteDisconnected:
+        raise _Closed("the server closed the connection")
+    except http.client.HTTPException as exc:
+        raise _Closed(f"malformed HTTP answer ({type(exc).__name__}: {str(exc)[:80]})")
+    return response.status, body, response.will_close
 
 
 class PipelinedSender:
     """Send many bodiless requests to one server over ``connections`` connections, ``window`` at a time each."""
 
-    def __init__(self, base_url, headers, timeout=30.0, retries=3, retry_backoff=0.5, ssl_context=None,
-                 connections=16, window=16, on_retry=None):
+    def __init__(self, base_url, headers, retry, timeout=30.0, ssl_context=None, connections=16, window=16):
         url = urlsplit(base_url)
         self.host = url.hostname
         self.tls = url.scheme == "https"
@@ -103,11 +91,10 @@ class PipelinedSender:
         self.prefix = url.path.rstrip("/")
         self.ssl_context = ssl_context
         self.timeout = timeout
-        self.retries = retries
-        self.retry_backoff = retry_backoff
+        self.retry = retry  # the transport's RetryPolicy
         self.connections = max(1, connections)
         self.window = max(1, window)
-        self.on_retry = on_retry
+        self.method = "PATCH"
         host_header = self.host if url.port is None else f"{self.host}:{url.port}"
         lines = [f"host: {host_header}", "content-length: 0"]
         lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() not in ("host", "content-length")]
@@ -116,6 +103,7 @@ class PipelinedSender:
     def send(self, method, paths, params=None):
         """Send ``method`` to every path (relative to the base URL); returns one Answer per path, in order."""
         query = ("?" + urlencode(params)) if params else ""
+        self.method = method  # how http.client reads the answers (one send at a time per sender)
         start = f"{method} {self.prefix}".encode("latin-1")
         end = f"{query} HTTP/1.1\r\n".encode("latin-1") + self._header_bytes
 
@@ -154,9 +142,10 @@ class PipelinedSender:
                         continue
                     except OSError as exc:
                         # Nothing was sent: always safe to try again.
-                        if backoff_attempt < self.retries:
+                        if backoff_attempt < self.retry.retries:
                             self._requeue(batch, pending, lock)
-                            backoff_attempt = self._back_off(backoff_attempt, f"cannot connect: {exc}")
+                            backoff_attempt = self.retry.back_off(backoff_attempt,
+                                                                  f"bulk calls: cannot connect: {exc}")
                             continue
                         self._fail(batch, answers, f"cannot connect: {exc}", "connection")
                         continue
@@ -172,8 +161,8 @@ class PipelinedSender:
                 if retry_status:
                     left = retry_status + left
                 if left:
-                    give_up = [i for i in left if attempts[i] >= self.retries]
-                    again = [i for i in left if attempts[i] < self.retries]
+                    give_up = [i for i in left if attempts[i] >= self.retry.retries]
+                    again = [i for i in left if attempts[i] < self.retry.retries]
                     for i in again:
                         attempts[i] += 1
                     if give_up:
@@ -181,7 +170,8 @@ class PipelinedSender:
                         self._fail(give_up, answers, why, reason, keep_answered=True)
                     if again:
                         self._requeue(again, pending, lock)
-                        backoff_attempt = self._back_off(backoff_attempt, (trouble or ("HTTP 502/503/504",))[0])
+                        why = (trouble or ("HTTP 502/503/504",))[0]
+                        backoff_attempt = self.retry.back_off(backoff_attempt, f"bulk calls: {why}")
                 else:
                     backoff_attempt = 0
         finally:
@@ -199,19 +189,9 @@ class PipelinedSender:
         close = False
         try:
             conn.sendall(b"".join(requests_bytes(i) for i in batch))
-            buf = bytearray()
-            pos = 0
+            reader = _KeepOpen(socket.SocketIO(conn, "rb"), RECV_SIZE)
             while done < len(batch) and not close:
-                try:
-                    status, body, close, pos = _parse_answer(buf, pos)
-                except ValueError as exc:
-                    raise _Closed(f"malformed HTTP answer ({exc})")
-                except _Incomplete:
-                    chunk = conn.recv(RECV_SIZE)
-                    if not chunk:
-                        raise _Closed("the server closed the connection")
-                    buf += chunk
-                    continue
+                status, body, close = read_answer(reader, self.method)
                 index = batch[done]
                 done += 1
                 # Bodies of successful answers are not needed; dropping them keeps 100,000 answers small.
@@ -244,10 +224,3 @@ class PipelinedSender:
             if keep_answered and answers[i] is not None:
                 continue  # the last 502/503/504 answer stands
             answers[i] = Answer(error=why, reason=reason)
-
-    def _back_off(self, attempt, why):
-        delay = self.retry_backoff * (2 ** min(attempt, 6))
-        if self.on_retry:
-            self.on_retry(f"bulk calls: {why}; retrying in {delay:.1f}s")
-        time.sleep(delay)
-        return attempt + 1

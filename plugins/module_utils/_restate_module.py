@@ -39,7 +39,7 @@ CONNECTION_ARGSPEC = {
     "client_key": {"type": "path"},
     "timeout": {"type": "float", "default": 30.0},
     "retries": {"type": "int", "default": 4},
-    "headers": {"type": "dict", "default": {}},
+    "headers": {"type": "dict", "default": {}, "no_log": True},  # a proxy's API key is a secret too
 }
 
 _TIME = {"type": "str"}

@@ -7,10 +7,15 @@ A task with ``connection: local`` (or delegated to localhost) would otherwise ha
 AnsiballZ payload, written out and started as a new Python process that imports everything again: about 0.4 s of
 every task (make bench). Run here instead, the same ``run(task)`` function gets the same validated options and
 returns the same result. Whenever the module would run elsewhere or differently (another host, become, async, a
-task ``environment``, no requests on the controller), the module runs as usual.
+task ``environment``, no requests on the controller, an ``ansible_python_interpreter`` other than the controller's
+Python), the module runs as usual.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
+import sys
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
@@ -61,13 +66,28 @@ class ControllerTask(RestateTask):
             self._client.close()
 
 
+def hide_secrets(outcome: dict, validation) -> dict:
+    """The result with every no_log value masked, as AnsibleModule masks a module's result: suboptions and environment
+    fallbacks included, and each value also without surrounding whitespace (the form a token is sent in)."""
+    secrets = set()
+    for value in validation._no_log_values:  # pylint: disable=protected-access  # what AnsibleModule reads too
+        secrets.update(text for text in (str(value), str(value).strip()) if text)
+    if not secrets:
+        return outcome
+    # No secret in any string of the result; booleans and None kept as they are.
+    kept = {key: value for key, value in outcome.items() if value is None or isinstance(value, bool)}
+    hidden = remove_values(outcome, secrets)
+    hidden.update(kept)
+    return hidden
+
+
 class ControllerAction(ModuleAction):
     """The action plugin of a module whose work is ``task_code.run(task)`` with options ``task_code.SPEC``."""
 
     task_code = None  # the module_utils module of the module's work
 
     def run(self, tmp=None, task_vars=None):
-        if not self.on_controller():
+        if not self.on_controller(task_vars or {}):
             return super().run(tmp, task_vars)
         result = ActionBase.run(self, tmp, task_vars)  # the checks every action makes, without the module path
         spec = with_connection(self.task_code.SPEC)
@@ -87,14 +107,7 @@ class ControllerAction(ModuleAction):
                 outcome = done.result
             finally:
                 task.close()
-        secrets = {str(params[name]) for name, option in spec["argument_spec"].items()
-                   if option.get("no_log") and params.get(name)}  # the token: no suboption is secret
-        if secrets:
-            # As AnsibleModule does: no secret in any string of the result, booleans and None kept as they are.
-            kept = {key: value for key, value in outcome.items() if value is None or isinstance(value, bool)}
-            outcome = remove_values(outcome, secrets)
-            outcome.update(kept)
-        result.update(outcome)
+        result.update(hide_secrets(outcome, validation))
         return result
 
     def spec_error(self, validation):
@@ -105,10 +118,22 @@ class ControllerAction(ModuleAction):
             return f"Unsupported parameters for ({self._task.action}) module: {validation.errors.msg}"
         return validation.errors.msg
 
-    def on_controller(self) -> bool:
-        """Whether the module would run right here, as this process's user and with its environment."""
+    def on_controller(self, task_vars) -> bool:
+        """Whether the module would run right here, as this process's user, with its environment and its Python."""
         return (getattr(self._connection, "transport", None) == "local"
                 and not self._play_context.become
                 and not self._task.async_val
                 and not any(self._task.environment or ())  # [{}] when none is set
-                and REQUESTS_IMPORT_ERROR is None)
+                and REQUESTS_IMPORT_ERROR is None
+                and self.same_python(task_vars.get("ansible_python_interpreter")))
+
+    def same_python(self, interpreter) -> bool:
+        """Whether ``ansible_python_interpreter`` names this process's Python (or is unset or discovered): an
+        inventory that names another one for localhost gets a module process run by it, as it asked."""
+        if interpreter is None:
+            return True
+        interpreter = str(self._templar.template(interpreter)).strip()
+        if not interpreter or interpreter.startswith("auto"):
+            return True
+        found = shutil.which(interpreter) or interpreter
+        return os.path.normpath(os.path.abspath(found)) == os.path.normpath(os.path.abspath(sys.executable))

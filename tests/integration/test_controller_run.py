@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from harness.playbook import BIN
 from test_invocation import MODULE, UNKNOWN_ID
 
 INFO = "restate.admin.restate_invocation_info"
@@ -82,3 +83,17 @@ def test_report_failed_lists_only_the_failures_and_counts_everything(restate, an
                                "changed_by_service": {"Tester": 3}}
     assert done["diff"]["before"].count("completed") == 3  # the diff still shows every change
     assert all(restate.row(i) is None for i in completed + more)
+
+
+def test_an_inventory_that_names_another_python_for_localhost_gets_a_module_process_run_by_it(restate, ansible):
+    ids = restate.make("completed-success", 2)
+    this_python = str(BIN / "python")  # the interpreter ansible-playbook itself runs on (its shebang)
+    other_python = str(BIN / "python3")  # another path: the inventory asked for it, so a module process runs it
+    results = ansible.run_tasks([
+        {MODULE: {"id": ids[0], "state": "purged"}, "vars": {"ansible_python_interpreter": this_python}},
+        {MODULE: {"id": ids[1], "state": "purged"}, "vars": {"ansible_python_interpreter": other_python}},
+    ], extra_args=("-vvv",))
+    assert all(r["changed"] and not r["failed"] for r in results), results
+    first_task, second_task = ansible.last_output.split("TASK [task 1]")
+    assert "AnsiballZ_restate_invocation" not in first_task
+    assert "AnsiballZ_restate_invocation" in second_task and other_python in second_task

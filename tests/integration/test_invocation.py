@@ -273,7 +273,7 @@ def test_batches_and_one_patch_each_answer_alike_on_the_real_server(restate, act
         for batch_calls in (True, False):
             ids = restate.make(status, 3) + restate.make(refused, 1) + [UNKNOWN_ID]
             with AdminClient(proxy.url, batch_calls=batch_calls) as client:
-                errors = client.invocation_actions(ids, action)
+                errors = client.invocations.actions(ids, action)
             answers[batch_calls] = [None if error is None else (error.status, error.message.replace(i, "<id>"))
                                     for i, error in zip(ids, errors)]
             sent[batch_calls], proxy.requests[:] = list(proxy.requests), []

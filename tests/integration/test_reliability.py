@@ -71,7 +71,7 @@ def test_lost_purge_answers_are_not_reported_as_failures(restate, ansible, proxy
 def test_refusals_on_the_bulk_path_keep_the_servers_words(restate, client):
     """The server compresses answers when asked; the pipelined path asks for plain ones and quotes them."""
     ids = restate.make("completed-success", 3)
-    errors = client.invocation_actions(ids, "kill")
+    errors = client.invocations.actions(ids, "kill")
     for invocation_id, error in zip(ids, errors):
         assert error is not None and error.status == 409
         assert error.message == f"The invocation '{invocation_id}' was already completed.", str(error)
@@ -91,7 +91,7 @@ def test_compressed_answers_read_as_plain_ones(restate):
             compressed = encoding == "gzip" and server_version() >= (1, 7, 0)
             assert response.headers.get("content-encoding") == ("gzip" if compressed else None)
             with pytest.raises(RestateApiError) as refused:
-                admin.invocation_action(ids[0], "kill")
+                admin.invocations.action(ids[0], "kill")
             answers[encoding] = (admin.query(sql), refused.value.status, refused.value.message)
     assert answers["gzip"] == answers["identity"]
     assert answers["gzip"][1:] == (409, f"The invocation '{ids[0]}' was already completed.")

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import PipelinedSender
+from ansible_collections.restate.admin.plugins.module_utils._transport import RetryPolicy
 
 
 class RawServer:
@@ -65,7 +66,7 @@ class RawServer:
                     conn.sendall(answer)
                 except OSError:
                     return
-                if b"connection: close" in answer.lower():
+                if b"close" in answer.lower().split(b"\r\n\r\n")[0]:
                     return
 
     def close(self):
@@ -96,11 +97,11 @@ def make_server():
         srv.close()
 
 
-def sender(url, **kwargs):
-    kwargs.setdefault("retry_backoff", 0.01)
+def sender(url, retries=3, on_retry=None, **kwargs):
     kwargs.setdefault("connections", 4)
     kwargs.setdefault("window", 8)
-    return PipelinedSender(url, {"accept": "application/json", "authorization": "Bearer t0k"}, **kwargs)
+    return PipelinedSender(url, {"accept": "application/json", "authorization": "Bearer t0k"},
+                           RetryPolicy(retries, 0.01, on_retry), **kwargs)
 
 
 def paths(n):
@@ -220,3 +221,30 @@ def test_headers_are_sent_with_every_request(make_server):
         assert lines[0].startswith("patch /invocations/inv_0000") and lines[0].endswith(" http/1.1")
         assert {"authorization: bearer t0k", "accept: application/json", "content-length: 0",
                 f"host: 127.0.0.1:{srv.port}"} <= set(lines[1:])
+
+
+@pytest.mark.parametrize("connection", [b"Connection:close", b"Connection: keep-alive, close", b"CONNECTION:  Close"])
+def test_every_spelling_of_connection_close_ends_the_connection(make_server, connection):
+    srv = make_server(lambda path, count: ok(b"x", connection + b"\r\n"))
+    answers = sender(srv.url, retries=0, connections=1).send("PATCH", paths(20))
+    assert all(a.status == 200 and a.error is None for a in answers)
+    assert srv.connections == 20, "a connection the server closes after each answer is never used again"
+
+
+def test_chunked_wins_over_content_length(make_server):
+    # RFC 9112 6.3: with both, Transfer-Encoding decides the length (and the answer after it stays aligned).
+    def both(path, count):
+        body = path.encode()
+        return (b"HTTP/1.1 404 Not Found\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n"
+                + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+
+    srv = make_server(both)
+    answers = sender(srv.url, connections=1, window=8).send("PATCH", paths(16))
+    assert [a.body.decode() for a in answers] == paths(16)
+
+
+def test_an_interim_103_answer_is_skipped_and_answers_stay_aligned(make_server):
+    hints = b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload\r\n\r\n"
+    srv = make_server(lambda path, count: hints + echo(path))
+    answers = sender(srv.url, connections=1, window=8).send("PATCH", paths(16))
+    assert [(a.status, a.body.decode()) for a in answers] == [(404, p) for p in paths(16)]

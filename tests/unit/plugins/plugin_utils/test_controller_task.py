@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
+import json
+import re
+from pathlib import Path
+
 import pytest
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.restate.admin.plugins.module_utils import _invocation_task
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import connection_error, with_connection
 from ansible_collections.restate.admin.plugins.module_utils._selection import InputError
-from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import ControllerTask, TaskDone
+from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import (
+    ControllerTask,
+    TaskDone,
+    hide_secrets,
+)
+
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def task_with(**params):
@@ -58,3 +70,45 @@ def test_connection_options_are_added_once_with_their_constraints():
     assert merged["mutually_exclusive"] == [["a", "b"]]
     assert connection_error({"timeout": -1, "retries": 3}) == "timeout must be zero or more, got -1"
     assert connection_error({"timeout": 0, "retries": 0}) is None
+
+
+SECRET_NAME = re.compile(r"token|secret|passw|header|credential|api_?key", re.IGNORECASE)
+
+
+def secret_values(spec: dict, prefix: str) -> dict:
+    """Options of ``spec`` whose names say they hold a secret, each given a value that names it (recursively into
+    suboptions)."""
+    values = {}
+    for name, option in spec.items():
+        if option.get("options"):
+            inner = secret_values(option["options"], f"{prefix}{name}.")
+            if inner:
+                values[name] = [inner] if option.get("type") == "list" else inner
+        elif SECRET_NAME.search(name):
+            sentinel = f"SENTINEL-{prefix}{name}-value"
+            values[name] = {"x-api-key": sentinel} if option.get("type") == "dict" else sentinel
+    return values
+
+
+@pytest.mark.parametrize("action_file", sorted((ROOT / "plugins" / "action").glob("*.py")), ids=lambda p: p.stem)
+def test_no_secret_option_of_any_module_reaches_the_result(action_file):
+    # A module that gains a secret option (a token, headers, a deployment's additional_headers...) without no_log
+    # fails here: its value would be printed by the worker path.
+    action = importlib.import_module(f"ansible_collections.restate.admin.plugins.action.{action_file.stem}")
+    spec = with_connection(action.ActionModule.task_code.SPEC)
+    params = secret_values(spec["argument_spec"], "")
+    sentinels = re.findall(r"SENTINEL-[\w.-]+-value", json.dumps(params))
+    assert "SENTINEL-token-value" in sentinels and "SENTINEL-headers-value" in sentinels
+    validation = ArgumentSpecValidator(**spec).validate(params)
+    echoed = " ".join(f"{value} \n{value!r}" for value in sentinels)
+    outcome = {"msg": f"failed with {echoed}", "invocation": {"module_args": validation.validated_parameters},
+               "changed": False}
+    hidden = json.dumps(hide_secrets(outcome, validation))
+    assert not [value for value in sentinels if value in hidden]
+
+
+def test_a_token_is_hidden_with_and_without_its_surrounding_whitespace():
+    spec = with_connection(_invocation_task.SPEC)
+    validation = ArgumentSpecValidator(**spec).validate({"token": "tok-abc-123\n", "state": "purged", "id": "x"})
+    hidden = hide_secrets({"msg": "Bearer tok-abc-123 refused", "failed": True}, validation)
+    assert "tok-abc-123" not in hidden["msg"] and hidden["failed"] is True
