@@ -21,6 +21,7 @@ from ansible_collections.restate.admin.plugins.module_utils._selection import (
 )
 
 SPEC = {
+    "supports_check_mode": True,
     "argument_spec": {
         "id": {"type": "str"},
         "journal": {"type": "bool", "default": False},

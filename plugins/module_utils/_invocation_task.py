@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections import Counter
 
 from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
@@ -19,6 +18,7 @@ from ansible_collections.restate.admin.plugins.module_utils._invocation_state im
     plan,
     settled,
 )
+from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
     after_condition,
@@ -44,10 +44,10 @@ IDS_PER_JOURNAL_QUERY = 500
 # How a delivered cancel shows in sys_journal on 1.7 (the built-in cancel signal has index 1).
 CANCEL_SIGNAL_TYPE = "'Notification: Signal'"
 CANCEL_SIGNAL_LIKE = "'%{\"SignalIndex\":1}%'"
-POLL_INTERVAL = 0.5
 
 
 SPEC = {
+    "supports_check_mode": True,
     "argument_spec": {
         "id": {"type": "str"},
         "ids": {"type": "list", "elements": "str"},
@@ -206,30 +206,23 @@ def wait_for(client, items, state, params):
     """Poll all acted-on invocations with one query per round until settled; kill_after kills cancel-resistant ones."""
     befores = {item["id"]: item["_row"] for item in items}
     waiting = {item["id"]: item for item in items}
-    started = time.monotonic()
-    kill_at = started + params["kill_after"] if params["kill_after"] is not None else None
-    deadline = started + params["wait_timeout"]
-    while waiting:
+    poll = Poll(params["wait_timeout"])
+    for unused_round in poll.rounds():
         rows = read_rows(client, list(waiting), AFTER_COLUMNS)
         for invocation_id in [i for i in waiting if settled(state, befores[i], rows.get(i))]:
             del waiting[invocation_id]
         if not waiting:
-            return
-        now = time.monotonic()
-        if kill_at is not None and now >= kill_at:
-            kill_at = None
+            poll.done()
+        elif poll.at(params["kill_after"]):
+            poll.again()
             to_kill = list(waiting.values())
             errors = client.invocations.actions([item["id"] for item in to_kill], "kill",
-                                               concurrency=params["concurrency"])
+                                                concurrency=params["concurrency"])
             for item, error in zip(to_kill, errors):
                 item["killed_after_cancel"] = error is None
                 if error is not None:
                     item["error"] = f"{item['id']}: kill after cancel failed: {error}"
                     waiting.pop(item["id"], None)
-            continue
-        if now >= deadline:
-            break
-        time.sleep(POLL_INTERVAL)
     for item in waiting.values():
         item.setdefault("error", f"{item['id']} did not reach state={state} within wait_timeout={params['wait_timeout']}s")
 

@@ -176,7 +176,8 @@ class InvocationsApi:
 
     def _answer_error(self, path, answer, method="PATCH"):
         if answer.error is not None:
-            return RestateApiError(method, path, message=answer.error, admin_url=self.transport.admin_url, reason=answer.reason)
+            return RestateApiError(method, path, message=answer.error, admin_url=self.transport.admin_url,
+                                   reason=answer.reason)
         if answer.status >= 400:
             return RestateApiError(method, path, status=answer.status, message=server_message(answer.body),
                                    admin_url=self.transport.admin_url, bodiless=not answer.body.strip())
@@ -199,7 +200,8 @@ class InvocationsApi:
             return "DELETE"
         version = (self.server_version() or {}).get("version", "of unknown version")
         raise RestateApiError("PATCH", f"/invocations/{{invocation_id}}/{action}", status=404,
-                              admin_url=self.transport.admin_url, message=(f"Restate server {version} does not have the {action} operation (its GET "
+                              admin_url=self.transport.admin_url,
+                              message=(f"Restate server {version} does not have the {action} operation (its GET "
                                        "/openapi does not list it); it needs a newer Restate server"))
 
     def _threaded_actions(self, invocation_ids, action, params, concurrency):

@@ -97,7 +97,8 @@ class PipelinedSender:
         self.method = "PATCH"
         host_header = self.host if url.port is None else f"{self.host}:{url.port}"
         lines = [f"host: {host_header}", "content-length: 0"]
-        lines += [f"{name}: {value}" for name, value in headers.items() if name.lower() not in ("host", "content-length")]
+        lines += [f"{name}: {value}" for name, value in headers.items()
+                  if name.lower() not in ("host", "content-length")]
         self._header_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def send(self, method, paths, params=None):

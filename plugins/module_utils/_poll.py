@@ -34,10 +34,16 @@ class Poll:
         self._clock = clock
         self._sleep = sleep
         self._done = False
+        self._again = False
         self._fired = set()
 
     def done(self):
         self._done = True
+
+    def again(self):
+        """The next round comes at once, past the deadline too: after an action (kill_after's kill) whose effect the
+        wait must read at least once."""
+        self._again = True
 
     def elapsed(self) -> float:
         return self._clock() - self.started
@@ -57,8 +63,11 @@ class Poll:
             yield number
             if self._done:
                 return
+            number += 1
+            if self._again:
+                self._again = False
+                continue
             if self._clock() >= self.deadline:
                 self.timed_out = True
                 return
-            number += 1
             self._sleep(self.interval)

@@ -69,8 +69,10 @@ FILTERS_ARGSPEC = {
 
 
 def with_connection(spec: dict) -> dict:
-    """A module's argument spec and its constraints (AnsibleModule's keywords), with the connection options added."""
+    """A module's ``SPEC`` as AnsibleModule's keywords (argument spec, constraints, ``supports_check_mode``), with the
+    connection options added. A module supports check mode only where its SPEC says so."""
     merged = dict(spec)
+    merged.setdefault("supports_check_mode", False)
     merged["argument_spec"] = dict(CONNECTION_ARGSPEC, **spec["argument_spec"])
     merged["required_together"] = list(spec.get("required_together", [])) + [["client_key", "client_cert"]]
     return merged
@@ -124,7 +126,7 @@ class RestateModule(RestateTask, AnsibleModule):
     """The task in a module process: an AnsibleModule with the connection options merged in."""
 
     def __init__(self, spec: dict):
-        super().__init__(supports_check_mode=True, **with_connection(spec))
+        super().__init__(**with_connection(spec))
         if REQUESTS_IMPORT_ERROR:
             self.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
         error = connection_error(self.params)

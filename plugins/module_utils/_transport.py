@@ -223,7 +223,8 @@ class Transport:
                             requests.exceptions.InvalidURL)):
             return error("request", f"admin_url={admin_url} is not a URL the client can call; use "
                                     "http://host:9070 or https://host:9070"), False
-        if isinstance(exc, OSError) and not isinstance(exc, requests.exceptions.RequestException):  # requests' own check of the CA bundle and client certificate files
+        if isinstance(exc, OSError) and not isinstance(exc, requests.exceptions.RequestException):
+            # requests' own check of the CA bundle and client certificate files
             return error("tls", f"the TLS files could not be used ({_short(exc)}); check ca_path, client_cert "
                                 "and client_key"), False
         return error("request", f"{type(exc).__name__} from the HTTP library"), False

@@ -91,6 +91,10 @@ class ControllerAction(ModuleAction):
             return super().run(tmp, task_vars)
         result = ActionBase.run(self, tmp, task_vars)  # the checks every action makes, without the module path
         spec = with_connection(self.task_code.SPEC)
+        supports_check_mode = spec.pop("supports_check_mode")  # the rest are ArgumentSpecValidator's keywords
+        if self._task.check_mode and not supports_check_mode:
+            result.update(skipped=True, msg=f"remote module ({self._task.action}) does not support check mode")
+            return result
         validation = ArgumentSpecValidator(**spec).validate(self._task.args)
         params = validation.validated_parameters
         error = self.spec_error(validation) or connection_error(params)

@@ -68,6 +68,8 @@ def test_connection_options_are_added_once_with_their_constraints():
     assert merged["argument_spec"]["token"]["no_log"] is True
     assert merged["required_together"] == [["client_key", "client_cert"]]
     assert merged["mutually_exclusive"] == [["a", "b"]]
+    assert merged["supports_check_mode"] is False, "a module supports check mode only where its SPEC says so"
+    assert with_connection(_invocation_task.SPEC)["supports_check_mode"] is True
     assert connection_error({"timeout": -1, "retries": 3}) == "timeout must be zero or more, got -1"
     assert connection_error({"timeout": 0, "retries": 0}) is None
 
@@ -96,6 +98,7 @@ def test_no_secret_option_of_any_module_reaches_the_result(action_file):
     # fails here: its value would be printed by the worker path.
     action = importlib.import_module(f"ansible_collections.restate.admin.plugins.action.{action_file.stem}")
     spec = with_connection(action.ActionModule.task_code.SPEC)
+    spec.pop("supports_check_mode")
     params = secret_values(spec["argument_spec"], "")
     sentinels = re.findall(r"SENTINEL-[\w.-]+-value", json.dumps(params))
     assert "SENTINEL-token-value" in sentinels and "SENTINEL-headers-value" in sentinels
@@ -109,6 +112,7 @@ def test_no_secret_option_of_any_module_reaches_the_result(action_file):
 
 def test_a_token_is_hidden_with_and_without_its_surrounding_whitespace():
     spec = with_connection(_invocation_task.SPEC)
+    spec.pop("supports_check_mode")
     validation = ArgumentSpecValidator(**spec).validate({"token": "tok-abc-123\n", "state": "purged", "id": "x"})
     hidden = hide_secrets({"msg": "Bearer tok-abc-123 refused", "failed": True}, validation)
     assert "tok-abc-123" not in hidden["msg"] and hidden["failed"] is True

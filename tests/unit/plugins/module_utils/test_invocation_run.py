@@ -1,0 +1,143 @@
+"""restate_invocation's run() against a fake Admin API (fake_admin.py): planning, acting, waiting and reporting,
+in seconds. The integration tests run the same paths against a real server."""
+
+from __future__ import annotations
+
+import pytest
+from fake_admin import FakeAdmin
+
+from ansible_collections.restate.admin.plugins.module_utils import _invocation_task
+from ansible_collections.restate.admin.plugins.module_utils._restate_module import with_connection
+from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import ControllerTask, TaskDone
+
+UNKNOWN = "inv_1zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+
+
+class FakeTask(ControllerTask):
+    def __init__(self, admin, check_mode=False, diff=False, **options):
+        spec = with_connection(_invocation_task.SPEC)["argument_spec"]
+        params = {name: option.get("default") for name, option in spec.items()}
+        params.update(options)
+        super().__init__(params, check_mode=check_mode, diff=diff)
+        self._client = admin  # connect() hands out the fake
+
+
+def run(admin, **options) -> dict:
+    with pytest.raises(TaskDone) as done:
+        _invocation_task.run(FakeTask(admin, **options))
+    return done.value.result
+
+
+@pytest.fixture
+def admin():
+    return FakeAdmin()
+
+
+def test_check_mode_predicts_and_sends_nothing(admin):
+    suspended = admin.add("suspended", 3)
+    result = run(admin, ids=suspended, state="cancelled", check_mode=True)
+    assert result["changed"] and result["summary"]["changed"] == 3
+    assert [item["after"] for item in result["invocations"]] == ["completed"] * 3
+    assert admin.calls == [] and {admin.status(i) for i in suspended} == {"suspended"}
+
+
+def test_only_what_must_change_is_acted_on_and_the_rest_is_reported(admin):
+    completed, running = admin.add("completed", 2), admin.add("running")
+    result = run(admin, ids=[*completed, *running, UNKNOWN], state="purged")
+    assert admin.calls == [("purge", i) for i in completed]
+    assert result["failed"] and "is running, not completed" in result["msg"]
+    assert result["summary"] == {"matched": 4, "changed": 2, "unchanged": 1, "failed": 1, "missing": 1,
+                                 "changed_by_service": {"Tester": 2}}
+    assert [admin.status(i) for i in completed] == ["absent", "absent"]
+
+
+def test_a_second_run_changes_nothing(admin):
+    paused = admin.add("paused", 2)
+    assert run(admin, ids=paused, state="resumed")["changed"]
+    again = run(admin, ids=paused, state="resumed")
+    assert not again["changed"] and len(admin.calls) == 2
+
+
+def test_a_filters_selection_takes_the_oldest_up_to_the_limit_and_warns_of_the_rest(admin):
+    ids = admin.add("completed", 5)
+    admin.add("suspended", 2)
+    task = FakeTask(admin, filters={"service": "Tester"}, state="purged", limit=3)
+    with pytest.raises(TaskDone) as done:
+        _invocation_task.run(task)
+    assert [call[1] for call in admin.calls] == ids[:3]
+    assert done.value.result["summary"]["matched"] == 5
+    assert any("5 invocations match" in warning for warning in task._warnings)
+
+
+def test_a_pending_cancel_is_not_sent_again(admin):
+    backing_off = admin.add("backing-off", 2)
+    first = run(admin, ids=backing_off, state="cancelled")
+    assert first["changed"] and len(admin.calls) == 2
+    second = run(admin, ids=backing_off, state="cancelled")
+    assert not second["changed"] and len(admin.calls) == 2
+    assert all("already pending" in item["note"] for item in second["invocations"])
+
+
+def test_wait_with_kill_after_kills_what_the_cancel_did_not_end(admin):
+    admin.cancel_ignored = True
+    suspended = admin.add("suspended", 2)
+    result = run(admin, ids=suspended, state="cancelled", wait=True, wait_timeout=5, kill_after=0)
+    assert [call[0] for call in admin.calls] == ["cancel", "cancel", "kill", "kill"]
+    assert result["summary"]["killed_after_cancel"] == 2 and not result.get("failed")
+    assert {admin.status(i) for i in suspended} == {"completed"}
+
+
+def test_wait_that_times_out_names_the_invocations_still_waiting(admin):
+    admin.cancel_ignored = True
+    suspended = admin.add("suspended")
+    result = run(admin, ids=suspended, state="cancelled", wait=True, wait_timeout=0)
+    assert result["failed"] and f"{suspended[0]} did not reach state=cancelled within wait_timeout=0s" in result["msg"]
+
+
+def test_a_lost_answer_whose_call_did_its_work_counts_as_changed(admin):
+    completed = admin.add("completed")
+    admin.lose_answers.add("purge")
+    result = run(admin, ids=completed, state="purged", batch_calls=False)
+    assert result["changed"] and not result.get("failed")
+    assert "the server answered" in result["invocations"][0]["note"]
+
+
+def test_report_failed_lists_only_failures_and_diff_lists_the_changes(admin):
+    completed, running = admin.add("completed", 2), admin.add("running")
+    result = run(admin, ids=[*completed, *running], state="purged", report="failed", diff=True)
+    assert [item["id"] for item in result["invocations"]] == running
+    assert result["diff"]["before"] == "".join(f"{i}: completed\n" for i in completed)
+    assert result["diff"]["after"] == "".join(f"{i}: absent\n" for i in completed)
+
+
+def test_restart_reports_the_new_invocation_and_is_not_repeated(admin):
+    completed = admin.add("completed")
+    first = run(admin, id=completed[0], state="restarted")
+    new_id = first["invocations"][0]["new_invocation_id"]
+    assert admin.row(new_id)["restarted_from"] == completed[0]
+    second = run(admin, id=completed[0], state="restarted")
+    assert not second["changed"] and second["invocations"][0]["new_invocation_id"] == new_id
+
+
+def run_info(admin, **options) -> dict:
+    from ansible_collections.restate.admin.plugins.module_utils import _invocation_info_task
+
+    spec = with_connection(_invocation_info_task.SPEC)["argument_spec"]
+    params = {name: option.get("default") for name, option in spec.items()}
+    params.update(options)
+    task = ControllerTask(params, check_mode=False, diff=False)
+    task._client = admin
+    with pytest.raises(TaskDone) as done:
+        _invocation_info_task.run(task)
+    return done.value.result
+
+
+def test_info_counts_per_status_and_lists_newest_first_up_to_the_limit(admin):
+    suspended = admin.add("suspended", 3)
+    admin.add("completed", 2)
+    result = run_info(admin, filters={"service": "Tester"}, limit=2, fields=["id", "status"])
+    assert result["summary"] == {"suspended": 3, "completed": 2} and result["matched"] == 5
+    assert result["count"] == 2 and result["truncated"]
+    assert result["invocations"][0]["status"] == "completed"
+    only_suspended = run_info(admin, filters={"status": ["suspended"]}, order="oldest_first")
+    assert [row["id"] for row in only_suspended["invocations"]] == suspended and not admin.calls
