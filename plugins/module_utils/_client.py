@@ -22,7 +22,7 @@ from ansible_collections.restate.admin.plugins.module_utils._transport import ( 
 # The admin API versions this client speaks; a server announces its own range in GET /version.
 # /invocations/{id}/{cancel,kill,pause,resume,purge,purge-journal,restart-as-new} are in v2+.
 CLIENT_ADMIN_API_VERSIONS = (2, 3, 4)
-NOT_AN_ADMIN_API = ("is admin_url the Restate Admin API? Give the admin port (9070 by default), not the ingress "
+NOT_AN_ADMIN_API = ("is admin_url a Restate Admin API? Give the admin port (9070 by default), not the ingress "
                     "(8080) or another server")
 
 

@@ -15,7 +15,6 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import _Incomplete, _parse_answer
 
 
 def _read_request(conn, buf):
@@ -38,17 +37,40 @@ def _read_request(conn, buf):
     return buf[:head_end + length], buf[head_end + length:]
 
 
+def _answer_end(buf):
+    """Where the answer at the start of ``buf`` ends, or None when it is not all there. Restate's answers carry a
+    content-length or are chunked (the proxy forwards them byte for byte, so it only needs their length)."""
+    head_end = buf.find(b"\r\n\r\n")
+    if head_end < 0:
+        return None
+    head = bytes(buf[:head_end]).lower()
+    pos = head_end + 4
+    if b"\r\ntransfer-encoding: chunked" in head:
+        while True:
+            line_end = buf.find(b"\r\n", pos)
+            if line_end < 0:
+                return None
+            size = int(bytes(buf[pos:line_end]).split(b";")[0], 16)
+            pos = line_end + 2 + size + 2
+            if size == 0:
+                return pos if len(buf) >= pos else None
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        if line.startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return head_end + 4 + length if len(buf) >= head_end + 4 + length else None
+
+
 def _read_answer(upstream, buf):
     """(answer bytes, rest) from the upstream connection."""
     while True:
-        try:
-            unused_status, unused_body, unused_close, end = _parse_answer(buf, 0)
+        end = _answer_end(buf)
+        if end is not None:
             return bytes(buf[:end]), buf[end:]
-        except _Incomplete:
-            chunk = upstream.recv(262144)
-            if not chunk:
-                raise ConnectionError("upstream closed")
-            buf += chunk
+        chunk = upstream.recv(262144)
+        if not chunk:
+            raise ConnectionError("upstream closed")
+        buf += chunk
 
 
 class FaultProxy:
