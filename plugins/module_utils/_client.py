@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from ansible_collections.restate.admin.plugins.module_utils._invocations_api import InvocationsApi
 from ansible_collections.restate.admin.plugins.module_utils._queries_api import QueriesApi
-from ansible_collections.restate.admin.plugins.module_utils._transport import (  # noqa: F401  (re-exported)
+from ansible_collections.restate.admin.plugins.module_utils._transport import (
     DEFAULT_ADMIN_URL,
-    REQUESTS_IMPORT_ERROR,
     RestateApiError,
     Transport,
 )

@@ -172,7 +172,7 @@ def act(client, items, state, params):
 
     if state != "restarted":
         errors = client.invocations.actions([item["id"] for item in items], action, params=query,
-                                           concurrency=params["concurrency"])
+                                            concurrency=params["concurrency"])
         for item, error in zip(items, errors):
             if error is not None:
                 item["error"] = f"{item['id']}: {action} failed: {error}"

@@ -23,7 +23,7 @@ class QueriesApi:
         down"), which is repeated too.
         """
         response = self.transport.request("POST", "/query", json_body={"query": sql}, idempotent=True,
-                                           retry_statuses=RETRYABLE_STATUSES | {500})
+                                          retry_statuses=RETRYABLE_STATUSES | {500})
         try:
             rows = response.json().get("rows", [])
         except (ValueError, AttributeError):

@@ -15,10 +15,10 @@ from __future__ import annotations
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
-from ansible_collections.restate.admin.plugins.module_utils._client import (
+from ansible_collections.restate.admin.plugins.module_utils._client import AdminClient
+from ansible_collections.restate.admin.plugins.module_utils._transport import (
     DEFAULT_ADMIN_URL,
     REQUESTS_IMPORT_ERROR,
-    AdminClient,
     RestateApiError,
 )
 from ansible_collections.restate.admin.plugins.module_utils._selection import (

@@ -23,7 +23,7 @@ from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as ModuleAction
 
-from ansible_collections.restate.admin.plugins.module_utils._client import REQUESTS_IMPORT_ERROR
+from ansible_collections.restate.admin.plugins.module_utils._transport import REQUESTS_IMPORT_ERROR
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import (
     RestateTask,
     connection_error,

@@ -16,7 +16,6 @@ import time
 from urllib.parse import urlsplit
 
 
-
 def _read_request(conn, buf):
     """(request bytes, rest of buffer) or (None, buf) when the client closed."""
     while b"\r\n\r\n" not in buf:

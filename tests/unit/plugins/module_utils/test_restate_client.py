@@ -12,7 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.restate.admin.plugins.module_utils._client import AdminClient, RestateApiError
+from ansible_collections.restate.admin.plugins.module_utils._client import AdminClient
+from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
 
 ALREADY_COMPLETED = {"message": "The invocation 'inv_1gbO4O3R4kKt0AUtCr5TtqigaNEEA53DU6' was already completed.",
                      "restate_code": None}
