@@ -16,9 +16,12 @@ from ansible_collections.restate.admin.plugins.module_utils._invocation_state im
     ROW_COLUMNS,
     SELECTABLE,
     WAITABLE,
+    looked_at,
+    pending_reason,
     plan,
     settled,
 )
+from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
     after_condition,
@@ -45,6 +48,11 @@ IDS_PER_JOURNAL_QUERY = 500
 CANCEL_SIGNAL_TYPE = "'Notification: Signal'"
 CANCEL_SIGNAL_LIKE = "'%{\"SignalIndex\":1}%'"
 POLL_INTERVAL = 0.5
+# Without wait, how long the read-back after the calls looks for the server applying them (a cancel of a suspended
+# invocation shows within milliseconds; one the server applies later does not, and is reported as pending).
+READBACK_SECONDS = 1.0
+# The states whose read-back (resume: modified_at) or diff (journal purge: journal_size) needs the row read before.
+ROW_KEPT = ("resumed", "journal_purged")
 
 
 SPEC = {
@@ -62,9 +70,11 @@ SPEC = {
         "concurrency": {"type": "int", "default": 512},
         "batch_calls": {"type": "bool", "default": True},
         "report": {"type": "str", "default": "all", "choices": ["all", "failed"]},
+        # No default: required_one_of counts an option with a default as given.
+        "all_invocations": {"type": "bool"},
     },
     "mutually_exclusive": [["id", "ids", "filters"]],
-    "required_one_of": [["id", "ids", "filters"]],
+    "required_one_of": [["id", "ids", "filters", "all_invocations"]],
 }
 
 
@@ -80,6 +90,25 @@ def check_options(params):
         raise InputError(f"kill_after must be 0 or more seconds, got {params['kill_after']}")
     if params["from_entry"] is not None and params["from_entry"] < 0:
         raise InputError(f"from_entry must be a journal index (0 or more), got {params['from_entry']}")
+
+
+def check_selection(params):
+    """Refuse a filters selection that names nothing (every invocation of the server) unless all_invocations says so.
+
+    The same rule as the bulk_cancel role's: a task that changes invocations must name what it changes."""
+    if params["all_invocations"]:
+        if params["id"] is not None or params["ids"] is not None:
+            raise InputError("all_invocations: true selects every invocation; it cannot go with id or ids. Remove "
+                             "all_invocations, or use filters instead of id/ids")
+        return
+    if params["filters"] is not None and not normalize_filters(params["filters"]):
+        raise InputError(f"filters is empty (no filter has a value), which selects every invocation on the server; "
+                         f"nothing was {params['state']}. Name at least one filter, e.g. filters: {{service: "
+                         "Checkout, status: [suspended]}, or set all_invocations: true to act on every invocation "
+                         "(up to limit) on purpose")
+    if params["id"] is None and params["ids"] is None and params["filters"] is None:
+        raise InputError("all_invocations: false selects nothing; give id, ids or filters, or set "
+                         "all_invocations: true to act on every invocation (up to limit) on purpose")
 
 
 def state_columns(state) -> list:
@@ -176,6 +205,7 @@ def act(client, items, state, params):
         for item, error in zip(items, errors):
             if error is not None:
                 item["error"] = f"{item['id']}: {action} failed: {error}"
+                item["_refused"] = getattr(error, "status", None) is not None
                 item["changed"] = False
         return
 
@@ -241,14 +271,16 @@ def run(task):
     result = {"changed": False, "invocations": [], "summary": summarize([], 0, params)}
     try:
         check_options(params)
+        check_selection(params)
         named = params["ids"] if params["ids"] is not None else ([params["id"]] if params["id"] else None)
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
+        repeats = count_repeats(client)
         if named is not None:
             ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
             rows = read_rows(client, ids, state_columns(state))
             matched = len(ids)
         else:
-            selected, matched = select_rows(client, params["filters"], state, params["limit"])
+            selected, matched = select_rows(client, params["filters"] or {}, state, params["limit"])
             rows = {row["id"]: row for row in selected}
             ids = list(rows)
             if matched > len(ids):
@@ -261,67 +293,19 @@ def run(task):
     except Exception as error:  # pylint: disable=broad-exception-caught
         task.fail_on(error, **result)
 
-    items = []
-    for invocation_id in ids:
-        row = rows.get(invocation_id)
-        decision = plan(state, row, cancel_pending=invocation_id in pending, restarted_as=restarts.get(invocation_id))
-        # Five keys for a plain change: Ansible copies and converts every listed item, and its copy of a dict of
-        # up to five keys is a third smaller than of six (100,000 listed: 128 MB peak instead of 151).
-        item = {"id": invocation_id, "target": row["target"] if row else None,
-                "before": row["status"] if row else "absent", "after": None, "changed": decision.changes,
-                "_row": row or {}, "_expected": decision.expected}
-        if decision.note:
-            item["note"] = decision.note
-        if decision.error:
-            item["error"] = f"{invocation_id} {decision.error}."
-            item["changed"] = False
-        if restarts.get(invocation_id):
-            item["new_invocation_id"] = restarts[invocation_id]
-        items.append(item)
-
-    # Keep the rows only where waiting compares against them; 100,000 of them are worth freeing.
-    waiting = state in WAITABLE and (params["wait"] or params["kill_after"] is not None)
-    for item in items:
-        if not (item["changed"] and waiting):
-            item["_row"] = None
-    rows = selected = None  # drop the references
-    to_act = [item for item in items if item["changed"]]
+    items = [plan_item(state, invocation_id, rows.get(invocation_id), invocation_id in pending,
+                       restarts.get(invocation_id)) for invocation_id in ids]
+    rows = selected = None  # drop the references: the items keep the rows they need
     try:
-        if to_act and not task.check_mode:
-            act(client, to_act, state, params)
-            acted = [item for item in to_act if "error" not in item]
-            if acted and waiting:
-                wait_for(client, acted, state, params)
-            else:
-                # Not waited for: a success answer reports the status the call leads to, as check mode does. A
-                # read-back would only show how far the server has got (10,000 cancels: 0.5 s more, racing the
-                # service). Purge and journal purge are done when answered.
-                for item in acted:
-                    item["after"] = item["_expected"]
-            to_read = [item for item in to_act if item["after"] is None]
-            for start in range(0, len(to_read), IDS_PER_QUERY):
-                chunk = to_read[start:start + IDS_PER_QUERY]
-                after_rows = read_rows(client, [item["id"] for item in chunk], AFTER_COLUMNS)
-                for item in chunk:
-                    row = after_rows.get(item["id"])
-                    item["after"] = row["status"] if row else "absent"
-                    if "error" in item and reached(state, row):
-                        # A call repeated after a lost answer is refused (purge: 404, kill: 409 already
-                        # completed), yet the first one did its work: the state is what counts.
-                        item["note"] = (f"the server answered: {item.pop('error')}; the invocation is "
-                                        f"{item['after']} now")
-                        item["changed"] = True
-                del after_rows
+        carry_out(task, client, items, state, params, repeats)
     except Exception as error:  # pylint: disable=broad-exception-caught
         # The calls may have been sent; say for each invocation that its outcome was not confirmed.
-        for item in to_act:
-            if item["after"] is None and "error" not in item:
+        for item in items:
+            if item["changed"] and item["after"] is None and "error" not in item:
                 item["error"] = f"{item['id']}: outcome not confirmed ({error}); run the task again to finish"
         task.fail_on(error, **report(task, items, matched))
 
-    for item in items:
-        if item["after"] is None:
-            item["after"] = item["_expected"] if item["changed"] else item["before"]
+    warn_about_server(task, items, state)
     outcome = report(task, items, matched)
     missing = [item["id"] for item in items if item["before"] == "absent" and "error" not in item]
     if missing and named is not None:
@@ -336,6 +320,111 @@ def run(task):
     task.exit_json(**outcome)
 
 
+def count_repeats(client) -> list:
+    """A one-element list counting the calls the client repeats (its retry notices), passing each notice on.
+
+    A call refused although the invocation is in the wanted state was either repeated after its first answer was
+    lost (the first one did the work: changed), or was the only one and another run got there first (unchanged):
+    without a repeat, it can only be the latter."""
+    repeats = [0]
+    warn = client.on_retry
+
+    def counted(message):
+        repeats[0] += 1
+        if warn:
+            warn(message)
+    client.on_retry = counted
+    return repeats
+
+
+def plan_item(state, invocation_id, row, cancel_is_pending, restarted_as) -> dict:
+    """One result item, planned; internal keys start with '_' and are removed before reporting."""
+    decision = plan(state, row, cancel_pending=cancel_is_pending, restarted_as=restarted_as)
+    # Five keys for a plain change: Ansible copies and converts every listed item, and its copy of a dict of
+    # up to five keys is a third smaller than of six (100,000 listed: 128 MB peak instead of 151).
+    item = {"id": invocation_id, "target": row["target"] if row else None,
+            "before": row["status"] if row else "absent", "after": None, "changed": decision.changes,
+            "_row": row or {}, "_expected": decision.expected}
+    if decision.note:
+        item["note"] = decision.note
+    if cancel_is_pending and not decision.changes and row and row["status"] != "completed":
+        item["pending"] = pending_reason(state, row, row)
+    if decision.error:
+        item["error"] = f"{invocation_id} {decision.error}."
+        item["changed"] = False
+    if restarted_as:
+        item["new_invocation_id"] = restarted_as
+    if not item["changed"] or state not in ROW_KEPT:
+        item["_row"] = {}  # what is read back is compared with the row before only for these states
+    return item
+
+
+def carry_out(task, client, items, state, params, repeats):
+    """Act on the items that need it, wait or look, and set every item's after (and pending) from the server."""
+    to_act = [item for item in items if item["changed"]]
+    if to_act and not task.check_mode:
+        act(client, to_act, state, params)
+        acted = [item for item in to_act if "error" not in item]
+        if acted and state in WAITABLE and (params["wait"] or params["kill_after"] is not None):
+            wait_for(client, acted, state, params)
+        elif acted and state in WAITABLE:
+            look(client, acted, state)
+        else:
+            # The server answers a purge or a journal purge once it is done, and a restart with the new id; the
+            # invocation itself is then absent, or completed.
+            for item in acted:
+                item["after"] = item["_expected"]
+        read_back(client, [item for item in to_act if item["after"] is None], state, repeats[0] > 0)
+        if state in WAITABLE:
+            for item in to_act:
+                reason = pending_reason(state, item["_row"], item.get("_now")) if "error" not in item else None
+                if reason and item["changed"]:
+                    item["pending"] = reason
+    for item in items:
+        if item["after"] is None:
+            item["after"] = item["_expected"] if item["changed"] else item["before"]
+
+
+def look(client, items, state):
+    """Without wait: read the acted-on invocations back, for up to READBACK_SECONDS while the server is seen to
+    apply the calls, so that after is what the server shows, not what the call was expected to lead to."""
+    waiting = {item["id"]: item for item in items}
+    poll = Poll(timeout=READBACK_SECONDS, interval=0.2)
+    for unused_round in poll.rounds():
+        rows = read_rows(client, list(waiting), AFTER_COLUMNS)
+        for invocation_id, item in list(waiting.items()):
+            row = rows.get(invocation_id)
+            item["after"] = row["status"] if row else "absent"
+            item["_now"] = row
+            if looked_at(state, item["_row"], row):
+                del waiting[invocation_id]
+        if not waiting:
+            poll.done()
+
+
+def read_back(client, items, state, repeated):
+    """Read back the items whose after is not known yet: waited for, or refused by the server."""
+    for start in range(0, len(items), IDS_PER_QUERY):
+        chunk = items[start:start + IDS_PER_QUERY]
+        after_rows = read_rows(client, [item["id"] for item in chunk], AFTER_COLUMNS)
+        for item in chunk:
+            row = after_rows.get(item["id"])
+            item["after"] = row["status"] if row else "absent"
+            item["_now"] = row
+            if item.get("_refused") and reached(state, row):
+                answer = item.pop("error")
+                if repeated:
+                    item["changed"] = True
+                    # A call repeated after a lost answer is refused (purge: 404, kill: 409 already completed), yet
+                    # the first one did its work: the state is what counts.
+                    item["note"] = (f"the server answered: {answer}; the invocation is {item['after']} now (this "
+                                    "run repeated calls whose answer was lost, so the first may have done it)")
+                else:
+                    # The first and only call was refused: someone else (another run, another client) got there
+                    # first. Nothing was changed by this task.
+                    item["changed"] = False
+                    item["note"] = (f"already {item['after']}: another run or client got there first (the server "
+                                    f"answered: {answer})")
 def reached(state, row) -> bool:
     """Whether an invocation (row None: absent) is in the wanted state, so nothing is left to do."""
     if state == "restarted":
@@ -353,6 +442,8 @@ def summarize(items, matched, params) -> dict:
         "unchanged": sum(1 for item in items if not item["changed"] and "error" not in item),
         "failed": sum(1 for item in items if "error" in item),
         "missing": sum(1 for item in items if item["before"] == "absent"),
+        # Accepted, but not (yet) in the wanted state as read back: a request the server applies later.
+        "pending": sum(1 for item in items if "pending" in item),
         # What a report of a bulk run needs per service, without listing (and Ansible copying) every invocation.
         "changed_by_service": dict(Counter(item["target"].split("/", 1)[0] for item in changed)),
     }
@@ -361,18 +452,56 @@ def summarize(items, matched, params) -> dict:
     return summary
 
 
+def warn_about_server(task, items, state):
+    """Say so when an older server is known to accept a call and drop it (Restate 1.6: a cancel of an invocation
+    suspended on an awakeable or a workflow promise), with the version, the count and the remedy."""
+    version = version_tuple(getattr(task, "server_version", None))
+    if state != "cancelled" or version is None or version >= (1, 7):
+        return
+    stuck = sum(1 for item in items if item.get("pending") and item["after"] == "suspended" and item["changed"])
+    if stuck:
+        task.warn(f"Restate {task.server_version} accepts a cancel of an invocation suspended on an awakeable or a "
+                  f"workflow promise and drops it: {stuck} cancelled invocation(s) are still suspended. Kill them "
+                  "(state: killed), or upgrade the server to 1.7 or later")
+
+
+def version_tuple(version):
+    """(major, minor) of a version string such as '1.6.2', or None."""
+    try:
+        major, minor = str(version).split(".")[:2]
+        return int(major), int(minor)
+    except (TypeError, ValueError):
+        return None
+
+
 def report(task, items, matched):
     """The task result: items without internals, summary, and diff when asked."""
+    if task.diff_mode:
+        diff = diff_lines(task.params["state"], [item for item in items if item["changed"]])
     for item in items:
-        item.pop("_row", None)
-        item.pop("_expected", None)
+        for key in ("_row", "_expected", "_now", "_refused"):
+            item.pop(key, None)
     summary = summarize(items, matched, task.params)
     listed = items if task.params["report"] == "all" else [item for item in items if "error" in item]
     outcome = {"changed": summary["changed"] > 0, "invocations": listed, "summary": summary}
     if task.diff_mode:
-        changed = [item for item in items if item["changed"]]
-        outcome["diff"] = {
-            "before": "".join(f"{item['id']}: {item['before']}\n" for item in changed),
-            "after": "".join(f"{item['id']}: {item['after']}\n" for item in changed),
-        }
+        outcome["diff"] = diff
     return outcome
+
+
+def diff_lines(state, changed) -> dict:
+    """One line per change before and after, never the same: a restart names the new invocation, a journal purge
+    the journal's size, a request the server applies later says so."""
+    before, after = [], []
+    for item in changed:
+        was, now = item["before"], item["after"]
+        if state == "journal_purged":
+            was += f" (journal: {(item.get('_row') or {}).get('journal_size') or 0} entries)"
+            now += " (journal: 0 entries)"
+        elif state == "restarted":
+            now += f" (restarted as {item.get('new_invocation_id') or 'a new invocation'})"
+        if item.get("pending"):
+            now += f" ({ACTIONS[state]} requested, pending)"
+        before.append(f"{item['id']}: {was}\n")
+        after.append(f"{item['id']}: {now}\n")
+    return {"before": "".join(before), "after": "".join(after)}
