@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections import Counter
 
+from ansible_collections.restate.admin.plugins.module_utils._audit_log import AuditLog
 from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._invocation_state import (
@@ -72,6 +74,7 @@ SPEC = {
         "report": {"type": "str", "default": "all", "choices": ["all", "failed"]},
         # No default: required_one_of counts an option with a default as given.
         "all_invocations": {"type": "bool"},
+        "audit_log": {"type": "path"},
     },
     "mutually_exclusive": [["id", "ids", "filters"]],
     "required_one_of": [["id", "ids", "filters", "all_invocations"]],
@@ -265,59 +268,136 @@ def wait_for(client, items, state, params):
 
 
 def run(task):
-    """Read, plan, act, wait and report; ends with ``task.exit_json`` or ``task.fail_json``."""
+    """Read, plan, act, wait and report, page by page for a filters selection with report=failed; ends with
+    ``task.exit_json`` or ``task.fail_json``."""
     params = task.params
     state = params["state"]
-    result = {"changed": False, "invocations": [], "summary": summarize([], 0, params)}
+    tally = Tally(task)
+    audit = None
     try:
         check_options(params)
         check_selection(params)
+        if params["audit_log"]:
+            audit = AuditLog(params["audit_log"], "restate.admin.restate_invocation", params, task.check_mode)
         named = params["ids"] if params["ids"] is not None else ([params["id"]] if params["id"] else None)
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
         repeats = count_repeats(client)
         if named is not None:
             ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
-            rows = read_rows(client, ids, state_columns(state))
-            matched = len(ids)
+            tally.matched = len(ids)
+            batches = [read_rows(client, ids, state_columns(state))]
+            batches[0]["_order"] = ids
+        elif params["report"] == "failed":
+            # Page by page: only the counts and the failures outlive a page, so memory stays flat.
+            batches = Pages(client, params["filters"] or {}, state, params["limit"], page_rows())
         else:
-            selected, matched = select_rows(client, params["filters"] or {}, state, params["limit"])
-            rows = {row["id"]: row for row in selected}
-            ids = list(rows)
-            if matched > len(ids):
-                task.warn(f"{matched} invocations match the filters; this run acts on the first {len(ids)} "
-                          "(limit). Run again, or raise limit, for the rest.")
-        active_ids = [i for i in ids if i in rows and rows[i]["status"] != "completed"]
-        pending = cancel_pending(client, active_ids) if state == "cancelled" and active_ids else set()
-        completed_ids = [i for i in ids if i in rows and rows[i]["status"] == "completed"]
-        restarts = existing_restarts(client, completed_ids) if state == "restarted" and completed_ids else {}
+            selected, tally.matched = select_rows(client, params["filters"] or {}, state, params["limit"])
+            batches = [{row["id"]: row for row in selected}]
+            selected = None
+        for rows in batches:
+            ids = rows.pop("_order", None) or list(rows)
+            if isinstance(batches, Pages):
+                tally.matched += len(ids)
+            items = plan_batch(client, state, ids, rows)
+            rows = None  # drop the reference: the items keep the rows they need
+            try:
+                carry_out(task, client, items, state, params, repeats)
+            except Exception as error:  # pylint: disable=broad-exception-caught
+                # The calls may have been sent; say for each invocation that its outcome was not confirmed.
+                for item in items:
+                    if item["changed"] and item["after"] is None and "error" not in item:
+                        item["error"] = f"{item['id']}: outcome not confirmed ({error}); run the task again to finish"
+                    elif item["after"] is None:
+                        item["after"] = item["before"]
+                tally.add(items, audit)
+                raise
+            tally.add(items, audit)
+        if isinstance(batches, Pages):
+            tally.matched += batches.beyond
+        if named is None and tally.matched > tally.counts["inspected"]:
+            task.warn(f"{tally.matched} invocations match the filters; this run acts on the first "
+                      f"{tally.counts['inspected']} (limit). Run again, or raise limit, for the rest.")
     except Exception as error:  # pylint: disable=broad-exception-caught
-        task.fail_on(error, **result)
+        outcome = tally.outcome()
+        if audit is not None:
+            audit.end(outcome["summary"], True, str(error))
+        task.fail_on(error, **outcome)
 
-    items = [plan_item(state, invocation_id, rows.get(invocation_id), invocation_id in pending,
-                       restarts.get(invocation_id)) for invocation_id in ids]
-    rows = selected = None  # drop the references: the items keep the rows they need
-    try:
-        carry_out(task, client, items, state, params, repeats)
-    except Exception as error:  # pylint: disable=broad-exception-caught
-        # The calls may have been sent; say for each invocation that its outcome was not confirmed.
-        for item in items:
-            if item["changed"] and item["after"] is None and "error" not in item:
-                item["error"] = f"{item['id']}: outcome not confirmed ({error}); run the task again to finish"
-        task.fail_on(error, **report(task, items, matched))
-
-    warn_about_server(task, items, state)
-    outcome = report(task, items, matched)
-    missing = [item["id"] for item in items if item["before"] == "absent" and "error" not in item]
-    if missing and named is not None:
-        task.warn(f"{len(missing)} invocation(s) not found on the server, reported as already {state}: "
-                  f"{', '.join(missing[:20])}{' ...' if len(missing) > 20 else ''}")
-    failed = [item for item in items if "error" in item]
+    warn_about_server(task, tally, state)
+    outcome = tally.outcome()
+    if tally.missing_named and named is not None:
+        missing = tally.missing_named
+        task.warn(f"{tally.counts['missing']} invocation(s) not found on the server, reported as already {state}: "
+                  f"{', '.join(missing[:20])}{' ...' if tally.counts['missing'] > 20 else ''}")
+    failed = tally.counts["failed"]
+    msg = None
     if failed:
-        errors = "; ".join(item["error"] for item in failed[:5])
-        more = f" (and {len(failed) - 5} more, see invocations)" if len(failed) > 5 else ""
-        task.fail_json(msg=f"{len(failed)} of {len(items)} invocations could not be brought to state={state}: "
-                           f"{errors}{more}", **outcome)
+        errors = "; ".join(tally.first_errors)
+        more = f" (and {failed - 5} more, see invocations)" if failed > 5 else ""
+        msg = (f"{failed} of {tally.counts['inspected']} invocations could not be brought to state={state}: "
+               f"{errors}{more}")
+    if audit is not None:
+        audit.end(outcome["summary"], bool(failed), msg)
+    if failed:
+        task.fail_json(msg=msg, **outcome)
     task.exit_json(**outcome)
+
+
+def page_rows() -> int:
+    """Rows per page of a page-by-page selection: PAGE_ROWS, or RESTATE_ADMIN_TEST_PAGE_ROWS from the environment
+    (for tests that want several pages of a few invocations)."""
+    try:
+        return max(1, int(os.environ.get("RESTATE_ADMIN_TEST_PAGE_ROWS", PAGE_ROWS)))
+    except ValueError:
+        return PAGE_ROWS
+
+
+class Pages:
+    """The rows of a filters selection oldest first, one page ({id: row}) at a time, keyset on (created_at, id): a
+    page is read only once the one before has been acted on. ``beyond`` is set at the end: how many more match
+    after the last row read (the limit was reached), 0 otherwise."""
+
+    def __init__(self, client, filters, state, limit, rows_per_page):
+        self.client = client
+        self.conditions = where_conditions(normalize_filters(filters))
+        if SELECTABLE[state]:
+            self.conditions.append(SELECTABLE[state])
+        self.columns = state_columns(state) + ["created_at"]
+        self.limit = limit
+        self.rows_per_page = rows_per_page
+        self.beyond = 0
+
+    def __iter__(self):
+        seen = 0
+        last = None
+        while seen < self.limit:
+            wanted = min(self.rows_per_page, self.limit - seen)
+            conditions = self.conditions + [after_condition(last)] if last else self.conditions
+            page = self.client.query(select_sql(self.columns, conditions, "oldest_first", wanted), columns=self.columns)
+            if not page:
+                return
+            last = {"created_at": page[-1]["created_at"], "id": page[-1]["id"]}
+            seen += len(page)
+            rows = {}
+            for row in page:
+                del row["created_at"]
+                rows[row["id"]] = shared(row)
+            page = None
+            yield rows
+            if len(rows) < wanted:
+                return
+        sql = f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(self.conditions + [after_condition(last)])}"
+        self.beyond = self.client.query(sql)[0]["n"]
+
+
+def plan_batch(client, state, ids, rows) -> list:
+    """The planned items of a batch of ids, with what planning needs to read (pending cancels, earlier restarts)."""
+    active_ids = [i for i in ids if i in rows and rows[i]["status"] != "completed"]
+    pending = cancel_pending(client, active_ids) if state == "cancelled" and active_ids else set()
+    completed_ids = [i for i in ids if i in rows and rows[i]["status"] == "completed"]
+    restarts = existing_restarts(client, completed_ids) if state == "restarted" and completed_ids else {}
+    return [plan_item(state, invocation_id, rows.get(invocation_id), invocation_id in pending,
+                      restarts.get(invocation_id)) for invocation_id in ids]
 
 
 def count_repeats(client) -> list:
@@ -433,32 +513,90 @@ def reached(state, row) -> bool:
     return decision.action is None and not decision.error
 
 
-def summarize(items, matched, params) -> dict:
-    """The counts over every item, whichever of them the result lists."""
-    changed = [item for item in items if item["changed"]]
-    summary = {
-        "matched": matched,
-        "changed": len(changed),
-        "unchanged": sum(1 for item in items if not item["changed"] and "error" not in item),
-        "failed": sum(1 for item in items if "error" in item),
-        "missing": sum(1 for item in items if item["before"] == "absent"),
-        # Accepted, but not (yet) in the wanted state as read back: a request the server applies later.
-        "pending": sum(1 for item in items if "pending" in item),
-        # What a report of a bulk run needs per service, without listing (and Ansible copying) every invocation.
-        "changed_by_service": dict(Counter(item["target"].split("/", 1)[0] for item in changed)),
-    }
-    if params.get("kill_after") is not None:
-        summary["killed_after_cancel"] = sum(1 for item in items if item.get("killed_after_cancel"))
-    return summary
+class Tally:
+    """What the result keeps of the items as they are done: counts, the listed items (all, or only the failed with
+    report=failed), the diff lines, and the audit lines written as it goes."""
+
+    def __init__(self, task):
+        self.task = task
+        self.state = task.params["state"]
+        self.list_all = task.params["report"] == "all"
+        self.kill_after = task.params.get("kill_after") is not None
+        self.matched = 0
+        self.counts = Counter(inspected=0, changed=0, unchanged=0, failed=0, missing=0, pending=0,
+                              killed_after_cancel=0, stuck_on_old_server=0)
+        self.by_service = Counter()
+        self.listed = []
+        self.first_errors = []
+        self.missing_named = []
+        self.diff_before, self.diff_after = [], []
+
+    def add(self, items, audit=None):
+        if audit is not None:
+            audit.items(items)
+        if self.task.diff_mode:
+            diff = diff_lines(self.state, [item for item in items if item["changed"]])
+            self.diff_before.append(diff["before"])
+            self.diff_after.append(diff["after"])
+        counts = self.counts
+        for item in items:
+            for key in ("_row", "_expected", "_now", "_refused"):
+                item.pop(key, None)
+            counts["inspected"] += 1
+            if item["changed"]:
+                counts["changed"] += 1
+                self.by_service[item["target"].split("/", 1)[0]] += 1
+            elif "error" in item:
+                counts["failed"] += 1
+                if len(self.first_errors) < 5:
+                    self.first_errors.append(item["error"])
+            else:
+                counts["unchanged"] += 1
+            if "error" in item and item["changed"]:
+                counts["failed"] += 1
+                if len(self.first_errors) < 5:
+                    self.first_errors.append(item["error"])
+            if item["before"] == "absent":
+                counts["missing"] += 1
+                if "error" not in item and len(self.missing_named) < 21:
+                    self.missing_named.append(item["id"])
+            if "pending" in item:
+                counts["pending"] += 1
+                if item["changed"] and item["after"] == "suspended":
+                    counts["stuck_on_old_server"] += 1
+            if item.get("killed_after_cancel"):
+                counts["killed_after_cancel"] += 1
+            if self.list_all or "error" in item:
+                self.listed.append(item)
+
+    def summary(self) -> dict:
+        counts = self.counts
+        summary = {"matched": self.matched, "changed": counts["changed"], "unchanged": counts["unchanged"],
+                   "failed": counts["failed"], "missing": counts["missing"],
+                   # Accepted, but not (yet) in the wanted state as read back: a request the server applies later.
+                   "pending": counts["pending"],
+                   # What a report of a bulk run needs per service, without listing (and Ansible copying) every
+                   # invocation.
+                   "changed_by_service": dict(self.by_service)}
+        if self.kill_after:
+            summary["killed_after_cancel"] = counts["killed_after_cancel"]
+        return summary
+
+    def outcome(self) -> dict:
+        """The task result: listed items, summary, and diff when asked."""
+        outcome = {"changed": self.counts["changed"] > 0, "invocations": self.listed, "summary": self.summary()}
+        if self.task.diff_mode:
+            outcome["diff"] = {"before": "".join(self.diff_before), "after": "".join(self.diff_after)}
+        return outcome
 
 
-def warn_about_server(task, items, state):
+def warn_about_server(task, tally, state):
     """Say so when an older server is known to accept a call and drop it (Restate 1.6: a cancel of an invocation
     suspended on an awakeable or a workflow promise), with the version, the count and the remedy."""
     version = version_tuple(getattr(task, "server_version", None))
     if state != "cancelled" or version is None or version >= (1, 7):
         return
-    stuck = sum(1 for item in items if item.get("pending") and item["after"] == "suspended" and item["changed"])
+    stuck = tally.counts["stuck_on_old_server"]
     if stuck:
         task.warn(f"Restate {task.server_version} accepts a cancel of an invocation suspended on an awakeable or a "
                   f"workflow promise and drops it: {stuck} cancelled invocation(s) are still suspended. Kill them "
@@ -475,18 +613,11 @@ def version_tuple(version):
 
 
 def report(task, items, matched):
-    """The task result: items without internals, summary, and diff when asked."""
-    if task.diff_mode:
-        diff = diff_lines(task.params["state"], [item for item in items if item["changed"]])
-    for item in items:
-        for key in ("_row", "_expected", "_now", "_refused"):
-            item.pop(key, None)
-    summary = summarize(items, matched, task.params)
-    listed = items if task.params["report"] == "all" else [item for item in items if "error" in item]
-    outcome = {"changed": summary["changed"] > 0, "invocations": listed, "summary": summary}
-    if task.diff_mode:
-        outcome["diff"] = diff
-    return outcome
+    """The task result for these items (all of a task's items at once)."""
+    tally = Tally(task)
+    tally.matched = matched
+    tally.add(items)
+    return tally.outcome()
 
 
 def diff_lines(state, changed) -> dict:

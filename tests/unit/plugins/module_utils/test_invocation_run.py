@@ -3,10 +3,13 @@ pending requests and the diff."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fake_restate import Done, FakeClient, FakeTask, completed_rows, make_id, refused
 
 from ansible_collections.restate.admin.plugins.module_utils import _invocation_task
+from ansible_collections.restate.admin.plugins.module_utils._client import RestateApiError
 from ansible_collections.restate.admin.plugins.module_utils._invocation_task import run
 
 
@@ -154,3 +157,80 @@ def test_the_diff_of_a_journal_purge_and_a_restart_differs_before_and_after(chec
     result = outcome(client, state="journal_purged", ids=[rows[0]["id"]], diff=True, check_mode=check_mode)
     assert result["diff"]["before"] == f"{rows[0]['id']}: completed (journal: 3 entries)\n"
     assert result["diff"]["after"] == f"{rows[0]['id']}: completed (journal: 0 entries)\n"
+
+
+def test_report_failed_works_page_by_page_acting_on_each_page_before_reading_the_next(monkeypatch):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
+    client = FakeClient(completed_rows(10))
+    log = []
+    query, actions = client.query, client.invocation_actions
+    monkeypatch.setattr(client, "query", lambda sql, columns=None: log.append("select" if "LIMIT" in sql else "read")
+                        or query(sql, columns))
+    monkeypatch.setattr(client, "invocation_actions", lambda ids, *a, **k: log.append(len(ids)) or actions(ids, *a, **k))
+    result = outcome(client, state="purged", filters={"service": "Tester"}, report="failed")
+    assert result["summary"]["changed"] == 10 and result["summary"]["matched"] == 10 and client.rows == {}
+    assert result["invocations"] == []
+    assert [entry for entry in log if entry != "read"] == ["select", 3, "select", 3, "select", 3, "select", 1]
+
+
+def test_a_paged_selection_stops_at_the_limit_and_counts_the_rest(monkeypatch):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
+    rows = completed_rows(10)
+    rows[4]["status"] = "running"  # the selection for purged skips it
+    client = FakeClient(rows)
+    result = outcome(client, state="purged", filters={"service": "Tester"}, report="failed", limit=5)
+    assert result["summary"]["changed"] == 5 and result["summary"]["matched"] == 9
+    assert any("9 invocations match" in warning for warning in result["warnings"])
+    assert len(client.rows) == 5  # four completed left for the next run, and the running one
+
+
+def read_audit(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_the_audit_log_lists_every_invocation_acted_on_and_never_the_token(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "2")
+    path = tmp_path / "audit.jsonl"
+    rows = completed_rows(5)
+    client = FakeClient(rows[:4])  # the fifth is already absent: unchanged, not written
+    result = outcome(client, state="purged", ids=[row["id"] for row in rows], audit_log=str(path), token="s3cret",
+                     headers={"X-Api-Key": "hidden-value"})
+    assert result["summary"]["changed"] == 4
+    text = path.read_text()
+    assert "s3cret" not in text and "hidden-value" not in text
+    start, *invocations, end = read_audit(path)
+    assert start["record"] == "start" and start["options"]["state"] == "purged"
+    assert start["options"]["headers"] == ["X-Api-Key"] and "token" not in start["options"] and start["time"]
+    assert [(i["id"], i["target"], i["before"], i["after"]) for i in invocations] == [
+        (row["id"], "Tester/ok", "completed", "absent") for row in rows[:4]]
+    assert end["record"] == "end" and end["failed"] is False and end["summary"]["changed"] == 4
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_task_that_fails_half_way_leaves_an_audit_log_of_what_it_did(tmp_path, monkeypatch):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
+    path = tmp_path / "audit.jsonl"
+    client = FakeClient(completed_rows(9))
+    query = client.query
+    selects = []
+
+    def failing_query(sql, columns=None):
+        if "LIMIT" in sql:
+            selects.append(sql)
+            if len(selects) == 3:
+                raise RestateApiError("POST", "/query", status=503, message="server going away")
+        return query(sql, columns)
+    monkeypatch.setattr(client, "query", failing_query)
+    result = outcome(client, state="purged", filters={"service": "Tester"}, report="failed", audit_log=str(path))
+    assert result["failed"] and "server going away" in result["msg"]
+    assert result["summary"]["changed"] == 6  # the result says what was done too
+    start, *invocations, end = read_audit(path)
+    assert len(invocations) == 6 and all(i["after"] == "absent" for i in invocations)
+    assert end["failed"] is True and "server going away" in end["msg"] and end["summary"]["changed"] == 6
+    assert len(client.rows) == 3
+
+
+def test_an_audit_log_that_cannot_be_opened_fails_before_any_call(tmp_path):
+    client = FakeClient(completed_rows(1))
+    result = outcome(client, state="purged", ids=list(client.rows), audit_log=str(tmp_path / "no" / "such" / "x"))
+    assert result["failed"] and result["msg"].startswith("audit_log: cannot open") and client.queries == []

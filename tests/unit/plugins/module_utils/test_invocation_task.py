@@ -11,7 +11,7 @@ class Task:
     diff_mode = False
 
     def __init__(self, report_option, kill_after=None):
-        self.params = {"report": report_option, "kill_after": kill_after}
+        self.params = {"report": report_option, "kill_after": kill_after, "state": "purged"}
 
 
 def items():
