@@ -121,7 +121,11 @@ options:
         service), and the diff shows every change.
       - V(all) lists every invocation inspected.
       - V(failed) lists only those that could not be brought to the state, so that a task on thousands of
-        invocations returns a small result (Ansible copies a task's result several times on its way to the
+        invocations returns a small result. With O(filters), the selection is then read and acted on page by page
+        (10,000 invocations a page, oldest first), keeping only the counts and the failures, so memory does not grow
+        with the number of invocations. Invocations that come to match while the task runs are included if they
+        sort after the pages done (created later), up to O(limit); O(wait) and O(kill_after) apply to each page
+        before the next is read, each with the whole O(wait_timeout). (Ansible copies a task's result several times on its way to the
         callbacks and to C(register), about 0.1 s per 10,000 listed invocations; see the collection's
         docs/benchmarks.md).
     type: str
@@ -136,6 +140,18 @@ options:
         or removes invocations; the same rule as the P(restate.admin.bulk_cancel#role) role's.
       - Cannot be combined with O(id) or O(ids).
     type: bool
+  audit_log:
+    description:
+      - A file on the host that runs the module (the controller, when the task runs there) to append a record of the
+        task to, as JSON Lines, written as the task goes so that a task that fails half-way leaves what it did.
+      - "A C(start) line with the time (UTC), the module, whether in check mode, and the task's options (never
+        O(token), and only the names of O(headers)); one C(invocation) line per invocation changed (or that would
+        be, in check mode) or failed, with C(id), C(target), C(before), C(after), C(changed) and, where set,
+        C(pending), C(note), C(error), C(new_invocation_id); an C(end) line with RV(summary), C(failed) and the
+        message of a failure."
+      - Unchanged invocations are only counted, in the C(end) line. The file is created with mode C(0600) and
+        appended to; the task fails before any call when it cannot be opened.
+    type: path
 extends_documentation_fragment:
   - restate.admin.connection
   - restate.admin.filters
