@@ -3,7 +3,9 @@ marked as pending, and concurrent runs that add up."""
 
 from __future__ import annotations
 
+import json
 import threading
+import uuid
 
 import pytest
 from harness.server import server_version
@@ -84,3 +86,51 @@ def test_two_purges_of_the_same_invocations_at_once_add_up(restate, ansible, bat
     assert results[0]["summary"]["changed"] + results[1]["summary"]["changed"] == len(ids), [
         r["summary"] for r in results]
     assert restate.statuses(ids) == {}
+
+
+def audit_records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_paged_purge_with_an_audit_log(restate, ansible, workdir):
+    key = f"paged-{uuid.uuid4().hex[:8]}"
+    ids = [restate.send(f"Holder/{key}/hold", 0) for unused_n in range(10)]
+    restate.wait_statuses(ids, "completed")
+    path = workdir / f"{key}.jsonl"
+    args = {"filters": {"service": "Holder", "key": key}, "state": "purged", "report": "failed",
+            "audit_log": str(path)}
+    first, rerun = ansible.run_tasks([{MODULE: args}, {MODULE: args}], env={"RESTATE_ADMIN_TEST_PAGE_ROWS": "4"})
+    assert first["summary"]["changed"] == 10 and first["summary"]["matched"] == 10 and first["invocations"] == []
+    assert not rerun["changed"] and rerun["summary"]["matched"] == 0
+    assert restate.statuses(ids) == {}
+    records = audit_records(path)
+    assert [r["record"] for r in records] == ["start"] + ["invocation"] * 10 + ["end", "start", "end"]
+    assert sorted(r["id"] for r in records[1:11]) == sorted(ids)
+    assert all(r["before"] == "completed" and r["after"] == "absent" and r["target"].startswith("Holder/") for r in
+               records[1:11])
+    assert records[0]["options"]["filters"]["key"] == key and records[11]["summary"]["changed"] == 10
+
+
+def test_a_task_that_fails_half_way_leaves_an_audit_log_of_what_it_did(restate, ansible, workdir):
+    from harness.fault_proxy import FaultProxy
+
+    key = f"halfway-{uuid.uuid4().hex[:8]}"
+    ids = [restate.send(f"Holder/{key}/hold", 0) for unused_n in range(9)]
+    restate.wait_statuses(ids, "completed")
+    path = workdir / f"{key}.jsonl"
+    proxy = FaultProxy(restate.admin_url)
+    # After the second page is selected, the server (through the proxy) refuses everything: the run stops half-way.
+    proxy.before("/query", 2, lambda: setattr(proxy, "token", "now-required"))
+    try:
+        result = ansible.run(MODULE, {"admin_url": proxy.url, "filters": {"service": "Holder", "key": key},
+                                      "state": "purged", "report": "failed", "audit_log": str(path), "retries": 0},
+                             env={"RESTATE_ADMIN_TEST_PAGE_ROWS": "3"})
+    finally:
+        proxy.close()
+    assert result["failed"], result
+    records = audit_records(path)
+    done = [r for r in records if r["record"] == "invocation" and "error" not in r]
+    assert len(done) == 3 and all(r["after"] == "absent" for r in done), records
+    assert records[-1]["record"] == "end" and records[-1]["failed"] is True and records[-1]["summary"]["changed"] >= 3
+    left = restate.statuses(ids)
+    assert not any(r["id"] in left for r in done) and len(left) == 6  # the file says exactly what was purged
