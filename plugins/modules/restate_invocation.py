@@ -176,14 +176,14 @@ attributes:
 notes:
   - Exactly one of O(id), O(ids) and O(filters) is required (or O(all_invocations=true)). An empty O(filters)
     selection is refused unless O(all_invocations=true).
-  - RV(invocations[].after) is what the server shows. Cancel, kill, pause and resume take effect asynchronously:
+  - RV(invocations[].after) is what the server shows. Cancel, kill, pause and resume take effect asynchronously;
     without O(wait) the task reads the invocations back for up to a second while the server applies the calls, and
     an invocation not in the wanted state by then is reported with that status and RV(invocations[].pending), which
     says why and what to do (O(wait), O(kill_after), O(state=killed)). The server answers a purge or a journal purge
     once it is done, and a restart with the new id. In check mode, RV(invocations[].after) is the prediction.
-  - A request already pending from an earlier run is detected for O(state=cancelled) (the journal holds the cancel):
+  - A request already pending from an earlier run is detected for O(state=cancelled) (the journal holds the cancel);
     the re-run changes nothing. A pause sent to an invocation inside a long step leaves no trace on the server
-    (Restate 1.7: no journal entry or event, no change of C(modified_at)) until its attempt ends, so a re-run sends
+    (Restate 1.7 shows no journal entry or event, and no change of C(modified_at)) until its attempt ends, so a re-run sends
     it again (the server takes the repeat as one) and reports it pending again.
   - A call refused because the invocation is already in the wanted state (purge 404, kill or cancel 409 already
     completed) is unchanged, with a note that another run or client got there first, so that the counts of
@@ -289,7 +289,7 @@ invocations:
     pending:
       description:
         - The server accepted the call but the invocation is not in the wanted state as read back (or, for
-          V(cancelled), a cancel sent earlier is still pending): why, and what to do about it (O(wait), O(kill_after),
+          V(cancelled), a cancel sent earlier is still pending) - why, and what to do about it (O(wait), O(kill_after),
           O(state=killed); for a resume that failed again, fix the handler or resume on another deployment).
       type: str
       returned: when the state is not reached yet

@@ -32,7 +32,7 @@ options:
     description:
       - Return at most this many invocations. RV(matched) still counts every match and RV(truncated) tells when some
         were left out.
-      - V(0) lists none and only counts: RV(summary) and RV(matched) come from one C(GROUP BY status) query that the
+      - V(0) lists none and only counts; RV(summary) and RV(matched) come from one C(GROUP BY status) query that the
         server answers without sending any invocation, however many match.
     type: int
     default: 1000
