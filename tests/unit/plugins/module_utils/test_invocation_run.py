@@ -234,3 +234,12 @@ def test_an_audit_log_that_cannot_be_opened_fails_before_any_call(tmp_path):
     client = FakeClient(completed_rows(1))
     result = outcome(client, state="purged", ids=list(client.rows), audit_log=str(tmp_path / "no" / "such" / "x"))
     assert result["failed"] and result["msg"].startswith("audit_log: cannot open") and client.queries == []
+
+
+def test_report_all_above_the_ceiling_warns_with_the_number(monkeypatch):
+    monkeypatch.setattr(_invocation_task, "REPORT_ALL_CEILING", 3)
+    result = outcome(FakeClient(completed_rows(5)), state="purged", filters={"service": "Tester"}, check_mode=True)
+    assert any("report: all lists 5 invocations, more than 3" in w for w in result["warnings"])
+    quiet = outcome(FakeClient(completed_rows(5)), state="purged", filters={"service": "Tester"}, report="failed",
+                    check_mode=True)
+    assert not any("report: all" in w for w in quiet["warnings"])
