@@ -214,8 +214,8 @@ def pending_reason(state: str, before: dict, now: dict | None) -> str | None:
                            "pauses again)",
                  "running": "it is inside a step (a long ctx.run, say) and sees the cancel at its next await point",
                  "backing-off": "it sees the cancel at its next attempt",
-                 "suspended": "it sees the cancel when it wakes up"}.get(status, "it sees the cancel at its next "
-                                                                          "await point")
+                 "suspended": "it sees the cancel when it wakes up"}.get(
+                     status, "it sees the cancel at its next await point")
         return (f"cancel requested, not applied yet: the invocation is still {status}; {where}. Use wait: true to "
                 "wait for it, kill_after to kill it if it does not stop in time, or state: killed")
     if state == "killed" and status not in ("completed", ABSENT):

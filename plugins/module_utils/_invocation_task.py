@@ -513,6 +513,8 @@ def read_back(client, items, state, repeated):
                     item["changed"] = False
                     item["note"] = (f"already {item['after']}: another run or client got there first (the server "
                                     f"answered: {answer})")
+
+
 def reached(state, row) -> bool:
     """Whether an invocation (row None: absent) is in the wanted state, so nothing is left to do."""
     if state == "restarted":
