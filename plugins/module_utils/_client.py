@@ -41,6 +41,11 @@ class AdminClient:
     def admin_url(self) -> str:
         return self.transport.admin_url
 
+    @property
+    def repeats(self) -> int:
+        """How many calls this run repeated, or moved to another node, after a failure that is safe to repeat."""
+        return self.transport.retry.repeats
+
     def close(self):
         self.transport.close()
 

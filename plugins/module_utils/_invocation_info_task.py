@@ -38,8 +38,8 @@ def run(task):
     """Count per status, list (or describe one, with its journal); ends with ``task.exit_json`` or ``task.fail_json``."""
     params = task.params
     try:
-        if params["limit"] < 1:
-            raise InputError(f"limit must be 1 or more, got {params['limit']}")
+        if params["limit"] < 0:
+            raise InputError(f"limit must be 0 (count only) or more, got {params['limit']}")
         columns = list(INVOCATION_COLUMNS)
         if params["fields"]:
             columns = ["id"] + [c for c in check_columns(params["fields"]) if c != "id"]
@@ -50,7 +50,10 @@ def run(task):
 
         client = task.connect()
         summary = {row["status"]: row["count"] for row in client.query(count_by_status_sql(conditions))}
-        invocations = client.query(select_sql(columns, conditions, params["order"], params["limit"]), columns=columns)
+        invocations = []
+        if params["limit"]:  # limit 0: the counts per status only, however many match
+            invocations = client.query(select_sql(columns, conditions, params["order"], params["limit"]),
+                                       columns=columns)
         if params["id"] and params["journal"] and invocations:
             invocations[0]["journal"] = client.query(journal_sql(params["id"]), columns=JOURNAL_COLUMNS)
     except Exception as error:  # pylint: disable=broad-exception-caught

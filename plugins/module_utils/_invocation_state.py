@@ -191,3 +191,43 @@ def settled(state: str, before: dict, now: dict | None) -> bool:
         # An always-failing handler pauses again at once, so 'paused' with a newer modification also counts.
         return status != "paused" or (now or {}).get("modified_at") != before.get("modified_at")
     return True
+
+
+def looked_at(state: str, before: dict, now: dict | None) -> bool:
+    """Whether a read-back right after the call can stop looking: the call's effect (or its failure) shows.
+
+    Like settled(), except that a resumed invocation still running may yet fail again and pause: for a resume, only
+    a status the handler got to by itself (suspended, completed, retrying or paused again) ends the look."""
+    if state != "resumed":
+        return settled(state, before, now)
+    status = now["status"] if now else ABSENT
+    return status not in ("running", "ready", "paused") or (
+        status == "paused" and now.get("modified_at") != before.get("modified_at"))
+
+
+def pending_reason(state: str, before: dict, now: dict | None) -> str | None:
+    """For an invocation the server accepted the call for: why, as read back, it is not (yet) in the wanted state,
+    and what to do about it; None when it is there."""
+    status = now["status"] if now else ABSENT
+    if state == "cancelled" and status not in ("completed", ABSENT):
+        where = {"paused": "a paused invocation sees it only once it runs again (one that fails before an await point "
+                           "pauses again)",
+                 "running": "it is inside a step (a long ctx.run, say) and sees the cancel at its next await point",
+                 "backing-off": "it sees the cancel at its next attempt",
+                 "suspended": "it sees the cancel when it wakes up"}.get(
+                     status, "it sees the cancel at its next await point")
+        return (f"cancel requested, not applied yet: the invocation is still {status}; {where}. Use wait: true to "
+                "wait for it, kill_after to kill it if it does not stop in time, or state: killed")
+    if state == "killed" and status not in ("completed", ABSENT):
+        return (f"kill requested, not applied yet: the invocation is still {status}. Use wait: true to wait for it")
+    if state == "paused" and status not in ("paused", "completed", ABSENT):
+        return (f"pause requested, not applied yet: the invocation is still {status}; the server pauses it when its "
+                "current attempt ends (a long ctx.run runs to its end first). Use wait: true to wait for it. The "
+                "server shows no trace of a requested pause, so a re-run sends it again (harmless)")
+    if state == "resumed" and status in ("paused", "backing-off"):
+        if status == "paused" and (now or {}).get("modified_at") == before.get("modified_at"):
+            return "resume requested, not applied yet: the invocation is still paused. Use wait: true to wait for it"
+        return (f"resumed, but it failed again and is {status}: fix what makes it fail (see last_failure with "
+                "restate_invocation_info) and resume it again, possibly on another deployment (deployment: latest), "
+                "or give it up with state: killed")
+    return None

@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import Counter
 
+from ansible_collections.restate.admin.plugins.module_utils._audit_log import AuditLog
 from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._invocation_state import (
@@ -15,6 +17,8 @@ from ansible_collections.restate.admin.plugins.module_utils._invocation_state im
     ROW_COLUMNS,
     SELECTABLE,
     WAITABLE,
+    looked_at,
+    pending_reason,
     plan,
     settled,
 )
@@ -38,12 +42,20 @@ IDS_PER_QUERY = 20000
 # A filters selection is read in pages of this many rows (keyset on created_at, id): one page's JSON answer is all
 # that is held beside the rows already read, not the answer for 100,000 rows at once.
 PAGE_ROWS = 10000
+# report=all lists every item, and Ansible copies a task's result several times: 100,000 listed took 128 MB peak
+# (make bench), growing with the count. Above this many, the task warns and names report=failed.
+REPORT_ALL_CEILING = 100000
 # Values repeated in every row, shared as one string each (100,000 rows: about 15 MB less).
 REPEATED_COLUMNS = ("status", "target", "target_service_ty")
 IDS_PER_JOURNAL_QUERY = 500
 # How a delivered cancel shows in sys_journal on 1.7 (the built-in cancel signal has index 1).
 CANCEL_SIGNAL_TYPE = "'Notification: Signal'"
 CANCEL_SIGNAL_LIKE = "'%{\"SignalIndex\":1}%'"
+# Without wait, how long the read-back after the calls looks for the server applying them (a cancel of a suspended
+# invocation shows within milliseconds; one the server applies later does not, and is reported as pending).
+READBACK_SECONDS = 1.0
+# The states whose read-back (resume: modified_at) or diff (journal purge: journal_size) needs the row read before.
+ROW_KEPT = ("resumed", "journal_purged")
 
 
 SPEC = {
@@ -62,9 +74,12 @@ SPEC = {
         "concurrency": {"type": "int", "default": 512},
         "batch_calls": {"type": "bool", "default": True},
         "report": {"type": "str", "default": "all", "choices": ["all", "failed"]},
+        # No default: required_one_of counts an option with a default as given.
+        "all_invocations": {"type": "bool"},
+        "audit_log": {"type": "path"},
     },
     "mutually_exclusive": [["id", "ids", "filters"]],
-    "required_one_of": [["id", "ids", "filters"]],
+    "required_one_of": [["id", "ids", "filters", "all_invocations"]],
 }
 
 
@@ -80,6 +95,25 @@ def check_options(params):
         raise InputError(f"kill_after must be 0 or more seconds, got {params['kill_after']}")
     if params["from_entry"] is not None and params["from_entry"] < 0:
         raise InputError(f"from_entry must be a journal index (0 or more), got {params['from_entry']}")
+
+
+def check_selection(params):
+    """Refuse a filters selection that names nothing (every invocation of the server) unless all_invocations says so.
+
+    The same rule as the bulk_cancel role's: a task that changes invocations must name what it changes."""
+    if params["all_invocations"]:
+        if params["id"] is not None or params["ids"] is not None:
+            raise InputError("all_invocations: true selects every invocation; it cannot go with id or ids. Remove "
+                             "all_invocations, or use filters instead of id/ids")
+        return
+    if params["filters"] is not None and not normalize_filters(params["filters"]):
+        raise InputError(f"filters is empty (no filter has a value), which selects every invocation on the server; "
+                         f"nothing was {params['state']}. Name at least one filter, e.g. filters: {{service: "
+                         "Checkout, status: [suspended]}, or set all_invocations: true to act on every invocation "
+                         "(up to limit) on purpose")
+    if params["id"] is None and params["ids"] is None and params["filters"] is None:
+        raise InputError("all_invocations: false selects nothing; give id, ids or filters, or set "
+                         "all_invocations: true to act on every invocation (up to limit) on purpose")
 
 
 def state_columns(state) -> list:
@@ -176,6 +210,7 @@ def act(client, items, state, params):
         for item, error in zip(items, errors):
             if error is not None:
                 item["error"] = f"{item['id']}: {action} failed: {error}"
+                item["_refused"] = getattr(error, "status", None) is not None
                 item["changed"] = False
         return
 
@@ -228,105 +263,233 @@ def wait_for(client, items, state, params):
 
 
 def run(task):
-    """Read, plan, act, wait and report; ends with ``task.exit_json`` or ``task.fail_json``."""
+    """Read, plan, act, wait and report, page by page for a filters selection with report=failed; ends with
+    ``task.exit_json`` or ``task.fail_json``."""
     params = task.params
     state = params["state"]
-    result = {"changed": False, "invocations": [], "summary": summarize([], 0, params)}
+    tally = Tally(task)
+    audit = None
     try:
         check_options(params)
+        check_selection(params)
+        if params["audit_log"]:
+            audit = AuditLog(params["audit_log"], "restate.admin.restate_invocation", params, task.check_mode)
         named = params["ids"] if params["ids"] is not None else ([params["id"]] if params["id"] else None)
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
         if named is not None:
             ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
-            rows = read_rows(client, ids, state_columns(state))
-            matched = len(ids)
+            tally.matched = len(ids)
+            batches = [read_rows(client, ids, state_columns(state))]
+            batches[0]["_order"] = ids
+        elif params["report"] == "failed":
+            # Page by page: only the counts and the failures outlive a page, so memory stays flat.
+            batches = Pages(client, params["filters"] or {}, state, params["limit"], page_rows())
         else:
-            selected, matched = select_rows(client, params["filters"], state, params["limit"])
-            rows = {row["id"]: row for row in selected}
-            ids = list(rows)
-            if matched > len(ids):
-                task.warn(f"{matched} invocations match the filters; this run acts on the first {len(ids)} "
-                          "(limit). Run again, or raise limit, for the rest.")
-        active_ids = [i for i in ids if i in rows and rows[i]["status"] != "completed"]
-        pending = cancel_pending(client, active_ids) if state == "cancelled" and active_ids else set()
-        completed_ids = [i for i in ids if i in rows and rows[i]["status"] == "completed"]
-        restarts = existing_restarts(client, completed_ids) if state == "restarted" and completed_ids else {}
+            selected, tally.matched = select_rows(client, params["filters"] or {}, state, params["limit"])
+            batches = [{row["id"]: row for row in selected}]
+            selected = None
+        for rows in batches:
+            ids = rows.pop("_order", None) or list(rows)
+            if isinstance(batches, Pages):
+                tally.matched += len(ids)
+            items = plan_batch(client, state, ids, rows)
+            rows = None  # drop the reference: the items keep the rows they need
+            try:
+                carry_out(task, client, items, state, params)
+            except Exception as error:  # pylint: disable=broad-exception-caught
+                # The calls may have been sent; say for each invocation that its outcome was not confirmed.
+                for item in items:
+                    if item["changed"] and item["after"] is None and "error" not in item:
+                        item["error"] = f"{item['id']}: outcome not confirmed ({error}); run the task again to finish"
+                    elif item["after"] is None:
+                        item["after"] = item["before"]
+                tally.add(items, audit)
+                raise
+            tally.add(items, audit)
+        if isinstance(batches, Pages):
+            tally.matched += batches.beyond
+        if named is None and tally.matched > tally.counts["inspected"]:
+            task.warn(f"{tally.matched} invocations match the filters; this run acts on the first "
+                      f"{tally.counts['inspected']} (limit). Run again, or raise limit, for the rest.")
     except Exception as error:  # pylint: disable=broad-exception-caught
-        task.fail_on(error, **result)
+        outcome = tally.outcome()
+        if audit is not None:
+            audit.end(outcome["summary"], True, str(error))
+        task.fail_on(error, **outcome)
 
-    items = []
-    for invocation_id in ids:
-        row = rows.get(invocation_id)
-        decision = plan(state, row, cancel_pending=invocation_id in pending, restarted_as=restarts.get(invocation_id))
-        # Five keys for a plain change: Ansible copies and converts every listed item, and its copy of a dict of
-        # up to five keys is a third smaller than of six (100,000 listed: 128 MB peak instead of 151).
-        item = {"id": invocation_id, "target": row["target"] if row else None,
-                "before": row["status"] if row else "absent", "after": None, "changed": decision.changes,
-                "_row": row or {}, "_expected": decision.expected}
-        if decision.note:
-            item["note"] = decision.note
-        if decision.error:
-            item["error"] = f"{invocation_id} {decision.error}."
-            item["changed"] = False
-        if restarts.get(invocation_id):
-            item["new_invocation_id"] = restarts[invocation_id]
-        items.append(item)
+    warn_about_server(task, tally, state)
+    if tally.list_all and tally.counts["inspected"] > REPORT_ALL_CEILING:
+        task.warn(f"report: all lists {tally.counts['inspected']} invocations, more than {REPORT_ALL_CEILING}: Ansible "
+                  "holds several copies of such a result on the controller (100,000 listed: about 130 MB). Use "
+                  "report: failed, which works page by page and lists only failures (with audit_log for a record of "
+                  "every invocation)")
+    outcome = tally.outcome()
+    if tally.missing_named and named is not None:
+        missing = tally.missing_named
+        task.warn(f"{tally.counts['missing']} invocation(s) not found on the server, reported as already {state}: "
+                  f"{', '.join(missing[:20])}{' ...' if tally.counts['missing'] > 20 else ''}")
+    failed = tally.counts["failed"]
+    msg = None
+    if failed:
+        errors = "; ".join(tally.first_errors)
+        more = f" (and {failed - 5} more, see invocations)" if failed > 5 else ""
+        msg = (f"{failed} of {tally.counts['inspected']} invocations could not be brought to state={state}: "
+               f"{errors}{more}")
+    if audit is not None:
+        audit.end(outcome["summary"], bool(failed), msg)
+    if failed:
+        task.fail_json(msg=msg, **outcome)
+    task.exit_json(**outcome)
 
-    # Keep the rows only where waiting compares against them; 100,000 of them are worth freeing.
-    waiting = state in WAITABLE and (params["wait"] or params["kill_after"] is not None)
-    for item in items:
-        if not (item["changed"] and waiting):
-            item["_row"] = None
-    rows = selected = None  # drop the references
-    to_act = [item for item in items if item["changed"]]
+
+def page_rows() -> int:
+    """Rows per page of a page-by-page selection: PAGE_ROWS, or RESTATE_ADMIN_TEST_PAGE_ROWS from the environment
+    (for tests that want several pages of a few invocations)."""
     try:
-        if to_act and not task.check_mode:
-            act(client, to_act, state, params)
-            acted = [item for item in to_act if "error" not in item]
-            if acted and waiting:
-                wait_for(client, acted, state, params)
-            else:
-                # Not waited for: a success answer reports the status the call leads to, as check mode does. A
-                # read-back would only show how far the server has got (10,000 cancels: 0.5 s more, racing the
-                # service). Purge and journal purge are done when answered.
-                for item in acted:
-                    item["after"] = item["_expected"]
-            to_read = [item for item in to_act if item["after"] is None]
-            for start in range(0, len(to_read), IDS_PER_QUERY):
-                chunk = to_read[start:start + IDS_PER_QUERY]
-                after_rows = read_rows(client, [item["id"] for item in chunk], AFTER_COLUMNS)
-                for item in chunk:
-                    row = after_rows.get(item["id"])
-                    item["after"] = row["status"] if row else "absent"
-                    if "error" in item and reached(state, row):
-                        # A call repeated after a lost answer is refused (purge: 404, kill: 409 already
-                        # completed), yet the first one did its work: the state is what counts.
-                        item["note"] = (f"the server answered: {item.pop('error')}; the invocation is "
-                                        f"{item['after']} now")
-                        item["changed"] = True
-                del after_rows
-    except Exception as error:  # pylint: disable=broad-exception-caught
-        # The calls may have been sent; say for each invocation that its outcome was not confirmed.
-        for item in to_act:
-            if item["after"] is None and "error" not in item:
-                item["error"] = f"{item['id']}: outcome not confirmed ({error}); run the task again to finish"
-        task.fail_on(error, **report(task, items, matched))
+        return max(1, int(os.environ.get("RESTATE_ADMIN_TEST_PAGE_ROWS", PAGE_ROWS)))
+    except ValueError:
+        return PAGE_ROWS
 
+
+class Pages:
+    """The rows of a filters selection oldest first, one page ({id: row}) at a time, keyset on (created_at, id): a
+    page is read only once the one before has been acted on. ``beyond`` is set at the end: how many more match
+    after the last row read (the limit was reached), 0 otherwise."""
+
+    def __init__(self, client, filters, state, limit, rows_per_page):
+        self.client = client
+        self.conditions = where_conditions(normalize_filters(filters))
+        if SELECTABLE[state]:
+            self.conditions.append(SELECTABLE[state])
+        self.columns = state_columns(state) + ["created_at"]
+        self.limit = limit
+        self.rows_per_page = rows_per_page
+        self.beyond = 0
+
+    def __iter__(self):
+        seen = 0
+        last = None
+        while seen < self.limit:
+            wanted = min(self.rows_per_page, self.limit - seen)
+            conditions = self.conditions + [after_condition(last)] if last else self.conditions
+            page = self.client.query(select_sql(self.columns, conditions, "oldest_first", wanted), columns=self.columns)
+            if not page:
+                return
+            last = {"created_at": page[-1]["created_at"], "id": page[-1]["id"]}
+            seen += len(page)
+            rows = {}
+            for row in page:
+                del row["created_at"]
+                rows[row["id"]] = shared(row)
+            page = None
+            yield rows
+            if len(rows) < wanted:
+                return
+        sql = f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(self.conditions + [after_condition(last)])}"
+        self.beyond = self.client.query(sql)[0]["n"]
+
+
+def plan_batch(client, state, ids, rows) -> list:
+    """The planned items of a batch of ids, with what planning needs to read (pending cancels, earlier restarts)."""
+    active_ids = [i for i in ids if i in rows and rows[i]["status"] != "completed"]
+    pending = cancel_pending(client, active_ids) if state == "cancelled" and active_ids else set()
+    completed_ids = [i for i in ids if i in rows and rows[i]["status"] == "completed"]
+    restarts = existing_restarts(client, completed_ids) if state == "restarted" and completed_ids else {}
+    return [plan_item(state, invocation_id, rows.get(invocation_id), invocation_id in pending,
+                      restarts.get(invocation_id)) for invocation_id in ids]
+
+
+def plan_item(state, invocation_id, row, cancel_is_pending, restarted_as) -> dict:
+    """One result item, planned; internal keys start with '_' and are removed before reporting."""
+    decision = plan(state, row, cancel_pending=cancel_is_pending, restarted_as=restarted_as)
+    # Five keys for a plain change: Ansible copies and converts every listed item, and its copy of a dict of
+    # up to five keys is a third smaller than of six (100,000 listed: 128 MB peak instead of 151).
+    item = {"id": invocation_id, "target": row["target"] if row else None,
+            "before": row["status"] if row else "absent", "after": None, "changed": decision.changes,
+            "_row": row or {}, "_expected": decision.expected}
+    if decision.note:
+        item["note"] = decision.note
+    if cancel_is_pending and not decision.changes and row and row["status"] != "completed":
+        item["pending"] = pending_reason(state, row, row)
+    if decision.error:
+        item["error"] = f"{invocation_id} {decision.error}."
+        item["changed"] = False
+    if restarted_as:
+        item["new_invocation_id"] = restarted_as
+    if not item["changed"] or state not in ROW_KEPT:
+        item["_row"] = {}  # what is read back is compared with the row before only for these states
+    return item
+
+
+def carry_out(task, client, items, state, params):
+    """Act on the items that need it, wait or look, and set every item's after (and pending) from the server."""
+    to_act = [item for item in items if item["changed"]]
+    if to_act and not task.check_mode:
+        act(client, to_act, state, params)
+        acted = [item for item in to_act if "error" not in item]
+        if acted and state in WAITABLE and (params["wait"] or params["kill_after"] is not None):
+            wait_for(client, acted, state, params)
+        elif acted and state in WAITABLE:
+            look(client, acted, state)
+        else:
+            # The server answers a purge or a journal purge once it is done, and a restart with the new id; the
+            # invocation itself is then absent, or completed.
+            for item in acted:
+                item["after"] = item["_expected"]
+        # A call refused although the invocation is in the wanted state was either repeated after its first answer
+        # was lost (the first one did the work: changed), or was the only one and another run got there first
+        # (unchanged): without a repeat in this run, it can only be the latter.
+        read_back(client, [item for item in to_act if item["after"] is None], state, client.repeats > 0)
+        if state in WAITABLE:
+            for item in to_act:
+                reason = pending_reason(state, item["_row"], item.get("_now")) if "error" not in item else None
+                if reason and item["changed"]:
+                    item["pending"] = reason
     for item in items:
         if item["after"] is None:
             item["after"] = item["_expected"] if item["changed"] else item["before"]
-    outcome = report(task, items, matched)
-    missing = [item["id"] for item in items if item["before"] == "absent" and "error" not in item]
-    if missing and named is not None:
-        task.warn(f"{len(missing)} invocation(s) not found on the server, reported as already {state}: "
-                  f"{', '.join(missing[:20])}{' ...' if len(missing) > 20 else ''}")
-    failed = [item for item in items if "error" in item]
-    if failed:
-        errors = "; ".join(item["error"] for item in failed[:5])
-        more = f" (and {len(failed) - 5} more, see invocations)" if len(failed) > 5 else ""
-        task.fail_json(msg=f"{len(failed)} of {len(items)} invocations could not be brought to state={state}: "
-                           f"{errors}{more}", **outcome)
-    task.exit_json(**outcome)
+
+
+def look(client, items, state):
+    """Without wait: read the acted-on invocations back, for up to READBACK_SECONDS while the server is seen to
+    apply the calls, so that after is what the server shows, not what the call was expected to lead to."""
+    waiting = {item["id"]: item for item in items}
+    poll = Poll(timeout=READBACK_SECONDS, interval=0.2)
+    for unused_round in poll.rounds():
+        rows = read_rows(client, list(waiting), AFTER_COLUMNS)
+        for invocation_id, item in list(waiting.items()):
+            row = rows.get(invocation_id)
+            item["after"] = row["status"] if row else "absent"
+            item["_now"] = row
+            if looked_at(state, item["_row"], row):
+                del waiting[invocation_id]
+        if not waiting:
+            poll.done()
+
+
+def read_back(client, items, state, repeated):
+    """Read back the items whose after is not known yet: waited for, or refused by the server."""
+    for start in range(0, len(items), IDS_PER_QUERY):
+        chunk = items[start:start + IDS_PER_QUERY]
+        after_rows = read_rows(client, [item["id"] for item in chunk], AFTER_COLUMNS)
+        for item in chunk:
+            row = after_rows.get(item["id"])
+            item["after"] = row["status"] if row else "absent"
+            item["_now"] = row
+            if item.get("_refused") and reached(state, row):
+                answer = item.pop("error")
+                if repeated:
+                    item["changed"] = True
+                    # A call repeated after a lost answer is refused (purge: 404, kill: 409 already completed), yet
+                    # the first one did its work: the state is what counts.
+                    item["note"] = (f"the server answered: {answer}; the invocation is {item['after']} now (this "
+                                    "run repeated calls whose answer was lost, so the first may have done it)")
+                else:
+                    # The first and only call was refused: someone else (another run, another client) got there
+                    # first. Nothing was changed by this task.
+                    item["changed"] = False
+                    item["note"] = (f"already {item['after']}: another run or client got there first (the server "
+                                    f"answered: {answer})")
 
 
 def reached(state, row) -> bool:
@@ -337,35 +500,126 @@ def reached(state, row) -> bool:
     return decision.action is None and not decision.error
 
 
-def summarize(items, matched, params) -> dict:
-    """The counts over every item, whichever of them the result lists."""
-    changed = [item for item in items if item["changed"]]
-    summary = {
-        "matched": matched,
-        "changed": len(changed),
-        "unchanged": sum(1 for item in items if not item["changed"] and "error" not in item),
-        "failed": sum(1 for item in items if "error" in item),
-        "missing": sum(1 for item in items if item["before"] == "absent"),
-        # What a report of a bulk run needs per service, without listing (and Ansible copying) every invocation.
-        "changed_by_service": dict(Counter(item["target"].split("/", 1)[0] for item in changed)),
-    }
-    if params.get("kill_after") is not None:
-        summary["killed_after_cancel"] = sum(1 for item in items if item.get("killed_after_cancel"))
-    return summary
+class Tally:
+    """What the result keeps of the items as they are done: counts, the listed items (all, or only the failed with
+    report=failed), the diff lines, and the audit lines written as it goes."""
+
+    def __init__(self, task):
+        self.task = task
+        self.state = task.params["state"]
+        self.list_all = task.params["report"] == "all"
+        self.kill_after = task.params.get("kill_after") is not None
+        self.matched = 0
+        self.counts = Counter(inspected=0, changed=0, unchanged=0, failed=0, missing=0, pending=0,
+                              killed_after_cancel=0, stuck_on_old_server=0)
+        self.by_service = Counter()
+        self.listed = []
+        self.first_errors = []
+        self.missing_named = []
+        self.diff_before, self.diff_after = [], []
+
+    def add(self, items, audit=None):
+        if audit is not None:
+            audit.items(items)
+        if self.task.diff_mode:
+            diff = diff_lines(self.state, [item for item in items if item["changed"]])
+            self.diff_before.append(diff["before"])
+            self.diff_after.append(diff["after"])
+        counts = self.counts
+        for item in items:
+            for key in ("_row", "_expected", "_now", "_refused"):
+                item.pop(key, None)
+            counts["inspected"] += 1
+            if item["changed"]:
+                counts["changed"] += 1
+                self.by_service[item["target"].split("/", 1)[0]] += 1
+            elif "error" in item:
+                counts["failed"] += 1
+                if len(self.first_errors) < 5:
+                    self.first_errors.append(item["error"])
+            else:
+                counts["unchanged"] += 1
+            if "error" in item and item["changed"]:
+                counts["failed"] += 1
+                if len(self.first_errors) < 5:
+                    self.first_errors.append(item["error"])
+            if item["before"] == "absent":
+                counts["missing"] += 1
+                if "error" not in item and len(self.missing_named) < 21:
+                    self.missing_named.append(item["id"])
+            if "pending" in item:
+                counts["pending"] += 1
+                if item["changed"] and item["after"] == "suspended":
+                    counts["stuck_on_old_server"] += 1
+            if item.get("killed_after_cancel"):
+                counts["killed_after_cancel"] += 1
+            if self.list_all or "error" in item:
+                self.listed.append(item)
+
+    def summary(self) -> dict:
+        counts = self.counts
+        summary = {"matched": self.matched, "changed": counts["changed"], "unchanged": counts["unchanged"],
+                   "failed": counts["failed"], "missing": counts["missing"],
+                   # Accepted, but not (yet) in the wanted state as read back: a request the server applies later.
+                   "pending": counts["pending"],
+                   # What a report of a bulk run needs per service, without listing (and Ansible copying) every
+                   # invocation.
+                   "changed_by_service": dict(self.by_service)}
+        if self.kill_after:
+            summary["killed_after_cancel"] = counts["killed_after_cancel"]
+        return summary
+
+    def outcome(self) -> dict:
+        """The task result: listed items, summary, and diff when asked."""
+        outcome = {"changed": self.counts["changed"] > 0, "invocations": self.listed, "summary": self.summary()}
+        if self.task.diff_mode:
+            outcome["diff"] = {"before": "".join(self.diff_before), "after": "".join(self.diff_after)}
+        return outcome
+
+
+def warn_about_server(task, tally, state):
+    """Say so when an older server is known to accept a call and drop it (Restate 1.6: a cancel of an invocation
+    suspended on an awakeable or a workflow promise), with the version, the count and the remedy."""
+    version = version_tuple(getattr(task, "server_version", None))
+    if state != "cancelled" or version is None or version >= (1, 7):
+        return
+    stuck = tally.counts["stuck_on_old_server"]
+    if stuck:
+        task.warn(f"Restate {task.server_version} accepts a cancel of an invocation suspended on an awakeable or a "
+                  f"workflow promise and drops it: {stuck} cancelled invocation(s) are still suspended. Kill them "
+                  "(state: killed), or upgrade the server to 1.7 or later")
+
+
+def version_tuple(version):
+    """(major, minor) of a version string such as '1.6.2', or None."""
+    try:
+        major, minor = str(version).split(".")[:2]
+        return int(major), int(minor)
+    except (TypeError, ValueError):
+        return None
 
 
 def report(task, items, matched):
-    """The task result: items without internals, summary, and diff when asked."""
-    for item in items:
-        item.pop("_row", None)
-        item.pop("_expected", None)
-    summary = summarize(items, matched, task.params)
-    listed = items if task.params["report"] == "all" else [item for item in items if "error" in item]
-    outcome = {"changed": summary["changed"] > 0, "invocations": listed, "summary": summary}
-    if task.diff_mode:
-        changed = [item for item in items if item["changed"]]
-        outcome["diff"] = {
-            "before": "".join(f"{item['id']}: {item['before']}\n" for item in changed),
-            "after": "".join(f"{item['id']}: {item['after']}\n" for item in changed),
-        }
-    return outcome
+    """The task result for these items (all of a task's items at once)."""
+    tally = Tally(task)
+    tally.matched = matched
+    tally.add(items)
+    return tally.outcome()
+
+
+def diff_lines(state, changed) -> dict:
+    """One line per change before and after, never the same: a restart names the new invocation, a journal purge
+    the journal's size, a request the server applies later says so."""
+    before, after = [], []
+    for item in changed:
+        was, now = item["before"], item["after"]
+        if state == "journal_purged":
+            was += f" (journal: {(item.get('_row') or {}).get('journal_size') or 0} entries)"
+            now += " (journal: 0 entries)"
+        elif state == "restarted":
+            now += f" (restarted as {item.get('new_invocation_id') or 'a new invocation'})"
+        if item.get("pending"):
+            now += f" ({ACTIONS[state]} requested, pending)"
+        before.append(f"{item['id']}: {was}\n")
+        after.append(f"{item['id']}: {now}\n")
+    return {"before": "".join(before), "after": "".join(after)}

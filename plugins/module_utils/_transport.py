@@ -100,9 +100,11 @@ class RetryPolicy:
         self.retries = max(0, int(retries))
         self.backoff = backoff
         self.on_retry = on_retry  # called with a short text each time a call is repeated
+        self.repeats = 0  # calls repeated (or moved to another node) so far in this run
         self._sleep = sleep
 
     def announce(self, text):
+        self.repeats += 1
         if self.on_retry:
             self.on_retry(text)
 

@@ -121,12 +121,37 @@ options:
         service), and the diff shows every change.
       - V(all) lists every invocation inspected.
       - V(failed) lists only those that could not be brought to the state, so that a task on thousands of
-        invocations returns a small result (Ansible copies a task's result several times on its way to the
+        invocations returns a small result. With O(filters), the selection is then read and acted on page by page
+        (10,000 invocations a page, oldest first), keeping only the counts and the failures, so memory does not grow
+        with the number of invocations. Invocations that come to match while the task runs are included if they
+        sort after the pages done (created later), up to O(limit); O(wait) and O(kill_after) apply to each page
+        before the next is read, each with the whole O(wait_timeout). (Ansible copies a task's result several times on its way to the
         callbacks and to C(register), about 0.1 s per 10,000 listed invocations; see the collection's
         docs/benchmarks.md).
     type: str
     choices: [all, failed]
     default: all
+  all_invocations:
+    description:
+      - V(true) lets an empty O(filters) selection (no filter given a value, for instance every value templated to
+        nothing) act on every invocation of the server, up to O(limit); without O(filters), V(true) selects every
+        invocation too.
+      - Without it, an empty selection is refused before any call is made, because every state of this module changes
+        or removes invocations; the same rule as the P(restate.admin.bulk_cancel#role) role's.
+      - Cannot be combined with O(id) or O(ids).
+    type: bool
+  audit_log:
+    description:
+      - A file on the host that runs the module (the controller, when the task runs there) to append a record of the
+        task to, as JSON Lines, written as the task goes so that a task that fails half-way leaves what it did.
+      - "A C(start) line with the time (UTC), the module, whether in check mode, and the task's options (never
+        O(token), and only the names of O(headers)); one C(invocation) line per invocation changed (or that would
+        be, in check mode) or failed, with C(id), C(target), C(before), C(after), C(changed) and, where set,
+        C(pending), C(note), C(error), C(new_invocation_id); an C(end) line with RV(summary), C(failed) and the
+        message of a failure."
+      - Unchanged invocations are only counted, in the C(end) line. The file is created with mode C(0600) and
+        appended to; the task fails before any call when it cannot be opened.
+    type: path
 extends_documentation_fragment:
   - restate.admin.connection
   - restate.admin.filters
@@ -142,16 +167,30 @@ attributes:
         sending any call that changes something. RV(invocations[].after) is then the status expected afterwards.
   diff_mode:
     support: full
-    details: "One C(id: status) line per changed invocation, before and after."
+    details:
+      - "One C(id: status) line per changed invocation, before and after, and they always differ: a journal purge
+        shows the journal's size before and after, a restart names the new invocation, and a request the server has
+        not applied yet says C((<action> requested, pending))."
   platform:
     platforms: posix
 notes:
-  - Exactly one of O(id), O(ids) and O(filters) is required.
-  - RV(invocations[].after) of an invocation the server accepted the call for is the status the call leads to, as in
-    check mode, unless O(wait) (or O(kill_after)) is set; then it is read back from the server once the invocation
-    has got there. Cancel, kill, pause and resume take effect asynchronously; the server answers a purge or a
-    journal purge once it is done. An invocation whose call failed is read back, because a call repeated after a
-    lost answer can be refused although the first one did its work.
+  - Exactly one of O(id), O(ids) and O(filters) is required (or O(all_invocations=true)). An empty O(filters)
+    selection is refused unless O(all_invocations=true).
+  - RV(invocations[].after) is what the server shows. Cancel, kill, pause and resume take effect asynchronously;
+    without O(wait) the task reads the invocations back for up to a second while the server applies the calls, and
+    an invocation not in the wanted state by then is reported with that status and RV(invocations[].pending), which
+    says why and what to do (O(wait), O(kill_after), O(state=killed)). The server answers a purge or a journal purge
+    once it is done, and a restart with the new id. In check mode, RV(invocations[].after) is the prediction.
+  - A request already pending from an earlier run is detected for O(state=cancelled) (the journal holds the cancel);
+    the re-run changes nothing. A pause sent to an invocation inside a long step leaves no trace on the server
+    (Restate 1.7 shows no journal entry or event, and no change of C(modified_at)) until its attempt ends, so a re-run sends
+    it again (the server takes the repeat as one) and reports it pending again.
+  - A call refused because the invocation is already in the wanted state (purge 404, kill or cancel 409 already
+    completed) is unchanged, with a note that another run or client got there first, so that the counts of
+    concurrent runs add up. Only when the client repeated calls after a lost answer in this task (it warns about
+    each retry) is such an invocation counted as changed, with a note, since the first call may have done it.
+  - Restate 1.6 accepts a cancel of an invocation suspended on an awakeable or a workflow promise and drops it; the
+    task warns with the server version, the count and the remedy (O(state=killed)).
 seealso:
   - module: restate.admin.restate_invocation_info
 """
@@ -242,10 +281,21 @@ invocations:
       sample: suspended
     after:
       description:
-        - Status after the task, or V(absent). It is the status the call leads to (in check mode too); it is read
-          back from the server with O(wait) or O(kill_after), and for an invocation whose call failed.
+        - Status after the task as read back from the server, or V(absent); in check mode, the status the call is
+          expected to lead to. For V(purged), V(journal_purged) and V(restarted), the server's answer that the call
+          is done (V(absent) or V(completed)).
       type: str
       sample: completed
+    pending:
+      description:
+        - The server accepted the call but the invocation is not in the wanted state as read back (or, for
+          V(cancelled), a cancel sent earlier is still pending) - why, and what to do about it (O(wait), O(kill_after),
+          O(state=killed); for a resume that failed again, fix the handler or resume on another deployment).
+      type: str
+      returned: when the state is not reached yet
+      sample: "cancel requested, not applied yet: the invocation is still paused; a paused invocation sees it only
+        once it runs again (one that fails before an await point pauses again). Use wait: true to wait for it,
+        kill_after to kill it if it does not stop in time, or state: killed"
     changed:
       description:
         - Whether the Admin API call of O(state) was sent (would be sent, in check mode) for this invocation
@@ -257,7 +307,7 @@ invocations:
       type: bool
       returned: when O(kill_after) killed it
     note:
-      description: Why nothing needed to be done, when that is not obvious.
+      description: Why nothing needed to be done, or what the server answered, when that is not obvious.
       type: str
       returned: when there is something to say
       sample: a cancel is already pending
@@ -291,6 +341,9 @@ summary:
     missing:
       description: Named invocations the server does not know.
       type: int
+    pending:
+      description: Invocations with RV(invocations[].pending) set, listed or not.
+      type: int
     changed_by_service:
       description:
         - How many invocations changed (would change, in check mode) per target service, virtual object or
@@ -301,7 +354,7 @@ summary:
       description: How many invocations O(kill_after) killed because their cancel had no effect in time.
       type: int
       returned: when O(kill_after) is set
-  sample: {matched: 1200, changed: 1150, unchanged: 50, failed: 0, missing: 0,
+  sample: {matched: 1200, changed: 1150, unchanged: 50, failed: 0, missing: 0, pending: 0,
            changed_by_service: {Checkout: 1000, Billing: 150}}
 """
 

@@ -32,6 +32,8 @@ options:
     description:
       - Return at most this many invocations. RV(matched) still counts every match and RV(truncated) tells when some
         were left out.
+      - V(0) lists none and only counts; RV(summary) and RV(matched) come from one C(GROUP BY status) query that the
+        server answers without sending any invocation, however many match.
     type: int
     default: 1000
   order:
@@ -88,8 +90,7 @@ EXAMPLES = r"""
       status: completed
       completion_result: failure
       completed_after: 24h
-    fields: [id]
-    limit: 1
+    limit: 0
   register: failures
 
 - name: Report

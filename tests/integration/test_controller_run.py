@@ -56,7 +56,7 @@ def test_both_ways_give_the_same_result(restate, ansible):
         assert comparable(worker_result) == comparable(module_result), task
     purge, failed_only, bad_filter, bad_state, unknown_option, bad_timeout, info, unreachable = in_worker
     assert purge["failed"] and purge["summary"] == {"matched": 3, "changed": 1, "unchanged": 1, "failed": 1,
-                                                    "missing": 1, "changed_by_service": {"Tester": 1}}
+                                                    "missing": 1, "pending": 0, "changed_by_service": {"Tester": 1}}
     assert purge["diff"]["before"] == f"{completed}: completed\n"
     assert TOKEN not in json.dumps(in_worker) and TOKEN not in worker_output
     assert '"token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in worker_output

@@ -115,6 +115,9 @@ def test_matched_truncated_and_summary(quiet, ansible):
     assert result["summary"] == by_status
     whole = ansible.run(MODULE, {"admin_url": quiet.admin_url, "filters": {"service": "Tester"}, "limit": 1000})
     assert whole["truncated"] is False and whole["count"] == whole["matched"]
+    counted = ansible.run(MODULE, {"admin_url": quiet.admin_url, "filters": {"service": "Tester"}, "limit": 0})
+    assert counted["invocations"] == [] and counted["count"] == 0 and counted["summary"] == by_status
+    assert counted["matched"] == len(everything)
 
 
 def test_time_windows_split_at_the_boundary(restate, ansible):
@@ -178,7 +181,7 @@ def test_describe_with_journal_and_unknown_and_malformed_ids(restate, ansible):
         {MODULE: {"filters": {"status": ["sleeping"]}}},
         {MODULE: {"filters": {"nope": 1}}},
         {MODULE: {"filters": {"created_after": "yesterday"}}},
-        {MODULE: {"limit": 0}},
+        {MODULE: {"limit": -1}},
         {MODULE: {"fields": ["id", "password"]}},
     ]
     described, checked, unknown, malformed, status, key, when, limit, fields = ansible.run_tasks(tasks)
@@ -194,7 +197,7 @@ def test_describe_with_journal_and_unknown_and_malformed_ids(restate, ansible):
     assert status["failed"] and "sleeping" in status["msg"]
     assert key["failed"] and "filters.nope" in key["msg"]
     assert when["failed"] and "filters.created_after" in when["msg"] and "7d" in when["msg"]
-    assert limit["failed"] and "limit must be 1 or more" in limit["msg"]
+    assert limit["failed"] and "limit must be 0 (count only) or more" in limit["msg"]
     assert fields["failed"] and "password" in fields["msg"]
 
 

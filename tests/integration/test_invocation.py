@@ -49,6 +49,8 @@ WAIT_FOR = {("cancelled", "suspended"), ("cancelled", "paused"), ("paused", "bac
 # The server keeps no trace of a pause sent to a running invocation until its current attempt ends, so a
 # re-run cannot see it and sends the pause again (documented limitation).
 RERUN_CHANGES = {("paused", "running")}
+# Accepted but not applied when read back (the run does not wait): the item says so, with the status read back.
+PENDING = {("cancelled", "running"), ("cancelled", "backing-off"), ("paused", "running")}
 if server_version() < (1, 7, 0):
     # Restate 1.6 keeps no journal entry for a cancel delivered to a backing-off invocation, so a re-run cannot
     # tell the cancel is on its way and sends it again (harmless: the server takes a repeated cancel as one).
@@ -57,6 +59,7 @@ if server_version() < (1, 7, 0):
     # the first run cannot wait for it; the re-run's cancel reaches the now suspended invocation.
     WAIT_FOR.discard(("cancelled", "paused"))
     RERUN_CHANGES.add(("cancelled", "paused"))
+    PENDING.add(("cancelled", "paused"))
 
 
 def make_sources(restate) -> dict:
@@ -98,11 +101,17 @@ def test_every_source_status(restate, ansible, state):
         # check mode changed nothing: the real run found what the check run found, and made the predicted call
         assert item_real["before"] == item_check["before"], where
         assert item_real["changed"] == item_check["changed"], where
-        if expected == C and (state, source) not in WAIT_FOR:
-            assert item_real["after"] == item_check["after"], (where, "not waited for: the status the call leads to")
+        assert ("pending" in item_real) == ((state, source) in PENDING), (where, item_real)
+        if (state, source) in PENDING:
+            # not applied yet: after is the status read back, and the pending note says what to do
+            assert item_real["after"] == item_real["before"] and "wait: true" in item_real["pending"], (where, item_real)
+            assert real["summary"]["pending"] == 1, where
+        elif expected == C and (state, source) not in WAIT_FOR:
+            assert item_real["after"] == item_check["after"], (where, "not waited for: read back, as predicted")
         if expected == C:
-            assert check["diff"]["before"] == f"{ids[source]}: {item_check['before']}\n", where
+            assert check["diff"]["before"].startswith(f"{ids[source]}: {item_check['before']}"), where
             assert real["diff"]["after"].startswith(ids[source]), where
+            assert real["diff"]["after"] != real["diff"]["before"], (where, real["diff"])
         assert rerun["failed"] is False, (where, rerun)
         assert rerun["changed"] is ((state, source) in RERUN_CHANGES), (where, rerun)
         wanted = AFTER.get(state, {}).get(source)
@@ -116,11 +125,13 @@ def test_every_source_status(restate, ansible, state):
                     and (state, source) not in RERUN_CHANGES):
                 assert rerun["invocations"][0].get("note"), (where, rerun)
         if state == "journal_purged" and expected == C:
+            assert real["diff"]["after"] == f"{ids[source]}: completed (journal: 0 entries)\n", where
             assert rows[ids[source]]["status"] == "completed" and not rows[ids[source]].get("journal_size"), where
         if state == "restarted" and expected == C:
             restarts = restate.query(f"SELECT id FROM sys_invocation WHERE restarted_from = '{ids[source]}'")
             assert len(restarts) == 1, (where, restarts)
             assert item_real["new_invocation_id"] == restarts[0]["id"]
+            assert restarts[0]["id"] in real["diff"]["after"], (where, real["diff"])
             assert rerun["invocations"][0]["new_invocation_id"] == restarts[0]["id"]
 
 
@@ -171,7 +182,7 @@ def test_list_of_ids_reports_every_item_and_fails_at_the_end(restate, ansible):
     running, completed = restate.make("running")[0], restate.make("completed-success")[0]
     result = ansible.run(MODULE, {"ids": [running, completed, UNKNOWN_ID], "state": "purged"})
     assert result["failed"]
-    assert result["summary"] == {"matched": 3, "changed": 1, "unchanged": 1, "failed": 1, "missing": 1,
+    assert result["summary"] == {"matched": 3, "changed": 1, "unchanged": 1, "failed": 1, "missing": 1, "pending": 0,
                                  "changed_by_service": {"Tester": 1}}
     assert running in result["msg"] and "cancel or kill" in result["msg"].lower()
     items = {item["id"]: item for item in result["invocations"]}

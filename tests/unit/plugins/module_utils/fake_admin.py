@@ -24,6 +24,14 @@ TIME_COLUMNS = [c for c in INVOCATION_COLUMNS if c.endswith("_at")]
 CANCEL_SIGNAL = ("Notification: Signal", '{"SignalIndex":1}')
 
 
+ACCEPTED = "accepted"
+
+
+def refused(status, message, invocation_id="inv_x", action="y"):
+    return RestateApiError("PATCH", f"/invocations/{invocation_id}/{action}", status=status, message=message,
+                           admin_url="http://fake:9070")
+
+
 def timestamp(text):
     """The one text form of a timestamp, so that SQLite compares them in time order."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -57,8 +65,15 @@ class FakeAdmin:
         self.calls = []
         self.queries = []
         self.invocations = self  # the area and the client are one object here
-        self.lose_answers = set()  # actions whose first answer is lost (applied, then 503)
+        # Actions whose first answer is lost: applied, then the transport repeats the call, which is refused as the
+        # server refuses a call whose work is done (purge: 404, the others: 409 already completed).
+        self.lose_answers = set()
         self.cancel_ignored = False  # a handler that never reaches an await point (cancel stays pending)
+        # What a real server cannot be made to do on demand: intercept(admin, id, action) returns None (the call
+        # is applied as usual), ACCEPTED (answered, not applied: a request the server applies later, or never) or
+        # a RestateApiError (refused, e.g. because another run got there first).
+        self.intercept = None
+        self.repeats = 0  # as AdminClient.repeats: calls the transport repeated
         self._templates = recorded_rows()
         self._serial = 0
 
@@ -90,7 +105,13 @@ class FakeAdmin:
         row = self.row(invocation_id)
         return row["status"] if row else "absent"
 
-    def _set(self, invocation_id, **columns):
+    def remove(self, invocation_id):
+        self.db.execute("DELETE FROM sys_invocation WHERE id = ?", (invocation_id,))
+
+    def ids(self) -> list:
+        return [row["id"] for row in self.db.execute("SELECT id FROM sys_invocation ORDER BY created_at, id")]
+
+    def set(self, invocation_id, **columns):
         sets = ", ".join(f"{key} = ?" for key in columns)
         self.db.execute(f"UPDATE sys_invocation SET {sets} WHERE id = ?", [*columns.values(), invocation_id])
 
@@ -121,15 +142,21 @@ class FakeAdmin:
 
     def action(self, invocation_id, action, params=None, ok_statuses=()):
         self.calls.append((action, invocation_id))
-        body = self._apply(invocation_id, action, params or {})
+        decided = self.intercept(self, invocation_id, action) if self.intercept else None
+        if isinstance(decided, Exception):
+            raise decided
+        body = None if decided is ACCEPTED else self._apply(invocation_id, action, params or {})
         if action in self.lose_answers:
             self.lose_answers.discard(action)
-            raise self._error(invocation_id, action, 503, "lost on the way back")
+            self.repeats += 1
+            if action in ("purge", "purge-journal"):
+                raise self._error(invocation_id, action, 404, f"The invocation '{invocation_id}' does not exist")
+            raise self._error(invocation_id, action, 409, f"The invocation '{invocation_id}' was already completed.")
         return Answer(body)
 
-    def _error(self, invocation_id, action, status, message):
-        return RestateApiError("PATCH", f"/invocations/{invocation_id}/{action}", status=status, message=message,
-                               admin_url="http://fake:9070")
+    @staticmethod
+    def _error(invocation_id, action, status, message):
+        return refused(status, message, invocation_id, action)
 
     def _apply(self, invocation_id, action, params):
         status = self.status(invocation_id)
@@ -140,21 +167,21 @@ class FakeAdmin:
         if action in ("purge", "purge-journal", "restart-as-new") and status != "completed":
             raise self._error(invocation_id, action, 409, "The invocation is not yet completed")
         if action in ("cancel", "kill") and status in ("scheduled", "pending"):
-            self.db.execute("DELETE FROM sys_invocation WHERE id = ?", (invocation_id,))
+            self.remove(invocation_id)
         elif action == "kill" or (action == "cancel" and status == "suspended" and not self.cancel_ignored):
-            self._set(invocation_id, status="completed", completion_result="failure", journal_size=1,
+            self.set(invocation_id, status="completed", completion_result="failure", journal_size=1,
                       completion_failure=f"[409] {'killed' if action == 'kill' else 'cancelled'}")
         elif action == "cancel":  # a request: the handler sees it at its next await point
             self.db.execute("INSERT INTO sys_journal (id, entry_type, entry_lite_json) VALUES (?, ?, ?)",
                             (invocation_id, *CANCEL_SIGNAL))
         elif action == "pause" and status in ("ready", "running", "backing-off"):
-            self._set(invocation_id, status="paused")
+            self.set(invocation_id, status="paused")
         elif action == "resume" and status == "paused":
-            self._set(invocation_id, status="running", modified_at=timestamp("2026-12-01T00:00:00Z"))
+            self.set(invocation_id, status="running", modified_at=timestamp("2026-12-01T00:00:00Z"))
         elif action == "purge":
-            self.db.execute("DELETE FROM sys_invocation WHERE id = ?", (invocation_id,))
+            self.remove(invocation_id)
         elif action == "purge-journal":
-            self._set(invocation_id, journal_size=0)
+            self.set(invocation_id, journal_size=0)
         elif action == "restart-as-new":
             new = self.add("completed", restarted_from=invocation_id)[0]
             return {"new_invocation_id": new}

@@ -46,7 +46,7 @@ def test_only_what_must_change_is_acted_on_and_the_rest_is_reported(admin):
     result = run(admin, ids=[*completed, *running, UNKNOWN], state="purged")
     assert admin.calls == [("purge", i) for i in completed]
     assert result["failed"] and "is running, not completed" in result["msg"]
-    assert result["summary"] == {"matched": 4, "changed": 2, "unchanged": 1, "failed": 1, "missing": 1,
+    assert result["summary"] == {"matched": 4, "changed": 2, "unchanged": 1, "failed": 1, "missing": 1, "pending": 0,
                                  "changed_by_service": {"Tester": 2}}
     assert [admin.status(i) for i in completed] == ["absent", "absent"]
 

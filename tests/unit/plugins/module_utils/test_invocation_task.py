@@ -11,7 +11,7 @@ class Task:
     diff_mode = False
 
     def __init__(self, report_option, kill_after=None):
-        self.params = {"report": report_option, "kill_after": kill_after}
+        self.params = {"report": report_option, "kill_after": kill_after, "state": "purged"}
 
 
 def items():
@@ -29,7 +29,7 @@ def items():
 def test_summary_counts_every_invocation_and_changes_per_service_whatever_is_listed(report_option, listed):
     outcome = report(Task(report_option), items(), matched=5)
     assert len(outcome["invocations"]) == listed
-    assert outcome["summary"] == {"matched": 5, "changed": 3, "unchanged": 1, "failed": 1, "missing": 1,
+    assert outcome["summary"] == {"matched": 5, "changed": 3, "unchanged": 1, "failed": 1, "missing": 1, "pending": 0,
                                   "changed_by_service": {"Checkout": 2, "Cart": 1}}
 
 

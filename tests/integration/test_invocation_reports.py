@@ -1,0 +1,136 @@
+"""restate_invocation's reports against a real server: no accidental "everything", requests the server applies later
+marked as pending, and concurrent runs that add up."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import pytest
+from harness.server import server_version
+
+MODULE = "restate.admin.restate_invocation"
+
+
+@pytest.mark.parametrize("filters", [{}, {"service": None, "handler": None}])
+def test_an_empty_selection_is_refused_and_all_invocations_asks_for_everything(restate, ansible, filters):
+    done = restate.make("completed-success")[0]
+    refused, on_purpose = ansible.run_tasks([
+        {MODULE: {"filters": filters, "state": "purged"}},
+        # check mode only: the session's server is shared by every test
+        {MODULE: {"filters": filters, "state": "purged", "all_invocations": True, "limit": 1}, "check_mode": True},
+    ])
+    assert refused["failed"] and "all_invocations: true" in refused["msg"], refused
+    assert restate.row(done) is not None  # nothing was purged
+    assert not on_purpose["failed"] and on_purpose["changed"] and on_purpose["summary"]["changed"] == 1, on_purpose
+
+
+def test_a_cancel_of_a_paused_invocation_is_pending_and_the_rerun_sees_it(restate, ansible):
+    # fail_pause fails before any await point whenever it runs: the cancel resumes it, it fails and pauses again
+    paused = restate.send("Tester/fail_pause", "cancel-pending")
+    restate.wait_statuses([paused], "paused")
+    first, rerun = ansible.run_tasks([{MODULE: {"id": paused, "state": "cancelled"}, "diff": True},
+                                      {MODULE: {"id": paused, "state": "cancelled"}}])
+    item = first["invocations"][0]
+    assert first["changed"] and item["changed"] and item["after"] == "paused", first
+    assert "cancel requested, not applied yet" in item["pending"] and "kill_after" in item["pending"], item
+    assert first["summary"]["pending"] == 1
+    assert first["diff"]["after"] == f"{paused}: paused (cancel requested, pending)\n"
+    assert restate.row(paused)["status"] == "paused"  # the report told the truth
+    again = rerun["invocations"][0]
+    assert not rerun["changed"] and "already pending" in again["note"] and again["pending"], rerun
+    assert rerun["summary"]["pending"] == 1
+
+
+def test_a_pause_inside_a_long_step_is_pending(restate, ansible):
+    running = restate.make("running")[0]
+    result = ansible.run(MODULE, {"id": running, "state": "paused"})
+    item = result["invocations"][0]
+    assert result["changed"] and item["after"] == "running" and "pause requested" in item["pending"], result
+    assert restate.row(running)["status"] == "running"
+
+
+def test_a_resume_that_fails_again_says_so(restate, ansible):
+    paused = restate.send("Tester/fail_pause", "resume-fails")
+    restate.wait_statuses([paused], "paused")
+    result = ansible.run(MODULE, {"id": paused, "state": "resumed", "wait": True, "wait_timeout": 30})
+    item = result["invocations"][0]
+    assert not result["failed"] and item["changed"] and item["after"] in ("paused", "backing-off"), result
+    assert "failed again" in item["pending"] and result["summary"]["pending"] == 1
+
+
+@pytest.mark.skipif(server_version() >= (1, 7, 0), reason="Restate 1.7 applies a cancel of an awakeable wait")
+def test_an_older_server_dropping_a_cancel_is_warned_about(restate, ansible):
+    ids = restate.send_many("Tester/wait_awakeable", ["never"] * 3)
+    restate.wait_statuses(ids, "suspended")
+    result = ansible.run(MODULE, {"ids": ids, "state": "cancelled"})
+    assert result["summary"]["pending"] == 3 and {i["after"] for i in result["invocations"]} == {"suspended"}
+    assert any("3 cancelled invocation(s) are still suspended" in w for w in result["warnings"]), result
+
+
+@pytest.mark.parametrize("batch_calls", [(True, True), (True, False)])
+def test_two_purges_of_the_same_invocations_at_once_add_up(restate, ansible, batch_calls):
+    ids = restate.make("completed-success", 600)
+    results = [None, None]
+
+    def purge(n):
+        results[n] = ansible.run(MODULE, {"ids": ids, "state": "purged", "report": "failed",
+                                          "batch_calls": batch_calls[n]})
+    threads = [threading.Thread(target=purge, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(not result["failed"] for result in results), results
+    assert results[0]["summary"]["changed"] + results[1]["summary"]["changed"] == len(ids), [
+        r["summary"] for r in results]
+    assert restate.statuses(ids) == {}
+
+
+def audit_records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_paged_purge_with_an_audit_log(restate, ansible, workdir):
+    key = f"paged-{uuid.uuid4().hex[:8]}"
+    ids = [restate.send(f"Holder/{key}/hold", 0) for unused_n in range(10)]
+    restate.wait_statuses(ids, "completed")
+    path = workdir / f"{key}.jsonl"
+    args = {"filters": {"service": "Holder", "key": key}, "state": "purged", "report": "failed",
+            "audit_log": str(path)}
+    first, rerun = ansible.run_tasks([{MODULE: args}, {MODULE: args}], env={"RESTATE_ADMIN_TEST_PAGE_ROWS": "4"})
+    assert first["summary"]["changed"] == 10 and first["summary"]["matched"] == 10 and first["invocations"] == []
+    assert not rerun["changed"] and rerun["summary"]["matched"] == 0
+    assert restate.statuses(ids) == {}
+    records = audit_records(path)
+    assert [r["record"] for r in records] == ["start"] + ["invocation"] * 10 + ["end", "start", "end"]
+    assert sorted(r["id"] for r in records[1:11]) == sorted(ids)
+    assert all(r["before"] == "completed" and r["after"] == "absent" and r["target"].startswith("Holder/") for r in
+               records[1:11])
+    assert records[0]["options"]["filters"]["key"] == key and records[11]["summary"]["changed"] == 10
+
+
+def test_a_task_that_fails_half_way_leaves_an_audit_log_of_what_it_did(restate, ansible, workdir):
+    from harness.fault_proxy import FaultProxy
+
+    key = f"halfway-{uuid.uuid4().hex[:8]}"
+    ids = [restate.send(f"Holder/{key}/hold", 0) for unused_n in range(9)]
+    restate.wait_statuses(ids, "completed")
+    path = workdir / f"{key}.jsonl"
+    proxy = FaultProxy(restate.admin_url)
+    # After the second page is selected, the server (through the proxy) refuses everything: the run stops half-way.
+    proxy.before("/query", 2, lambda: setattr(proxy, "token", "now-required"))
+    try:
+        result = ansible.run(MODULE, {"admin_url": proxy.url, "filters": {"service": "Holder", "key": key},
+                                      "state": "purged", "report": "failed", "audit_log": str(path), "retries": 0},
+                             env={"RESTATE_ADMIN_TEST_PAGE_ROWS": "3"})
+    finally:
+        proxy.close()
+    assert result["failed"], result
+    records = audit_records(path)
+    done = [r for r in records if r["record"] == "invocation" and "error" not in r]
+    assert len(done) == 3 and all(r["after"] == "absent" for r in done), records
+    assert records[-1]["record"] == "end" and records[-1]["failed"] is True and records[-1]["summary"]["changed"] >= 3
+    left = restate.statuses(ids)
+    assert not any(r["id"] in left for r in done) and len(left) == 6  # the file says exactly what was purged

@@ -1,0 +1,245 @@
+"""restate_invocation's run() against the fake Admin API, for what a real server cannot be made to do on demand: the
+empty-selection refusal, refusals by a concurrent run, requests the server applies later, pages of three, the audit
+log of a task that fails half-way."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fake_admin import ACCEPTED, FakeAdmin, refused
+from test_invocation_run import FakeTask, run
+
+from ansible_collections.restate.admin.plugins.module_utils import _invocation_task
+from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
+from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import TaskDone
+
+
+@pytest.fixture
+def admin():
+    return FakeAdmin()
+
+
+def run_task(task) -> dict:
+    with pytest.raises(TaskDone) as done:
+        _invocation_task.run(task)
+    result = done.value.result
+    result.setdefault("warnings", [])
+    return result
+
+
+@pytest.mark.parametrize("state", ["cancelled", "killed", "paused", "resumed", "purged", "journal_purged",
+                                   "restarted"])
+@pytest.mark.parametrize("filters", [{}, {"service": None, "target": None}, {"status": None}])
+def test_an_empty_selection_is_refused_before_any_call(admin, state, filters):
+    admin.add("completed", 3)
+    result = run(admin, state=state, filters=filters)
+    assert result["failed"] and "all_invocations: true" in result["msg"] and "filters is empty" in result["msg"]
+    assert admin.queries == [] and admin.calls == []
+
+
+def test_all_invocations_acts_on_every_invocation_on_purpose(admin):
+    admin.add("completed", 3)
+    result = run(admin, state="purged", filters={}, all_invocations=True)
+    assert not result.get("failed") and result["summary"]["changed"] == 3 and admin.ids() == []
+    admin.add("completed", 2)
+    assert run(admin, state="purged", all_invocations=True)["summary"]["changed"] == 2  # without filters at all
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"id": "inv_1foAirY4KKzi6oY45SHQfWYR94XJmfjEiZ", "all_invocations": True}, "cannot go with id or ids"),
+    ({"all_invocations": False}, "selects nothing"),
+])
+def test_all_invocations_misused_is_refused(admin, options, message):
+    admin.add("completed")
+    result = run(admin, state="killed", **options)
+    assert result["failed"] and message in result["msg"] and admin.calls == []
+
+
+@pytest.mark.parametrize("state, source, answer", [
+    ("purged", "completed", refused(404, "invocation does not exist")),
+    ("killed", "suspended", refused(409, "was already completed")),
+    ("cancelled", "suspended", refused(409, "was already completed")),
+])
+def test_a_first_call_refused_because_another_run_got_there_first_is_unchanged(admin, state, source, answer):
+    ids = admin.add(source, 4)
+    taken = set(ids[:2])
+
+    def concurrent(fake, invocation_id, unused_action):
+        if invocation_id in taken:  # the other run's call came first
+            if state == "purged":
+                fake.remove(invocation_id)
+            else:
+                fake.set(invocation_id, status="completed")
+            return answer
+        return None
+
+    admin.intercept = concurrent
+    result = run(admin, state=state, ids=ids)
+    assert not result.get("failed"), result
+    assert result["summary"]["changed"] == 2 and result["summary"]["unchanged"] == 2
+    items = {item["id"]: item for item in result["invocations"]}
+    for invocation_id in taken:
+        assert items[invocation_id]["changed"] is False
+        assert "another run or client got there first" in items[invocation_id]["note"]
+
+
+def test_a_call_repeated_after_a_lost_answer_keeps_refused_but_reached_as_changed(admin):
+    ids = admin.add("completed", 2)
+
+    def lost_then_refused(fake, invocation_id, unused_action):
+        if invocation_id == ids[0]:
+            fake.repeats += 1  # the transport repeated the call
+            fake.remove(invocation_id)  # the first, lost call did the work
+            return refused(404, "invocation does not exist")
+        return None
+
+    admin.intercept = lost_then_refused
+    result = run(admin, state="purged", ids=ids)
+    assert result["summary"]["changed"] == 2 and not result.get("failed")
+    first = result["invocations"][0]
+    assert first["changed"] is True and "the first may have done it" in first["note"]
+
+
+def test_a_request_not_applied_when_read_back_is_pending_with_its_remedy(admin, monkeypatch):
+    monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.3)
+    paused, suspended = admin.add("paused")[0], admin.add("suspended")[0]
+    # The server accepts both cancels; the paused one stays paused (it sees the cancel once it runs again).
+    admin.intercept = lambda fake, invocation_id, action: ACCEPTED if invocation_id == paused else None
+    result = run(admin, state="cancelled", ids=[paused, suspended], diff=True)
+    paused_item, suspended_item = result["invocations"]
+    assert paused_item["changed"] and paused_item["after"] == "paused" and "kill_after" in paused_item["pending"]
+    assert "state: killed" in paused_item["pending"] and "wait: true" in paused_item["pending"]
+    assert suspended_item["after"] == "completed" and "pending" not in suspended_item
+    assert result["summary"]["pending"] == 1 and result["summary"]["changed"] == 2
+    assert f"{paused}: paused (cancel requested, pending)\n" in result["diff"]["after"]
+    # check mode predicts, and reads nothing back
+    fresh = FakeAdmin()
+    predicted = run(fresh, state="cancelled", ids=fresh.add("suspended"), check_mode=True)
+    assert predicted["invocations"][0]["after"] == "completed" and fresh.calls == []
+
+
+def test_a_pause_the_server_applies_later_is_pending(admin, monkeypatch):
+    monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.2)
+    running = admin.add("running")
+    admin.intercept = lambda *unused: ACCEPTED  # 202, and still running
+    item = run(admin, state="paused", ids=running)["invocations"][0]
+    assert item["changed"] and item["after"] == "running" and "pause requested" in item["pending"]
+
+
+def test_a_resume_that_fails_again_says_so(admin, monkeypatch):
+    monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.2)
+    paused = admin.add("paused")
+
+    def fails_again(fake, invocation_id, unused_action):
+        fake.set(invocation_id, modified_at="2026-12-01T00:00:05.000000Z")  # ran, failed, paused again
+        return ACCEPTED
+
+    admin.intercept = fails_again
+    item = run(admin, state="resumed", ids=paused)["invocations"][0]
+    assert item["after"] == "paused" and "failed again" in item["pending"] and "state: killed" in item["pending"]
+
+
+def test_a_cancel_dropped_by_an_older_server_is_warned_about_with_version_count_and_remedy(admin, monkeypatch):
+    monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.2)
+    ids = admin.add("suspended", 3)
+    admin.intercept = lambda *unused: ACCEPTED
+    task = FakeTask(admin, state="cancelled", ids=ids)
+    task.server_version = "1.6.2"
+    warning = [w for w in run_task(task)["warnings"] if "1.6.2" in w]
+    assert warning and "3 cancelled invocation(s) are still suspended" in warning[0] and "state: killed" in warning[0]
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_the_diff_of_a_journal_purge_shows_the_journal_size_before_and_after(admin, check_mode):
+    completed = admin.add("completed", journal_size=3)[0]
+    result = run(admin, state="journal_purged", ids=[completed], diff=True, check_mode=check_mode)
+    assert result["diff"]["before"] == f"{completed}: completed (journal: 3 entries)\n"
+    assert result["diff"]["after"] == f"{completed}: completed (journal: 0 entries)\n"
+
+
+def test_report_failed_works_page_by_page_acting_on_each_page_before_reading_the_next(admin, monkeypatch):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
+    admin.add("completed", 10)
+    log = []
+    query, actions = admin.query, admin.actions
+    monkeypatch.setattr(admin, "query", lambda sql, columns=None: log.append("select" if "LIMIT" in sql else "read")
+                        or query(sql, columns))
+    monkeypatch.setattr(admin, "actions", lambda ids, *a, **k: log.append(len(ids)) or actions(ids, *a, **k))
+    result = run(admin, state="purged", filters={"service": "Tester"}, report="failed")
+    assert result["summary"]["changed"] == 10 and result["summary"]["matched"] == 10 and admin.ids() == []
+    assert result["invocations"] == []
+    assert [entry for entry in log if entry != "read"] == ["select", 3, "select", 3, "select", 3, "select", 1]
+
+
+def test_a_paged_selection_stops_at_the_limit_and_counts_the_rest(admin, monkeypatch):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
+    admin.add("completed", 4)
+    running = admin.add("running")  # the selection for purged skips it
+    admin.add("completed", 5)
+    task = FakeTask(admin, state="purged", filters={"service": "Tester"}, report="failed", limit=5)
+    result = run_task(task)
+    assert result["summary"]["changed"] == 5 and result["summary"]["matched"] == 9
+    assert any("9 invocations match" in warning for warning in task._warnings)
+    assert len(admin.ids()) == 5 and running[0] in admin.ids()  # four completed left for the next run
+
+
+def read_audit(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_the_audit_log_lists_every_invocation_acted_on_and_never_the_token(admin, tmp_path):
+    path = tmp_path / "audit.jsonl"
+    ids = admin.add("completed", 5)
+    admin.remove(ids[4])  # already absent: unchanged, not written
+    result = run(admin, state="purged", ids=ids, audit_log=str(path), token="s3cret",
+                 headers={"X-Api-Key": "hidden-value"})
+    assert result["summary"]["changed"] == 4
+    text = path.read_text()
+    assert "s3cret" not in text and "hidden-value" not in text
+    start, *invocations, end = read_audit(path)
+    assert start["record"] == "start" and start["options"]["state"] == "purged"
+    assert start["options"]["headers"] == ["X-Api-Key"] and "token" not in start["options"] and start["time"]
+    assert [(i["id"], i["target"], i["before"], i["after"]) for i in invocations] == [
+        (invocation_id, "Tester/ok", "completed", "absent") for invocation_id in ids[:4]]
+    assert end["record"] == "end" and end["failed"] is False and end["summary"]["changed"] == 4
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_task_that_fails_half_way_leaves_an_audit_log_of_what_it_did(admin, tmp_path, monkeypatch):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
+    path = tmp_path / "audit.jsonl"
+    admin.add("completed", 9)
+    query = admin.query
+    selects = []
+
+    def failing_query(sql, columns=None):
+        if "LIMIT" in sql:
+            selects.append(sql)
+            if len(selects) == 3:
+                raise RestateApiError("POST", "/query", status=503, message="server going away")
+        return query(sql, columns)
+
+    monkeypatch.setattr(admin, "query", failing_query)
+    result = run(admin, state="purged", filters={"service": "Tester"}, report="failed", audit_log=str(path))
+    assert result["failed"] and "server going away" in result["msg"]
+    assert result["summary"]["changed"] == 6  # the result says what was done too
+    start, *invocations, end = read_audit(path)
+    assert start["record"] == "start" and len(invocations) == 6 and all(i["after"] == "absent" for i in invocations)
+    assert end["failed"] is True and "server going away" in end["msg"] and end["summary"]["changed"] == 6
+    assert len(admin.ids()) == 3
+
+
+def test_an_audit_log_that_cannot_be_opened_fails_before_any_call(admin, tmp_path):
+    ids = admin.add("completed")
+    result = run(admin, state="purged", ids=ids, audit_log=str(tmp_path / "no" / "such" / "x"))
+    assert result["failed"] and result["msg"].startswith("audit_log: cannot open") and admin.queries == []
+
+
+def test_report_all_above_the_ceiling_warns_with_the_number(admin, monkeypatch):
+    monkeypatch.setattr(_invocation_task, "REPORT_ALL_CEILING", 3)
+    admin.add("completed", 5)
+    listed = FakeTask(admin, state="purged", filters={"service": "Tester"}, check_mode=True)
+    assert any("report: all lists 5 invocations, more than 3" in w for w in run_task(listed)["warnings"])
+    quiet = FakeTask(admin, state="purged", filters={"service": "Tester"}, report="failed", check_mode=True)
+    assert not any("report: all" in w for w in run_task(quiet)["warnings"])
