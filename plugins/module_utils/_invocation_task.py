@@ -132,34 +132,10 @@ def read_rows(client, ids, columns) -> dict:
 
 
 def select_rows(client, filters, state, limit):
-    """(rows oldest first, at most limit; how many match in all) for a filters selection."""
-    conditions = where_conditions(normalize_filters(filters))
-    if SELECTABLE[state]:
-        conditions.append(SELECTABLE[state])
-    columns = state_columns(state) + ["created_at"]
-    rows = []
-    page = None
-    while True:
-        wanted = min(PAGE_ROWS, limit - len(rows))
-        last = wanted == limit - len(rows)
-        page_conditions = conditions + [after_condition(page[-1])] if page else conditions
-        # The last page asks for one row more: whether it comes tells if anything is left beyond the limit.
-        page = client.query(select_sql(columns, page_conditions, "oldest_first", wanted + 1 if last else wanted),
-                            columns=columns)
-        beyond = last and len(page) > wanted
-        if beyond:
-            page.pop()
-        for row in page:
-            shared(row)
-        rows += page
-        if len(page) < wanted or (last and not beyond):
-            return rows, len(rows)  # everything that matches is here: no need to count
-        if last:
-            break
-        for row in page[:-1]:  # the last one is the next page's key
-            del row["created_at"]
-    matched = client.query(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(conditions)}")[0]["n"]
-    return rows, max(matched, len(rows))
+    """(rows oldest first, at most limit; how many match in all) for a filters selection, read in pages."""
+    pages = Pages(client, filters, state, limit, PAGE_ROWS)
+    rows = [row for page in pages for row in page.values()]
+    return rows, len(rows) + pages.beyond
 
 
 def shared(row):
