@@ -1,7 +1,7 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 # Internal to this collection: not a public API, may change in any release.
-"""What a restate_invocation_info task does, in whichever process runs it (see restate_module.py)."""
+"""What a restate_invocation_info task does, in whichever process runs it (see _restate_module.py)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.restate.admin.plugins.module_utils._invocation_task import report
+from ansible_collections.restate.admin.plugins.module_utils._invocation_report import report
 
 
 class Task:

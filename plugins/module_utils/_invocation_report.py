@@ -1,0 +1,136 @@
+# Copyright: restate.admin contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
+"""restate_invocation's result: the counts, the listed items, the diff and the warnings about a server's known
+limits, kept as the items are done (page by page, so that only counts and failures outlive a page)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ansible_collections.restate.admin.plugins.module_utils._invocation_state import ACTIONS
+
+
+class Tally:
+    """What the result keeps of the items as they are done: counts, the listed items (all, or only the failed with
+    report=failed), the diff lines, and the audit lines written as it goes."""
+
+    def __init__(self, task):
+        self.task = task
+        self.state = task.params["state"]
+        self.list_all = task.params["report"] == "all"
+        self.kill_after = task.params.get("kill_after") is not None
+        self.matched = 0
+        self.counts = Counter(inspected=0, changed=0, unchanged=0, failed=0, missing=0, pending=0,
+                              killed_after_cancel=0, stuck_on_old_server=0)
+        self.by_service = Counter()
+        self.listed = []
+        self.first_errors = []
+        self.missing_named = []
+        self.diff_before, self.diff_after = [], []
+
+    def add(self, items, audit=None):
+        if audit is not None:
+            audit.items(items)
+        if self.task.diff_mode:
+            diff = diff_lines(self.state, [item for item in items if item["changed"]])
+            self.diff_before.append(diff["before"])
+            self.diff_after.append(diff["after"])
+        counts = self.counts
+        for item in items:
+            for key in ("_row", "_expected", "_now", "_refused"):
+                item.pop(key, None)
+            counts["inspected"] += 1
+            if item["changed"]:
+                counts["changed"] += 1
+                self.by_service[item["target"].split("/", 1)[0]] += 1
+            elif "error" in item:
+                counts["failed"] += 1
+                if len(self.first_errors) < 5:
+                    self.first_errors.append(item["error"])
+            else:
+                counts["unchanged"] += 1
+            if "error" in item and item["changed"]:
+                counts["failed"] += 1
+                if len(self.first_errors) < 5:
+                    self.first_errors.append(item["error"])
+            if item["before"] == "absent":
+                counts["missing"] += 1
+                if "error" not in item and len(self.missing_named) < 21:
+                    self.missing_named.append(item["id"])
+            if "pending" in item:
+                counts["pending"] += 1
+                if item["changed"] and item["after"] == "suspended":
+                    counts["stuck_on_old_server"] += 1
+            if item.get("killed_after_cancel"):
+                counts["killed_after_cancel"] += 1
+            if self.list_all or "error" in item:
+                self.listed.append(item)
+
+    def summary(self) -> dict:
+        counts = self.counts
+        summary = {"matched": self.matched, "changed": counts["changed"], "unchanged": counts["unchanged"],
+                   "failed": counts["failed"], "missing": counts["missing"],
+                   # Accepted, but not (yet) in the wanted state as read back: a request the server applies later.
+                   "pending": counts["pending"],
+                   # What a report of a bulk run needs per service, without listing (and Ansible copying) every
+                   # invocation.
+                   "changed_by_service": dict(self.by_service)}
+        if self.kill_after:
+            summary["killed_after_cancel"] = counts["killed_after_cancel"]
+        return summary
+
+    def outcome(self) -> dict:
+        """The task result: listed items, summary, and diff when asked."""
+        outcome = {"changed": self.counts["changed"] > 0, "invocations": self.listed, "summary": self.summary()}
+        if self.task.diff_mode:
+            outcome["diff"] = {"before": "".join(self.diff_before), "after": "".join(self.diff_after)}
+        return outcome
+
+
+def warn_about_server(task, tally, state):
+    """Say so when an older server is known to accept a call and drop it (Restate 1.6: a cancel of an invocation
+    suspended on an awakeable or a workflow promise), with the version, the count and the remedy."""
+    version = version_tuple(getattr(task, "server_version", None))
+    if state != "cancelled" or version is None or version >= (1, 7):
+        return
+    stuck = tally.counts["stuck_on_old_server"]
+    if stuck:
+        task.warn(f"Restate {task.server_version} accepts a cancel of an invocation suspended on an awakeable or a "
+                  f"workflow promise and drops it: {stuck} cancelled invocation(s) are still suspended. Kill them "
+                  "(state: killed), or upgrade the server to 1.7 or later")
+
+
+def version_tuple(version):
+    """(major, minor) of a version string such as '1.6.2', or None."""
+    try:
+        major, minor = str(version).split(".")[:2]
+        return int(major), int(minor)
+    except (TypeError, ValueError):
+        return None
+
+
+def report(task, items, matched):
+    """The task result for these items (all of a task's items at once)."""
+    tally = Tally(task)
+    tally.matched = matched
+    tally.add(items)
+    return tally.outcome()
+
+
+def diff_lines(state, changed) -> dict:
+    """One line per change before and after, never the same: a restart names the new invocation, a journal purge
+    the journal's size, a request the server applies later says so."""
+    before, after = [], []
+    for item in changed:
+        was, now = item["before"], item["after"]
+        if state == "journal_purged":
+            was += f" (journal: {(item.get('_row') or {}).get('journal_size') or 0} entries)"
+            now += " (journal: 0 entries)"
+        elif state == "restarted":
+            now += f" (restarted as {item.get('new_invocation_id') or 'a new invocation'})"
+        if item.get("pending"):
+            now += f" ({ACTIONS[state]} requested, pending)"
+        before.append(f"{item['id']}: {was}\n")
+        after.append(f"{item['id']}: {now}\n")
+    return {"before": "".join(before), "after": "".join(after)}
