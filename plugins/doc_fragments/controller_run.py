@@ -16,6 +16,10 @@ attributes:
         localhost), without C(become), C(async) or an C(environment), and the controller's Python has C(requests),
         the module's code runs inside Ansible's own worker process instead of a module process built and started
         for it. Options, checks and result are the same; the task ends about 0.4 s sooner (make bench).
+      - There, a task that runs longer than 10 seconds prints a line every 10 seconds on how far it is (AWX job
+        output shows it too); a module run as a process of its own cannot print while it runs.
+      - An C(ansible_python_interpreter) that names another Python than the controller's makes the module run as a
+        process of that Python, as the inventory asks.
       - Otherwise the module runs as usual, on the host the task runs on.
   async:
     support: full

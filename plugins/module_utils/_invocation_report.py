@@ -6,6 +6,7 @@ limits, kept as the items are done (page by page, so that only counts and failur
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from ansible_collections.restate.admin.plugins.module_utils._invocation_state import ACTIONS
@@ -66,6 +67,14 @@ class Tally:
                 counts["killed_after_cancel"] += 1
             if self.list_all or "error" in item:
                 self.listed.append(item)
+
+    def progress(self, started) -> str:
+        """A line on how far the task is: done so far, the rate, and of how many when known."""
+        seconds = max(time.monotonic() - started, 1e-6)
+        done = self.counts["inspected"]
+        of = f" of {self.matched}" if self.matched > done else ""
+        return (f"{done}{of} invocations done ({self.counts['changed']} changed, {self.counts['failed']} failed), "
+                f"{done / seconds:.0f}/s")
 
     def summary(self) -> dict:
         counts = self.counts

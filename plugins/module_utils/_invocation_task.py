@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from ansible_collections.restate.admin.plugins.module_utils._audit_log import AuditLog
 from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
@@ -213,8 +214,9 @@ def act(client, items, state, params):
                 item["error"] = f"{item['id']}: restart-as-new answered without a new invocation id"
 
 
-def wait_for(client, items, state, params):
-    """Poll all acted-on invocations with one query per round until settled; kill_after kills cancel-resistant ones."""
+def wait_for(client, items, state, params, progress=None):
+    """Poll all acted-on invocations with one query per round until settled; kill_after kills cancel-resistant ones.
+    ``progress`` is told how many have settled after each round."""
     befores = {item["id"]: item["_row"] for item in items}
     waiting = {item["id"]: item for item in items}
     poll = Poll(params["wait_timeout"])
@@ -222,6 +224,9 @@ def wait_for(client, items, state, params):
         rows = read_rows(client, list(waiting), AFTER_COLUMNS)
         for invocation_id in [i for i in waiting if settled(state, befores[i], rows.get(i))]:
             del waiting[invocation_id]
+        if progress:
+            progress(f"waiting: {len(items) - len(waiting)} of {len(items)} reached state={state} "
+                     f"({poll.elapsed():.0f}s of wait_timeout={params['wait_timeout']}s)")
         if not waiting:
             poll.done()
         elif poll.at(params["kill_after"]):
@@ -244,6 +249,7 @@ def run(task):
     params = task.params
     state = params["state"]
     tally = Tally(task)
+    started = time.monotonic()
     audit = None
     try:
         check_options(params)
@@ -282,6 +288,7 @@ def run(task):
                 tally.add(items, audit)
                 raise
             tally.add(items, audit)
+            task.progress(tally.progress(started))
         if isinstance(batches, Pages):
             tally.matched += batches.beyond
         if named is None and tally.matched > tally.counts["inspected"]:
@@ -404,7 +411,7 @@ def carry_out(task, client, items, state, params):
         act(client, to_act, state, params)
         acted = [item for item in to_act if "error" not in item]
         if acted and state in WAITABLE and (params["wait"] or params["kill_after"] is not None):
-            wait_for(client, acted, state, params)
+            wait_for(client, acted, state, params, task.progress)
         elif acted and state in WAITABLE:
             look(client, acted, state)
         else:

@@ -99,6 +99,10 @@ class RestateTask:
     def diff_mode(self) -> bool:
         return bool(self._diff)
 
+    def progress(self, message: str):
+        """How far a long task is. A module process cannot say so while it runs (Ansible reads its output when it
+        ends); the worker's host prints it (plugin_utils/_controller_task.py)."""
+
     def connect(self, pool_size: int = 4, **options) -> AdminClient:
         """The run's one AdminClient (made at the first call): ``pool_size`` connections kept open, ``options``
         passed on to AdminClient. Fails the task when the server cannot be reached or speaks no known API."""

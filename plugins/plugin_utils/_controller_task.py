@@ -16,12 +16,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 from ansible.plugins.action.normal import ActionModule as ModuleAction
+from ansible.utils.display import Display
 
 from ansible_collections.restate.admin.plugins.module_utils._transport import REQUESTS_IMPORT_ERROR
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import (
@@ -39,14 +41,34 @@ class TaskDone(Exception):
         self.result = result
 
 
+# A task that runs this long says how far it is, at default verbosity, every PROGRESS_EVERY seconds: AWX job output
+# shows it too. Shorter tasks print nothing more than before.
+PROGRESS_AFTER = 10.0
+PROGRESS_EVERY = 10.0
+
+
 class ControllerTask(RestateTask):
     """The task inside the worker: options validated by the action plugin, the result raised as TaskDone."""
 
-    def __init__(self, params: dict, check_mode: bool, diff: bool):
+    def __init__(self, params: dict, check_mode: bool, diff: bool, name: str = "restate.admin", clock=time.monotonic,
+                 display=None):
         self.params = params
         self.check_mode = check_mode
         self._diff = diff
         self._warnings = []
+        self._name = name
+        self._clock = clock
+        self._display = display
+        self._next_progress = clock() + PROGRESS_AFTER
+
+    def progress(self, message: str):
+        """Print ``message`` through Ansible's display (the worker hands it to the main process) once the task has
+        run PROGRESS_AFTER seconds, then at most every PROGRESS_EVERY seconds."""
+        now = self._clock()
+        if now < self._next_progress:
+            return
+        self._next_progress = now + PROGRESS_EVERY
+        (self._display or Display()).display(f"{self._name}: {message}")
 
     def warn(self, warning: str):
         self._warnings.append(warning)  # list.append is atomic: the client's threads warn too
@@ -103,7 +125,8 @@ class ControllerAction(ModuleAction):
             # some ansible-core versions.
             outcome = {"failed": True, "msg": error}
         else:
-            task = ControllerTask(params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
+            task = ControllerTask(params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff),
+                                  name=self._task.get_name())
             try:
                 self.task_code.run(task)
                 raise AssertionError(f"{self._task.action} ended without a result")  # run() always exits or fails

@@ -97,3 +97,11 @@ def test_an_inventory_that_names_another_python_for_localhost_gets_a_module_proc
     first_task, second_task = ansible.last_output.split("TASK [task 1]")
     assert "AnsiballZ_restate_invocation" not in first_task
     assert "AnsiballZ_restate_invocation" in second_task and other_python in second_task
+
+
+def test_a_long_task_in_the_worker_says_how_far_it_is_in_the_job_output(restate, ansible):
+    running = restate.make("running")[0]  # inside a long ctx.run: a pause takes effect at its next await point
+    result = ansible.run_tasks([{MODULE: {"id": running, "state": "paused", "wait": True, "wait_timeout": 13}}])[0]
+    assert result["failed"] and "did not reach state=paused within wait_timeout=13s" in result["msg"]
+    assert "task 0: waiting: 0 of 1 reached state=paused" in ansible.last_output
+    restate.query(f"SELECT id FROM sys_invocation WHERE id = '{running}'")  # still there: the server is fine

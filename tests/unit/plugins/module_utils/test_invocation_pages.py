@@ -243,3 +243,15 @@ def test_report_all_above_the_ceiling_warns_with_the_number(admin, monkeypatch):
     assert any("report: all lists 5 invocations, more than 3" in w for w in run_task(listed)["warnings"])
     quiet = FakeTask(admin, state="purged", filters={"service": "Tester"}, report="failed", check_mode=True)
     assert not any("report: all" in w for w in run_task(quiet)["warnings"])
+
+
+def test_a_long_paged_task_says_how_far_it_is_after_each_page(admin, monkeypatch):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "4")
+    admin.add("completed", 10)
+    task = FakeTask(admin, state="purged", filters={"service": "Tester"}, report="failed")
+    lines = []
+    task.progress = lines.append
+    run_task(task)
+    assert [line.split(" (")[0] for line in lines] == ["4 invocations done", "8 invocations done",
+                                                     "10 invocations done"]
+    assert "(4 changed, 0 failed)" in lines[0] and lines[0].endswith("/s")

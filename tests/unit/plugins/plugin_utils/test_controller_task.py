@@ -116,3 +116,21 @@ def test_a_token_is_hidden_with_and_without_its_surrounding_whitespace():
     validation = ArgumentSpecValidator(**spec).validate({"token": "tok-abc-123\n", "state": "purged", "id": "x"})
     hidden = hide_secrets({"msg": "Bearer tok-abc-123 refused", "failed": True}, validation)
     assert "tok-abc-123" not in hidden["msg"] and hidden["failed"] is True
+
+
+class Shown:
+    def __init__(self):
+        self.lines = []
+
+    def display(self, line):
+        self.lines.append(line)
+
+
+def test_progress_is_shown_only_for_long_tasks_and_at_most_every_ten_seconds():
+    now = [0.0]
+    shown = Shown()
+    task = ControllerTask({}, check_mode=False, diff=False, name="purge", clock=lambda: now[0], display=shown)
+    for moment in (1, 9.9, 10, 15, 19.9, 20, 35):
+        now[0] = moment
+        task.progress(f"at {moment}")
+    assert shown.lines == ["purge: at 10", "purge: at 20", "purge: at 35"]
