@@ -209,11 +209,14 @@ class Transport:
             return RestateApiError(method, path, message=message, admin_url=admin_url, reason=reason)
 
         if isinstance(exc, requests.exceptions.SSLError):
-            return error("tls", _tls_hint(admin_url, _short(exc))), False
+            message = _scheme_hint(admin_url, _short(exc), "https:", PLAIN_SERVER_SIGNS,
+                                   "the server speaks plain HTTP: use http:// in admin_url")
+            return error("tls", message), False
         if isinstance(exc, requests.exceptions.ChunkedEncodingError):  # dropped in the middle of an answer
             return error("connection", _short(exc)), "idempotent"
         if isinstance(exc, requests.exceptions.ConnectionError):
-            message = _plain_hint(admin_url, _short(exc))
+            message = _scheme_hint(admin_url, _short(exc), "http:", TLS_SERVER_SIGNS,
+                                   "if the server speaks TLS, use https:// in admin_url")
             return error("connection", message), True if _never_sent(exc) else "idempotent"
         if isinstance(exc, requests.exceptions.Timeout):
             return error("timeout", _short(exc)), "idempotent"
@@ -295,21 +298,18 @@ def _loopback(url) -> bool:
         return False
 
 
-def _tls_hint(admin_url, message) -> str:
-    """A TLS failure, with the likely fix when an https:// URL reached a server that speaks plain HTTP."""
-    lowered = message.lower()
-    if admin_url.startswith("https:") and ("wrong version number" in lowered or "record layer" in lowered
-                                           or "unknown protocol" in lowered or "packet length" in lowered):
-        return f"{message} (the server speaks plain HTTP: use http:// in admin_url)"
-    return message
+# What a TLS client reads from a plain HTTP server, and what a plain client gets from a TLS server (the alert bytes
+# 0x15 0x03, or a connection the server drops).
+PLAIN_SERVER_SIGNS = ("wrong version number", "record layer", "unknown protocol", "packet length")
+TLS_SERVER_SIGNS = ("badstatusline", "remotedisconnected", "connection reset", "\\x15\\x03")
 
 
-def _plain_hint(admin_url, message) -> str:
-    """A dropped connection, with the likely fix when an http:// URL reached a server that speaks TLS."""
+def _scheme_hint(admin_url, message, scheme, signs, advice) -> str:
+    """``message``, with ``advice`` added when an ``scheme`` URL failed in a way that says the server speaks the other
+    way (TLS to a plain HTTP server, or the reverse)."""
     lowered = message.lower()
-    if admin_url.startswith("http:") and ("badstatusline" in lowered or "remotedisconnected" in lowered
-                                          or "connection reset" in lowered or "\\x15\\x03" in lowered):
-        return f"{message} (if the server speaks TLS, use https:// in admin_url)"
+    if admin_url.startswith(scheme) and any(sign in lowered for sign in signs):
+        return f"{message} ({advice})"
     return message
 
 
