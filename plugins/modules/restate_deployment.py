@@ -12,7 +12,7 @@ description:
   - With O(state=present), registers the service endpoint given by O(uri) (HTTP) or O(arn) (AWS Lambda) with a
     Restate server (C(POST /deployments)); the server discovers its services, and new invocations of those services
     run on it.
-  - An endpoint the server already knows is left alone (RV(changed=false)) unless O(force=true) and it is not the
+  - An endpoint the server already knows is left alone (C(changed=false)) unless O(force=true) and it is not the
     latest deployment of its services (a rollback) or what it serves changed. The module says so in a warning when
     a known endpoint is not the latest.
   - With O(state=absent), removes the deployment given by O(id), O(uri) or O(arn), but only a drained one - the latest

@@ -9,7 +9,7 @@ module: restate_service
 short_description: Set a Restate service's settings (retention, timeouts, public)
 version_added: 0.1.0
 description:
-  - Sets the settings of one service of a Restate server through the Admin API (C(PATCH /services/{name})): whether
+  - Sets the settings of one service of a Restate server through the Admin API (C(PATCH /services/{name})) - whether
     it is public, how long it keeps idempotency results, journals and workflow results, and its timeouts.
   - Only the settings given are managed; each is compared with the server's by value (V(1d), V(24h), V(P1D) and
     V(1 day) are equal), and only those that differ are sent. A second run changes nothing.
@@ -47,7 +47,7 @@ options:
     description:
       - How long an invocation may stay idle before the server asks it to suspend.
       - On a service deployed request/response (HTTP/1.1), a 1.7 server keeps the value but does not apply it and
-        keeps showing V(0s), with a notice the module passes on as a warning; such a task reports RV(changed) on
+        keeps showing V(0s), with a notice the module passes on as a warning; such a task reports C(changed) on
         every run.
     type: str
   abort_timeout:
