@@ -40,6 +40,11 @@ options:
     type: list
     elements: str
     choices: [active, draining, drained]
+  created_before:
+    description:
+      - Only deployments registered before this moment - an RFC 3339 timestamp (V(2026-01-31T12:00:00Z)) or an age
+        meaning that long before now (V(90s), V(12h), V(7d), V(2w), V(1d12h)).
+    type: str
 extends_documentation_fragment:
   - restate.admin.connection
   - restate.admin.action_group
@@ -73,9 +78,10 @@ EXAMPLES = r"""
     msg: "{{ item.id }} {{ item.status }} {{ item.pinned }}"
   loop: "{{ checkout.deployments | rejectattr('status', 'eq', 'active') }}"
 
-- name: Every drained deployment
+- name: Every drained deployment registered more than a week ago
   restate.admin.restate_deployment_info:
     status: drained
+    created_before: 7d
   register: drained
 """
 

@@ -77,3 +77,27 @@ def test_release_refuses_without_endpoint(play):
     unused_report, unused_changed, output = play.playbook("deployment_release", {}, "deployment_release_report",
                                                           expect_rc=2)
     assert "Give exactly one of deployment_release_uri" in output
+
+
+def test_cleanup_removes_drained_older_than_with_a_guard(lab, play):
+    drained_id = lab.register(lab.version().url)
+    latest_id = lab.register(lab.version().url)
+    job = {"older_than": "0s"}
+
+    report, changed, output = play.playbook("deployment_cleanup", dict(job, max_deployments=0),
+                                            "deployment_cleanup_report", expect_rc=2)
+    assert "nothing was removed" in output and drained_id in lab.deployment_ids()
+
+    report, changed, output = play.playbook("deployment_cleanup", {"older_than": "1d"}, "deployment_cleanup_report")
+    assert report["matched"] == 0 and report["removed"] == []  # registered just now: not a day old
+
+    report, changed, output = play.playbook("deployment_cleanup", job, "deployment_cleanup_report", check=True)
+    assert drained_id in lab.deployment_ids() and report["dry_run"] is True
+    assert report["matched"] >= 1 and "Would remove" in output
+
+    report, changed, output = play.playbook("deployment_cleanup", job, "deployment_cleanup_report")
+    assert drained_id in report["removed"] and latest_id not in report["removed"], output[-3000:]
+    assert drained_id not in lab.deployment_ids() and latest_id in lab.deployment_ids()
+
+    report, changed, output = play.playbook("deployment_cleanup", job, "deployment_cleanup_report")
+    assert report["matched"] == 0 and changed == 0

@@ -60,3 +60,13 @@ def test_good_options():
     check_options(params(uri="http://x:9080", use_http_11=True, breaking=True))
     check_options(params(arn="arn:aws:lambda:eu-central-1:1:function:f:1", assume_role_arn="arn:aws:iam::1:role/r"))
     check_options(params(id="dp_11y34lPUiDu9cYkItxmdc2Z", state="absent", wait=True, force=True))
+
+
+def test_created_before_names_the_option():
+    from ansible_collections.restate.admin.plugins.module_utils._deployment_info_task import _created_before
+
+    assert _created_before("2026-01-31T12:00:00Z") == "2026-01-31T12:00:00"
+    assert _created_before(None) is None
+    assert len(_created_before("7d")) == 19
+    with pytest.raises(InputError, match="^created_before: 'soon'"):
+        _created_before("soon")
