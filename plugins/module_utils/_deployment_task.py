@@ -150,7 +150,14 @@ def present(task, client, params):
                 outcome["diff"] = _diff(view, view, f"deployment {endpoint}")
             return outcome
 
-    created, answer = register(client, _body(params, force=params["force"], dry_run=task.check_mode))
+    try:
+        created, answer = register(client, _body(params, force=params["force"], dry_run=task.check_mode))
+    except RestateApiError as error:
+        if error.status != 409 or params["breaking"]:
+            raise
+        raise RestateApiError(error.method, error.path, status=error.status, admin_url=error.admin_url,
+                              message=f"{error.message} (nothing was registered; breaking: true allows an "
+                                      "incompatible change)")
     services = answer.get("services", [])
     names = [s.get("name") for s in services]
     after = _runs_on(services)

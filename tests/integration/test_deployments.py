@@ -192,6 +192,19 @@ def test_wait_times_out_and_removes_nothing_then_force_removes(lab, play):
     lab.kill(held)
 
 
+def test_breaking_change_refused_unless_allowed(lab, play):
+    changed = lab.version(changed=True)  # Tester becomes a virtual object
+    before_ids, before_latest = lab.deployment_ids(), lab.latest()
+    for check in (True, False):
+        refused = register(play, changed.url, check=check)
+        assert refused["failed"] and "META0006" in refused["msg"], refused["msg"]
+        assert "breaking: true" in refused["msg"]
+    allowed = register(play, changed.url, breaking=True, check=True)  # the server's dry run: nothing registered
+    assert not allowed["failed"], allowed["msg"]
+    assert allowed["changed"] is True and [s["name"] for s in allowed["deployment"]["services"]] == ["Tester"]
+    assert lab.deployment_ids() == before_ids and lab.latest() == before_latest
+
+
 @pytest.mark.parametrize("args, option", [
     ({"uri": "ftp://example.com"}, "uri"),
     ({"arn": "checkout"}, "arn"),

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.server import Restate, TestService, wait_until
+import sys
+
+from harness.server import HARNESS_DIR, Process, Restate, TestService, wait_until
+
+
+class ChangedService(TestService):
+    """service_app_changed.py (Tester as a virtual object), served like the test service."""
+
+    def start(self):
+        hypercorn = Path(sys.executable).with_name("hypercorn")
+        self.process = Process([str(hypercorn), "service_app_changed:app", "--bind", f"127.0.0.1:{self.port}",
+                                "--workers", "1"], self.workdir / "service.log", cwd=str(HARNESS_DIR))
+        wait_until(self._listening, timeout=30, what="changed test service")
+        return self
 
 
 class DeploymentLab:
@@ -24,11 +37,12 @@ class DeploymentLab:
         self.server.start()
         return self
 
-    def version(self) -> TestService:
-        """The test service on another free port, with its own log directory; stopped with the lab."""
+    def version(self, changed: bool = False) -> TestService:
+        """The test service on another free port, with its own log directory; stopped with the lab. ``changed``:
+        the incompatible variant of service_app_changed.py."""
         directory = self.workdir / f"version-{len(self.extra) + 2}"
         directory.mkdir(parents=True, exist_ok=True)
-        service = TestService(directory).start()
+        service = (ChangedService if changed else TestService)(directory).start()
         self.extra.append(service)
         return service
 
