@@ -177,6 +177,10 @@ def test_wait_times_out_and_removes_nothing_then_force_removes(lab, play):
     lab.wait_pinned(held, old_id)
     lab.register(lab.version().url)
 
+    planned = play.run(DEPLOYMENT, {"id": old_id, "state": "absent", "wait": True, "wait_timeout": 3}, check=True)
+    assert not planned["failed"] and planned["changed"] is True and planned["removed"] is False
+    assert any("would wait up to 3s" in w and "suspended: 1" in w for w in planned["warnings"]), planned
+
     timed_out = play.run(DEPLOYMENT, {"id": old_id, "state": "absent", "wait": True, "wait_timeout": 3})
     assert timed_out["failed"] and timed_out["changed"] is False
     assert "after waiting" in timed_out["msg"] and "suspended: 1" in timed_out["msg"], timed_out["msg"]
