@@ -1,0 +1,128 @@
+# Copyright: restate.admin contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
+"""The deployments area of the Admin API: register, read and remove deployments, and judge whether one is drained.
+
+Functions take the client (``request(...)`` and ``query(sql, columns=None)``). What a 1.7 server answers is recorded
+in docs/deployments-and-services.md: POST /deployments answers 201 for a new deployment and 200 for a known
+endpoint; a forced registration of a known endpoint gives its services new revisions; DELETE removes only with
+``force=true`` (202), so every safety check before removal is ours.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
+from ansible_collections.restate.admin.plugins.module_utils._selection import DEPLOYMENT_ID_PATTERN, sql_literal
+from ansible_collections.restate.admin.plugins.module_utils._services_api import list_services
+
+STATUSES = ("active", "draining", "drained")
+
+
+def validate_deployment_id(value, option="id") -> str:
+    text = str(value).strip() if value is not None else ""
+    if not DEPLOYMENT_ID_PATTERN.match(text):
+        raise InputError(f"{option}: {str(value)[:80]!r} is not a deployment id; expected 'dp_' followed by letters "
+                         "and digits, e.g. dp_11y34lPUiDu9cYkItxmdc2Z")
+    return text
+
+
+def same_uri(first, second) -> bool:
+    """The server stores an HTTP endpoint with a trailing '/': compare without it."""
+    return bool(first) and bool(second) and str(first).rstrip("/") == str(second).rstrip("/")
+
+
+def list_deployments(client) -> list:
+    return client.request("GET", "/deployments").json().get("deployments", [])
+
+
+def get_deployment(client, deployment_id: str):
+    """The deployment (services in full), or None when the server does not know it."""
+    response = client.request("GET", "/deployments/" + quote(deployment_id, safe=""), ok_statuses=(404,))
+    if response.status_code == 404:
+        return None
+    return response.json()
+
+
+def find_deployment(deployments, deployment_id=None, uri=None, arn=None):
+    """The deployment of ``deployments`` (GET /deployments entries) with that id, URI or ARN, or None."""
+    for deployment in deployments:
+        if deployment_id and deployment.get("id") == deployment_id:
+            return deployment
+        if uri and same_uri(deployment.get("uri"), uri):
+            return deployment
+        if arn and deployment.get("arn") == arn:
+            return deployment
+    return None
+
+
+def register(client, body: dict):
+    """POST /deployments; (created, answer): created is True for 201 (new deployment, or a dry run of one)."""
+    response = client.request("POST", "/deployments", json_body=body, idempotent=bool(body.get("dry_run")))
+    return response.status_code == 201, response.json()
+
+
+def remove(client, deployment_id: str) -> bool:
+    """DELETE with force=true (the only removal the server does); False when it was already gone."""
+    response = client.request("DELETE", "/deployments/" + quote(deployment_id, safe=""), params={"force": "true"},
+                              idempotent=True, ok_statuses=(404,))
+    return response.status_code != 404
+
+
+def latest_of(services) -> dict:
+    """{deployment id: [names of the services whose latest deployment it is]} from GET /services."""
+    latest = {}
+    for service in services:
+        latest.setdefault(service.get("deployment_id"), []).append(service.get("name"))
+    return latest
+
+
+def pinned_counts(client, deployment_ids) -> dict:
+    """{deployment id: {status: count}} of invocations not completed that are pinned to each deployment."""
+    ids = [i for i in deployment_ids if i]
+    counts = {i: {} for i in ids}
+    if not ids:
+        return counts
+    rows = client.query("SELECT pinned_deployment_id, status, COUNT(*) AS count FROM sys_invocation "
+                        f"WHERE status != 'completed' AND pinned_deployment_id IN ({', '.join(map(sql_literal, ids))}) "
+                        "GROUP BY pinned_deployment_id, status")
+    for row in rows:
+        counts.setdefault(row["pinned_deployment_id"], {})[row["status"]] = row["count"]
+    return counts
+
+
+def judge(deployment: dict, latest: dict, pinned: dict) -> dict:
+    """The deployment's status: ``active`` while it is the latest of a service, else ``draining`` while invocations
+    not completed are pinned to it, else ``drained``; with what decides it."""
+    serves = sorted(latest.get(deployment["id"], []))
+    counts = pinned.get(deployment["id"], {})
+    if serves:
+        status = "active"
+    elif counts:
+        status = "draining"
+    else:
+        status = "drained"
+    return {"status": status, "latest_of": serves, "pinned": dict(sorted(counts.items())),
+            "pinned_total": sum(counts.values())}
+
+
+def describe(deployment: dict, judged: dict) -> dict:
+    """A deployment as the modules return it."""
+    result = {"id": deployment.get("id")}
+    # additional_headers are left out: they may carry credentials.
+    for key in ("uri", "arn", "protocol_type", "http_version", "created_at", "sdk_version", "metadata"):
+        if key in deployment:
+            result[key] = deployment[key]
+    result["services"] = sorted(({"name": s.get("name"), "revision": s.get("revision")}
+                                 for s in deployment.get("services", [])), key=lambda s: s["name"])
+    result.update(judged)
+    return result
+
+
+def state_of(client, deployments=None) -> tuple:
+    """(deployments, {id: judged}) for every deployment on the server, from three calls."""
+    deployments = list_deployments(client) if deployments is None else deployments
+    latest = latest_of(list_services(client))
+    pinned = pinned_counts(client, [d["id"] for d in deployments])
+    return deployments, {d["id"]: judge(d, latest, pinned) for d in deployments}

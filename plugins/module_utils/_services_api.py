@@ -1,0 +1,81 @@
+# Copyright: restate.admin contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Internal to this collection: not a public API, may change in any release.
+"""The services area of the Admin API: read services and patch their settings (GET/PATCH /services).
+
+Functions take the client (anything with ``request(method, path, json_body=None, params=None, idempotent=True,
+ok_statuses=())``). What a 1.7 server answers is recorded in docs/deployments-and-services.md.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from ansible_collections.restate.admin.plugins.module_utils._durations import parse_duration, to_server
+from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
+
+# The settings PATCH /services/{name} takes; all but public are durations.
+DURATION_SETTINGS = ("idempotency_retention", "journal_retention", "workflow_completion_retention",
+                     "inactivity_timeout", "abort_timeout")
+SETTINGS = ("public",) + DURATION_SETTINGS
+WORKFLOW_ONLY = ("workflow_completion_retention",)
+# What a service is returned with: the server's view without its handlers (those belong to the deployment).
+SERVICE_KEYS = ("name", "ty", "deployment_id", "revision") + SETTINGS + ("enable_lazy_state", "retry_policy")
+
+
+def _path(name: str) -> str:
+    return "/services/" + quote(name, safe="")
+
+
+def summary(service: dict) -> dict:
+    """A service as modules return it: its settings, latest deployment and revision, without handlers."""
+    return {key: service[key] for key in SERVICE_KEYS if key in service}
+
+
+def list_services(client) -> list:
+    return client.request("GET", "/services").json().get("services", [])
+
+
+def get_service(client, name: str):
+    """The service, or None when the server does not know it."""
+    response = client.request("GET", _path(name), ok_statuses=(404,))
+    if response.status_code == 404:
+        return None
+    return response.json()
+
+
+def patch_service(client, name: str, changes: dict) -> dict:
+    """Apply ``changes`` (setting → value in the server's form); the service as the server answers after it."""
+    return client.request("PATCH", _path(name), json_body=changes).json()
+
+
+def wanted_settings(params: dict) -> dict:
+    """The settings given in ``params`` (None: not managed), durations as milliseconds; InputError names the option."""
+    wanted = {}
+    if params.get("public") is not None:
+        wanted["public"] = bool(params["public"])
+    for option in DURATION_SETTINGS:
+        if params.get(option) is not None:
+            wanted[option] = parse_duration(params[option], option)
+    return wanted
+
+
+def setting_changes(service: dict, wanted: dict) -> dict:
+    """What differs between the service and ``wanted`` (from wanted_settings), in the server's form, by value."""
+    changes = {}
+    for option, value in wanted.items():
+        if option == "public":
+            if service.get("public") != value:
+                changes["public"] = value
+            continue
+        if option in WORKFLOW_ONLY and service.get("ty") != "Workflow":
+            raise InputError(f"{option} applies only to workflows; service {service.get('name')!r} is a "
+                             f"{service.get('ty')}: remove {option}")
+        current = service.get(option)
+        try:
+            same = current is not None and parse_duration(current, option) == value
+        except InputError:
+            same = False
+        if not same:
+            changes[option] = to_server(value)
+    return changes

@@ -1,0 +1,72 @@
+"""Judging a deployment's drain, finding it by endpoint, and the restate_deployment option checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.restate.admin.plugins.module_utils._deployment_task import SPEC, check_options
+from ansible_collections.restate.admin.plugins.module_utils._deployments_api import (
+    find_deployment,
+    judge,
+    latest_of,
+)
+from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
+
+OLD = {"id": "dp_11y34lPUiDu9cYkItxmdc2Z", "uri": "http://127.0.0.1:9080/", "services": [{"name": "Tester"}]}
+NEW = {"id": "dp_13Y3cpJNa6AEVXDV5aRcNbz", "uri": "http://127.0.0.1:9081/", "services": [{"name": "Tester"}]}
+
+
+def test_status():
+    latest = latest_of([{"name": "Tester", "deployment_id": NEW["id"]}])
+    assert judge(NEW, latest, {})["status"] == "active"
+    assert judge(NEW, latest, {})["latest_of"] == ["Tester"]
+    draining = judge(OLD, latest, {OLD["id"]: {"suspended": 2, "running": 1}})
+    assert draining == {"status": "draining", "latest_of": [], "pinned": {"running": 1, "suspended": 2},
+                        "pinned_total": 3}
+    assert judge(OLD, latest, {OLD["id"]: {}})["status"] == "drained"
+
+
+def test_find_by_uri_with_or_without_slash():
+    assert find_deployment([OLD, NEW], uri="http://127.0.0.1:9081") is NEW
+    assert find_deployment([OLD, NEW], uri="http://127.0.0.1:9080/") is OLD
+    assert find_deployment([OLD, NEW], deployment_id=NEW["id"]) is NEW
+    assert find_deployment([OLD, NEW], uri="http://127.0.0.1:9082") is None
+
+
+def params(**given):
+    values = {name: spec.get("default") for name, spec in SPEC["argument_spec"].items()}
+    values.update(given)
+    return values
+
+
+@pytest.mark.parametrize("given, option", [
+    ({"uri": "ftp://x"}, "uri"),
+    ({"uri": "checkout:9080"}, "uri"),
+    ({"arn": "lambda-checkout"}, "arn"),
+    ({"id": "dp_11y34lPUiDu9cYkItxmdc2Z"}, "id"),
+    ({"uri": "http://x:9080", "wait": True}, "wait"),
+    ({"id": "nonsense", "state": "absent"}, "id"),
+    ({"id": "dp_11y34lPUiDu9cYkItxmdc2Z", "state": "absent", "breaking": True}, "breaking"),
+    ({"uri": "http://x:9080", "assume_role_arn": "arn:aws:iam::1:role/r"}, "assume_role_arn"),
+    ({"uri": "http://x:9080", "wait_timeout": -1}, "wait_timeout"),
+])
+def test_bad_options_named(given, option):
+    with pytest.raises(InputError) as error:
+        check_options(params(**given))
+    assert str(error.value).startswith(option)
+
+
+def test_good_options():
+    check_options(params(uri="http://x:9080", use_http_11=True, breaking=True))
+    check_options(params(arn="arn:aws:lambda:eu-central-1:1:function:f:1", assume_role_arn="arn:aws:iam::1:role/r"))
+    check_options(params(id="dp_11y34lPUiDu9cYkItxmdc2Z", state="absent", wait=True, force=True))
+
+
+def test_created_before_names_the_option():
+    from ansible_collections.restate.admin.plugins.module_utils._deployment_info_task import _created_before
+
+    assert _created_before("2026-01-31T12:00:00Z") == "2026-01-31T12:00:00"
+    assert _created_before(None) is None
+    assert len(_created_before("7d")) == 19
+    with pytest.raises(InputError, match="^created_before: 'soon'"):
+        _created_before("soon")
