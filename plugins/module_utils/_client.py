@@ -5,13 +5,15 @@
 
 Knows HTTP and the Admin API, and nothing of Ansible: modules build an ``AdminClient`` from their connection
 options and turn ``RestateApiError`` into ``fail_json``. Each area is a file of its own (``_invocations_api``,
-``_queries_api``, ...); this file wires them and checks that the server is an Admin API this client speaks.
+``_queries_api``, ``_services_api``, ``_deployments_api``); this file wires them and checks that the server is an Admin API this client speaks.
 """
 
 from __future__ import annotations
 
+from ansible_collections.restate.admin.plugins.module_utils._deployments_api import DeploymentsApi
 from ansible_collections.restate.admin.plugins.module_utils._invocations_api import InvocationsApi
 from ansible_collections.restate.admin.plugins.module_utils._queries_api import QueriesApi
+from ansible_collections.restate.admin.plugins.module_utils._services_api import ServicesApi
 from ansible_collections.restate.admin.plugins.module_utils._transport import (
     DEFAULT_ADMIN_URL,
     RestateApiError,
@@ -26,14 +28,16 @@ NOT_AN_ADMIN_API = ("is admin_url a Restate Admin API? Give the admin port (9070
 
 
 class AdminClient:
-    """``transport`` plus the areas: ``invocations`` (actions), ``queries`` (SQL); ``request`` and ``query`` are the
-    transport's and the SQL area's, for areas and tasks that need a plain call."""
+    """``transport`` plus the areas: ``invocations`` (actions), ``queries`` (SQL), ``services`` and ``deployments``;
+    ``request`` and ``query`` are the transport's and the SQL area's, for a plain call."""
 
     def __init__(self, admin_url=DEFAULT_ADMIN_URL, batch_calls=True, **transport_options):
         self.transport = Transport(admin_url, **transport_options)
         self._server_version = None
         self.invocations = InvocationsApi(self.transport, lambda: self._server_version, batch_calls=batch_calls)
         self.queries = QueriesApi(self.transport)
+        self.services = ServicesApi(self.transport)
+        self.deployments = DeploymentsApi(self.transport, self.queries, self.services)
         self.request = self.transport.request
         self.query = self.queries.query
 

@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from ansible_collections.restate.admin.plugins.module_utils._deployments_api import (
     describe,
     find_deployment,
-    state_of,
     validate_deployment_id,
 )
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
@@ -51,7 +50,8 @@ def run(task):
             raise InputError("service: an empty name names no service; leave service out to list every deployment")
         before = _created_before(params["created_before"])
         client = task.connect()
-        deployments, judged = state_of(client)
+        deployments = client.deployments.list()
+        judged = client.deployments.judged(deployments)
     except Exception as error:  # pylint: disable=broad-exception-caught
         task.fail_on(error)
 

@@ -14,21 +14,14 @@ service, no invocation that is not completed pinned to it. ``wait`` polls for th
 
 from __future__ import annotations
 
-from ansible_collections.restate.admin.plugins.module_utils._client import RestateApiError
 from ansible_collections.restate.admin.plugins.module_utils._deployments_api import (
     describe,
     find_deployment,
-    judge,
-    latest_of,
-    list_deployments,
-    pinned_counts,
-    register,
-    remove,
     validate_deployment_id,
 )
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
-from ansible_collections.restate.admin.plugins.module_utils._services_api import list_services
+from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
 
 SPEC = {
     "argument_spec": {
@@ -115,9 +108,9 @@ def _diff(before: dict, after: dict, header: str) -> dict:
 
 def present(task, client, params):
     endpoint = params["uri"] or params["arn"]
-    deployments = list_deployments(client)
+    deployments = client.deployments.list()
     existing = find_deployment(deployments, uri=params["uri"], arn=params["arn"])
-    current = _runs_on(list_services(client))
+    current = _runs_on(client.services.list())
     outcome = {"changed": False}
 
     answer = None
@@ -125,7 +118,7 @@ def present(task, client, params):
         names = [s["name"] for s in existing.get("services", [])]
         behind = sorted(n for n in names if current.get(n, {}).get("deployment_id") != existing["id"])
         try:
-            created, answer = register(client, _body(params, force=False, dry_run=True))
+            created, answer = client.deployments.register(_body(params, force=False, dry_run=True))
             unchanged = True
         except RestateApiError as error:
             if not params["force"] or error.status is None or error.status >= 500:
@@ -151,7 +144,7 @@ def present(task, client, params):
             return outcome
 
     try:
-        created, answer = register(client, _body(params, force=params["force"], dry_run=task.check_mode))
+        created, answer = client.deployments.register(_body(params, force=params["force"], dry_run=task.check_mode))
     except RestateApiError as error:
         if error.status != 409 or params["breaking"]:
             raise
@@ -180,8 +173,7 @@ def present(task, client, params):
 
 
 def _state(client, deployment):
-    latest = latest_of(list_services(client))
-    return judge(deployment, latest, pinned_counts(client, [deployment["id"]]))
+    return client.deployments.judged([deployment])[deployment["id"]]
 
 
 def not_drained_message(deployment, judged) -> str:
@@ -196,7 +188,7 @@ def not_drained_message(deployment, judged) -> str:
 
 
 def absent(task, client, params):
-    deployments = list_deployments(client)
+    deployments = client.deployments.list()
     target = find_deployment(deployments, deployment_id=params["id"], uri=params["uri"], arn=params["arn"])
     if target is None:
         return {"changed": False, "deployment": None, "removed": False}
@@ -226,7 +218,7 @@ def absent(task, client, params):
     outcome["deployment"] = describe(target, judged)
     outcome["waited"] = waited
     if not task.check_mode:
-        outcome["removed"] = remove(client, target["id"])
+        outcome["removed"] = client.deployments.remove(target["id"])
         outcome["changed"] = outcome["removed"]
     if task.diff_mode:
         outcome["diff"] = {"before": f"{target['id']}: {judged['status']}\n", "after": "",

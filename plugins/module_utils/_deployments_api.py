@@ -3,8 +3,8 @@
 # Internal to this collection: not a public API, may change in any release.
 """The deployments area of the Admin API: register, read and remove deployments, and judge whether one is drained.
 
-Functions take the client (``request(...)`` and ``query(sql, columns=None)``). What a 1.7 server answers is recorded
-in docs/deployments-and-services.md: POST /deployments answers 201 for a new deployment and 200 for a known
+``DeploymentsApi`` calls the server over the transport (and reads pins with SQL); the functions beside it are pure.
+What a 1.7 server answers is recorded in docs/deployments-and-services.md: POST /deployments answers 201 for a new deployment and 200 for a known
 endpoint; a forced registration of a known endpoint gives its services new revisions; DELETE removes only with
 ``force=true`` (202), so every safety check before removal is ours.
 """
@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._selection import DEPLOYMENT_ID_PATTERN, sql_literal
-from ansible_collections.restate.admin.plugins.module_utils._services_api import list_services
 
 STATUSES = ("active", "draining", "drained")
 
@@ -33,18 +32,6 @@ def same_uri(first, second) -> bool:
     return bool(first) and bool(second) and str(first).rstrip("/") == str(second).rstrip("/")
 
 
-def list_deployments(client) -> list:
-    return client.request("GET", "/deployments").json().get("deployments", [])
-
-
-def get_deployment(client, deployment_id: str):
-    """The deployment (services in full), or None when the server does not know it."""
-    response = client.request("GET", "/deployments/" + quote(deployment_id, safe=""), ok_statuses=(404,))
-    if response.status_code == 404:
-        return None
-    return response.json()
-
-
 def find_deployment(deployments, deployment_id=None, uri=None, arn=None):
     """The deployment of ``deployments`` (GET /deployments entries) with that id, URI or ARN, or None."""
     for deployment in deployments:
@@ -57,39 +44,12 @@ def find_deployment(deployments, deployment_id=None, uri=None, arn=None):
     return None
 
 
-def register(client, body: dict):
-    """POST /deployments; (created, answer): created is True for 201 (new deployment, or a dry run of one)."""
-    response = client.request("POST", "/deployments", json_body=body, idempotent=bool(body.get("dry_run")))
-    return response.status_code == 201, response.json()
-
-
-def remove(client, deployment_id: str) -> bool:
-    """DELETE with force=true (the only removal the server does); False when it was already gone."""
-    response = client.request("DELETE", "/deployments/" + quote(deployment_id, safe=""), params={"force": "true"},
-                              idempotent=True, ok_statuses=(404,))
-    return response.status_code != 404
-
-
 def latest_of(services) -> dict:
     """{deployment id: [names of the services whose latest deployment it is]} from GET /services."""
     latest = {}
     for service in services:
         latest.setdefault(service.get("deployment_id"), []).append(service.get("name"))
     return latest
-
-
-def pinned_counts(client, deployment_ids) -> dict:
-    """{deployment id: {status: count}} of invocations not completed that are pinned to each deployment."""
-    ids = [i for i in deployment_ids if i]
-    counts = {i: {} for i in ids}
-    if not ids:
-        return counts
-    rows = client.query("SELECT pinned_deployment_id, status, COUNT(*) AS count FROM sys_invocation "
-                        f"WHERE status != 'completed' AND pinned_deployment_id IN ({', '.join(map(sql_literal, ids))}) "
-                        "GROUP BY pinned_deployment_id, status")
-    for row in rows:
-        counts.setdefault(row["pinned_deployment_id"], {})[row["status"]] = row["count"]
-    return counts
 
 
 def judge(deployment: dict, latest: dict, pinned: dict) -> dict:
@@ -120,9 +80,54 @@ def describe(deployment: dict, judged: dict) -> dict:
     return result
 
 
-def state_of(client, deployments=None) -> tuple:
-    """(deployments, {id: judged}) for every deployment on the server, from three calls."""
-    deployments = list_deployments(client) if deployments is None else deployments
-    latest = latest_of(list_services(client))
-    pinned = pinned_counts(client, [d["id"] for d in deployments])
-    return deployments, {d["id"]: judge(d, latest, pinned) for d in deployments}
+class DeploymentsApi:
+    """Deployments over the transport; ``queries`` reads what is pinned to them, ``services`` which is the latest."""
+
+    def __init__(self, transport, queries, services):
+        self.transport = transport
+        self.queries = queries
+        self.services = services
+
+    def list(self) -> list:
+        return self.transport.request("GET", "/deployments").json().get("deployments", [])
+
+    def get(self, deployment_id: str):
+        """The deployment (services in full), or None when the server does not know it."""
+        response = self.transport.request("GET", _path(deployment_id), ok_statuses=(404,))
+        if response.status_code == 404:
+            return None
+        return response.json()
+
+    def register(self, body: dict):
+        """POST /deployments; (created, answer): created is True for 201 (new deployment, or a dry run of one)."""
+        response = self.transport.request("POST", "/deployments", json_body=body, idempotent=bool(body.get("dry_run")))
+        return response.status_code == 201, response.json()
+
+    def remove(self, deployment_id: str) -> bool:
+        """DELETE with force=true (the only removal the server does); False when it was already gone."""
+        response = self.transport.request("DELETE", _path(deployment_id), params={"force": "true"}, idempotent=True,
+                                          ok_statuses=(404,))
+        return response.status_code != 404
+
+    def pinned_counts(self, deployment_ids) -> dict:
+        """{deployment id: {status: count}} of invocations not completed that are pinned to each deployment."""
+        ids = [i for i in deployment_ids if i]
+        counts = {i: {} for i in ids}
+        if not ids:
+            return counts
+        rows = self.queries.query(
+            "SELECT pinned_deployment_id, status, COUNT(*) AS count FROM sys_invocation WHERE status != 'completed' "
+            f"AND pinned_deployment_id IN ({', '.join(map(sql_literal, ids))}) GROUP BY pinned_deployment_id, status")
+        for row in rows:
+            counts.setdefault(row["pinned_deployment_id"], {})[row["status"]] = row["count"]
+        return counts
+
+    def judged(self, deployments) -> dict:
+        """{id: judged} for ``deployments``, from two calls: the services' latest deployments and the pins."""
+        latest = latest_of(self.services.list())
+        pinned = self.pinned_counts([d["id"] for d in deployments])
+        return {d["id"]: judge(d, latest, pinned) for d in deployments}
+
+
+def _path(deployment_id: str) -> str:
+    return "/deployments/" + quote(deployment_id, safe="")

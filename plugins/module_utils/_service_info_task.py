@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
-from ansible_collections.restate.admin.plugins.module_utils._services_api import get_service, list_services, summary
+from ansible_collections.restate.admin.plugins.module_utils._services_api import summary
 
 SPEC = {
     "argument_spec": {
@@ -24,10 +24,10 @@ def run(task):
             raise InputError("name: an empty name names no service; leave name out to list every service")
         client = task.connect()
         if name is not None:
-            found = get_service(client, name)
+            found = client.services.get(name)
             services = [found] if found else []
         else:
-            services = list_services(client)
+            services = client.services.list()
     except Exception as error:  # pylint: disable=broad-exception-caught
         task.fail_on(error)
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._services_api import (
     SETTINGS,
-    get_service,
-    patch_service,
     setting_changes,
     summary,
     wanted_settings,
@@ -41,7 +39,7 @@ def run(task):
             raise InputError("name: give the service's name, e.g. name: Checkout")
         wanted = wanted_settings(params)
         client = task.connect()
-        service = get_service(client, name)
+        service = client.services.get(name)
         if service is None:
             raise InputError(f"name: the server has no service {name!r}; register the deployment that serves it "
                              "first (restate.admin.restate_deployment)")
@@ -49,7 +47,7 @@ def run(task):
         before = summary(service)
         after = dict(before, **changes)
         if changes and not task.check_mode:
-            answer = patch_service(client, name, changes)
+            answer = client.services.patch(name, changes)
             for info in answer.get("info", []) or []:
                 task.warn(f"service {name}: the server says {info.get('code')}: {info.get('message')}")
             after = summary(answer)

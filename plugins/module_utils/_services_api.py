@@ -3,8 +3,8 @@
 # Internal to this collection: not a public API, may change in any release.
 """The services area of the Admin API: read services and patch their settings (GET/PATCH /services).
 
-Functions take the client (anything with ``request(method, path, json_body=None, params=None, idempotent=True,
-ok_statuses=())``). What a 1.7 server answers is recorded in docs/deployments-and-services.md.
+``ServicesApi`` calls the server over the transport; the functions beside it are pure (what a setting's value is,
+what differs). What a 1.7 server answers is recorded in docs/deployments-and-services.md.
 """
 
 from __future__ import annotations
@@ -32,21 +32,23 @@ def summary(service: dict) -> dict:
     return {key: service[key] for key in SERVICE_KEYS if key in service}
 
 
-def list_services(client) -> list:
-    return client.request("GET", "/services").json().get("services", [])
+class ServicesApi:
+    def __init__(self, transport):
+        self.transport = transport
 
+    def list(self) -> list:
+        return self.transport.request("GET", "/services").json().get("services", [])
 
-def get_service(client, name: str):
-    """The service, or None when the server does not know it."""
-    response = client.request("GET", _path(name), ok_statuses=(404,))
-    if response.status_code == 404:
-        return None
-    return response.json()
+    def get(self, name: str):
+        """The service, or None when the server does not know it."""
+        response = self.transport.request("GET", _path(name), ok_statuses=(404,))
+        if response.status_code == 404:
+            return None
+        return response.json()
 
-
-def patch_service(client, name: str, changes: dict) -> dict:
-    """Apply ``changes`` (setting → value in the server's form); the service as the server answers after it."""
-    return client.request("PATCH", _path(name), json_body=changes).json()
+    def patch(self, name: str, changes: dict) -> dict:
+        """Apply ``changes`` (setting -> value in the server's form); the service as the server answers after it."""
+        return self.transport.request("PATCH", _path(name), json_body=changes).json()
 
 
 def wanted_settings(params: dict) -> dict:

@@ -79,7 +79,7 @@ def test_report_failed_lists_only_the_failures_and_counts_everything(restate, an
     more = restate.make("completed-success", 3)
     done = ansible.run(MODULE, {"ids": more, "state": "purged", "report": "failed"}, diff=True)
     assert done["changed"] and not done["failed"] and done["invocations"] == []
-    assert done["summary"] == {"matched": 3, "changed": 3, "unchanged": 0, "failed": 0, "missing": 0,
+    assert done["summary"] == {"matched": 3, "changed": 3, "unchanged": 0, "failed": 0, "missing": 0, "pending": 0,
                                "changed_by_service": {"Tester": 3}}
     assert done["diff"]["before"].count("completed") == 3  # the diff still shows every change
     assert all(restate.row(i) is None for i in completed + more)
