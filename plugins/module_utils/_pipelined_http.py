@@ -55,8 +55,8 @@ def _parse_answer(buf, start):
     except ValueError:
         raise _Closed(f"not an HTTP answer: {bytes(buf[start:start + 40])!r}")
     # HTTP/1.0 answers end the connection unless they say otherwise.
-    close = b"\r\nconnection: close" in head or (head.startswith(b"http/1.0")
-                                                 and b"\r\nconnection: keep-alive" not in head)
+    keep_alive = b"\r\nconnection: keep-alive" in head
+    close = b"\r\nconnection: close" in head or (head.startswith(b"http/1.0") and not keep_alive)
     body_start = end + 4
     at = head.find(b"\r\ncontent-length:")
     if at >= 0:

@@ -70,7 +70,7 @@ def validate_invocation_id(value, option="id") -> str:
     text = str(value).strip() if value is not None else ""
     if not INVOCATION_ID_PATTERN.match(text):
         raise InputError(f"{option}: {str(value)[:80]!r} is not an invocation id; expected 'inv_' followed "
-                             "by letters and digits, e.g. inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz")
+                         "by letters and digits, e.g. inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz")
     return text
 
 
@@ -90,10 +90,10 @@ def parse_time(value, option: str, now: datetime) -> datetime:
             moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
         except ValueError:
             raise InputError(f"filters.{option}: {text[:80]!r} is neither an RFC 3339 timestamp nor an age; "
-                                 "use e.g. '2026-01-31T12:00:00Z' or '7d' (units s, m, h, d, w)")
+                             "use e.g. '2026-01-31T12:00:00Z' or '7d' (units s, m, h, d, w)")
     if moment.tzinfo is None:
         raise InputError(f"filters.{option}: {str(value)[:80]!r} has no time zone; add 'Z' or an offset "
-                             "such as '+02:00'")
+                         "such as '+02:00'")
     return moment.astimezone(timezone.utc)
 
 
@@ -143,8 +143,8 @@ def parse_target(text: str) -> dict:
     parts = text.split("/")
     if len(parts) > 3 or any(not part for part in parts):
         raise InputError(f"filters.target: {text[:80]!r} is not a target; use Service, Service/handler, "
-                             "Object/key, Object/key/handler or Workflow/key (a key containing '/' goes in "
-                             "filters.key instead)")
+                         "Object/key, Object/key/handler or Workflow/key (a key containing '/' goes in "
+                         "filters.key instead)")
     return {"service": parts[0], "second": parts[1] if len(parts) > 1 else None,
             "handler": parts[2] if len(parts) > 2 else None}
 
@@ -179,7 +179,7 @@ def normalize_filters(filters, now: datetime | None = None) -> dict:
             text = _string(value, key).strip()
             if not DEPLOYMENT_ID_PATTERN.match(text):
                 raise InputError(f"filters.deployment: {text[:80]!r} is not a deployment id; expected 'dp_' "
-                                     "followed by letters and digits, e.g. dp_13puM96j0yI6Wh3QjADKUsp")
+                                 "followed by letters and digits, e.g. dp_13puM96j0yI6Wh3QjADKUsp")
             result[key] = text
         elif key == "zombie":
             result[key] = _bool(value, key)
@@ -243,7 +243,7 @@ def check_columns(columns, allowed=INVOCATION_COLUMNS, option="fields"):
     unknown = [c for c in columns if c not in allowed]
     if unknown:
         raise InputError(f"{option}: unknown column(s) {', '.join(map(str, unknown))}; "
-                             f"known: {', '.join(allowed)}")
+                         f"known: {', '.join(allowed)}")
     return list(columns)
 
 
