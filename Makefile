@@ -3,7 +3,7 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: test setup units sanity lint integration reliability load matrix demo bench clean
+.PHONY: test setup units sanity lint docs importer changelog integration reliability load matrix demo bench clean
 
 ## One command for the whole suite: set-up, unit tests, ansible-test sanity, ansible-lint, integration tests.
 test: setup
@@ -25,8 +25,25 @@ units:
 sanity:
 	scripts/ansible_test.sh sanity --python 3.11 --local --color no
 
+## Static checks: role READMEs in step, ansible-lint, the changelog fragments, antsibull-docs lint, the docs site
+## (built and checked) and Galaxy's importer on the built tarball (any warning fails).
 lint:
 	scripts/lint.sh
+
+## The documentation site (antsibull-docs + Sphinx, warnings are errors) into .cache/docs-site/html, then checked:
+## a page per module, role entry point, README, changelog and docs/*.md, every internal link resolving.
+docs: setup
+	scripts/docs.sh
+	$(PY) scripts/docs_check.py
+
+## Galaxy's importer alone, on a freshly built tarball.
+importer: setup
+	scripts/galaxy_importer.sh
+
+## Release step (once, on the merged branch, before tagging): fragments -> CHANGELOG.rst + changelogs/changelog.yaml
+## for galaxy.yml's version. Role READMEs: scripts/role_readmes.py after changing an argument spec.
+changelog: setup
+	scripts/changelog.sh
 
 ## Side-by-side benchmark against the official CLI (BENCH_N, BENCH_ROUNDS, BENCH_RSS_N); writes docs/benchmarks.md.
 bench: setup
