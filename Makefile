@@ -3,7 +3,7 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: test setup units sanity lint docs importer changelog integration reliability load matrix demo bench clean
+.PHONY: test setup units sanity lint docs importer changelog role-readmes integration reliability load matrix demo bench clean
 
 ## One command for the whole suite: set-up, unit tests, ansible-test sanity, ansible-lint, integration tests.
 test: setup
@@ -23,7 +23,7 @@ units:
 	scripts/pytest.sh tests/unit
 
 sanity:
-	scripts/ansible_test.sh sanity --python 3.11 --local --color no
+	scripts/ansible_test.sh sanity --local --color no
 
 ## Static checks: role READMEs in step, ansible-lint, the changelog fragments, antsibull-docs lint, the docs site
 ## (built and checked) and Galaxy's importer on the built tarball (any warning fails).
@@ -40,8 +40,12 @@ docs: setup
 importer: setup
 	scripts/galaxy_importer.sh
 
+## The roles' README.md files, rewritten from their meta/argument_specs.yml (make lint checks they are in step).
+role-readmes: setup
+	$(PY) scripts/role_readmes.py
+
 ## Release step (once, on the merged branch, before tagging): fragments -> CHANGELOG.rst + changelogs/changelog.yaml
-## for galaxy.yml's version. Role READMEs: scripts/role_readmes.py after changing an argument spec.
+## for galaxy.yml's version.
 changelog: setup
 	scripts/changelog.sh
 

@@ -28,4 +28,8 @@ done
 
 export PATH=$VENV/bin:$PATH
 cd "$TREE"
-ansible-test "$@"
+# Without --python, the venv's own Python (3.11 by default; 3.12 or 3.13 for ansible-core 2.20 and 2.21).
+case " $* " in
+  *" --python "*|*" --python="*) ansible-test "$@" ;;
+  *) ansible-test "$@" --python "$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ;;
+esac

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Check the site scripts/docs.sh built (.cache/docs-site/html; make lint runs this after the build).
 
 - every module (plugins/modules/*.py) has its page, and every role its page with a section per entry point

@@ -51,7 +51,7 @@ else
   core_pins=tests/matrix/ansible-core-$ANSIBLE_CORE.txt
   if [ ! -f "$core_pins" ]; then
     echo "setup: ANSIBLE_CORE=$ANSIBLE_CORE has no pin file; choose one of:" \
-      "$(ls tests/matrix | sed -n 's/^ansible-core-\(.*\)\.txt$/\1/p' | tr '\n' ' ')" >&2
+      "$(cores=(tests/matrix/ansible-core-*.txt); cores=("${cores[@]#tests/matrix/ansible-core-}"); echo "${cores[@]%.txt}")" >&2
     exit 2
   fi
   VENV=$CACHE/venv-core-$ANSIBLE_CORE
@@ -90,7 +90,7 @@ tool_venv "$CACHE/lint" requirements-lint.txt
 tool_venv "$CACHE/importer" requirements-importer.txt
 tool_venv "$CACHE/docs" requirements-docs.txt
 
-# shellcheck, for ansible-test sanity's shellcheck test (which skips itself when it is missing)
+# The shellcheck program, for ansible-test sanity's shellcheck test (which skips itself when it is missing)
 if ! command -v shellcheck >/dev/null; then
   if command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing shellcheck (Debian package)"
@@ -120,7 +120,7 @@ SERVER_ROOT=$CACHE/npm
 if [ -n "${RESTATE_SERVER_VERSION:-}" ]; then
   if [ ! -d "tests/npm/server-$RESTATE_SERVER_VERSION" ]; then
     echo "setup: RESTATE_SERVER_VERSION=$RESTATE_SERVER_VERSION is not pinned; leave it unset for the default" \
-      "or choose one of: $(ls tests/npm | sed -n 's/^server-//p' | tr '\n' ' ')" >&2
+      "or choose one of: $(servers=(tests/npm/server-*); echo "${servers[@]#tests/npm/server-}")" >&2
     exit 2
   fi
   SERVER_ROOT=$CACHE/npm-server-$RESTATE_SERVER_VERSION
