@@ -3,14 +3,21 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: test setup units sanity lint docs importer changelog role-readmes integration reliability load matrix demo bench clean
+.PHONY: test setup units sanity lint docs importer changelog role-readmes newest integration reliability load matrix demo bench clean
 
 ## One command for the whole suite: set-up, unit tests, ansible-test sanity, ansible-lint, integration tests.
 test: setup
 	$(MAKE) units
 	$(MAKE) sanity
 	$(MAKE) lint
+	$(MAKE) newest
 	$(MAKE) integration
+
+## The newest pinned ansible-core (tests/matrix/, on the Python its pin file names): unit tests and ansible-test sanity.
+NEWEST_CORE := $(shell ls tests/matrix | sed -n 's/^ansible-core-\(.*\)\.txt$$/\1/p' | sort -V | tail -n 1)
+newest:
+	ANSIBLE_CORE=$(NEWEST_CORE) scripts/setup.sh
+	ANSIBLE_CORE=$(NEWEST_CORE) $(MAKE) units sanity
 
 ## The demo: a local Restate server with a demo service, and the three playbooks (dry run, then for real).
 demo: setup
