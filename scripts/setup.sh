@@ -21,7 +21,7 @@ install_venv() {  # install_venv DIR pip-arguments...
   local dir=$1; shift
   echo "setup: creating ${dir#"$ROOT"/}"
   rm -rf "$dir"
-  "${VENV_PYTHON:-$PYTHON}" -m venv "$dir"
+  "${VENV_PYTHON:-$PYTHON}" -m venv "$dir"  # VENV_PYTHON: for this call only (a matrix venv's Python)
   "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
 }
 find_python() {  # find_python 3.13: a Python 3.13 interpreter, from PATH or else from pyenv's newest 3.13.x
@@ -56,9 +56,9 @@ else
   fi
   VENV=$CACHE/venv-core-$ANSIBLE_CORE
   core_python=$(sed -n 's/^# python: \([0-9.]*\).*/\1/p' "$core_pins")
-  VENV_PYTHON=$PYTHON
+  core_venv_python=$PYTHON
   if [ -n "$core_python" ]; then
-    VENV_PYTHON=$(find_python "$core_python") || {
+    core_venv_python=$(find_python "$core_python") || {
       echo "setup: ansible-core $ANSIBLE_CORE needs Python $core_python ($core_pins); install it" \
         "(e.g. pyenv install $core_python) or put python$core_python on PATH" >&2
       exit 2
@@ -69,7 +69,7 @@ else
     mkdir -p "$CACHE/tmp"
     grep -v '^ansible-core==' requirements-dev.txt > "$CACHE/tmp/requirements-core.txt"
     grep -v -e '^ansible-core==' -e '^resolvelib==' constraints-dev.txt > "$CACHE/tmp/constraints-core.txt"
-    VENV_PYTHON=$VENV_PYTHON install_venv "$VENV" -r "$CACHE/tmp/requirements-core.txt" -r "$core_pins" \
+    VENV_PYTHON=$core_venv_python install_venv "$VENV" -r "$CACHE/tmp/requirements-core.txt" -r "$core_pins" \
       -c "$CACHE/tmp/constraints-core.txt"
     echo "$venv_stamp" > "$VENV/.stamp"
   fi
