@@ -3,14 +3,21 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: test setup units sanity lint integration reliability load matrix demo bench clean
+.PHONY: test setup units sanity lint docs importer changelog role-readmes newest integration reliability load matrix demo bench clean
 
 ## One command for the whole suite: set-up, unit tests, ansible-test sanity, ansible-lint, integration tests.
 test: setup
 	$(MAKE) units
 	$(MAKE) sanity
 	$(MAKE) lint
+	$(MAKE) newest
 	$(MAKE) integration
+
+## The newest pinned ansible-core (tests/matrix/, on the Python its pin file names): unit tests and ansible-test sanity.
+NEWEST_CORE := $(shell ls tests/matrix | sed -n 's/^ansible-core-\(.*\)\.txt$$/\1/p' | sort -V | tail -n 1)
+newest:
+	ANSIBLE_CORE=$(NEWEST_CORE) scripts/setup.sh
+	ANSIBLE_CORE=$(NEWEST_CORE) $(MAKE) units sanity
 
 ## The demo: a local Restate server with a demo service, and the three playbooks (dry run, then for real).
 demo: setup
@@ -23,10 +30,31 @@ units:
 	scripts/pytest.sh tests/unit
 
 sanity:
-	scripts/ansible_test.sh sanity --python 3.11 --local --color no
+	scripts/ansible_test.sh sanity --local --color no
 
+## Static checks: role READMEs in step, ansible-lint, the changelog fragments, antsibull-docs lint, the docs site
+## (built and checked) and Galaxy's importer on the built tarball (any warning fails).
 lint:
 	scripts/lint.sh
+
+## The documentation site (antsibull-docs + Sphinx, warnings are errors) into .cache/docs-site/html, then checked:
+## a page per module, role entry point, README, changelog and docs/*.md, every internal link resolving.
+docs: setup
+	scripts/docs.sh
+	$(PY) scripts/docs_check.py
+
+## Galaxy's importer alone, on a freshly built tarball.
+importer: setup
+	scripts/galaxy_importer.sh
+
+## The roles' README.md files, rewritten from their meta/argument_specs.yml (make lint checks they are in step).
+role-readmes: setup
+	$(PY) scripts/role_readmes.py
+
+## Release step (once, on the merged branch, before tagging): fragments -> CHANGELOG.rst + changelogs/changelog.yaml
+## for galaxy.yml's version.
+changelog: setup
+	scripts/changelog.sh
 
 ## Side-by-side benchmark against the official CLI (BENCH_N, BENCH_ROUNDS, BENCH_RSS_N); writes docs/benchmarks.md.
 bench: setup

@@ -22,10 +22,14 @@ done
 # from a host this machine cannot reach; a stand-in in its cache directory is used instead.
 export HOME=$ROOT/.cache/ansible-test-home
 mkdir -p "$HOME/.ansible/test/cache"
-for pip_version in 24_2 23_1_2; do  # ansible-core 2.18+ bootstraps pip 24.2, 2.16 and 2.17 pip 23.1.2
+for pip_version in 25_2 24_2 23_1_2; do  # ansible-core 2.20+ bootstraps pip 25.2, 2.18 and 2.19 pip 24.2, 2.16 and 2.17 pip 23.1.2
   cp scripts/get_pip_standin.py "$HOME/.ansible/test/cache/get_pip_$pip_version.py"
 done
 
 export PATH=$VENV/bin:$PATH
 cd "$TREE"
-ansible-test "$@"
+# Without --python, the venv's own Python (3.11 by default; 3.12 or 3.13 for ansible-core 2.20 and 2.21).
+case " $* " in
+  *" --python "*|*" --python="*) ansible-test "$@" ;;
+  *) ansible-test "$@" --python "$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" ;;
+esac

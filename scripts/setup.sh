@@ -5,6 +5,7 @@
 #
 # Two variables select another cell of the compatibility matrix (make matrix), each installed beside the default:
 #   ANSIBLE_CORE=2.16            .cache/venv-core-2.16 with the ansible-core pinned in tests/matrix/ansible-core-2.16.txt
+#                                (a '# python: 3.13' line there picks the Python for that venv, from PATH or pyenv)
 #   RESTATE_SERVER_VERSION=1.6.2 .cache/npm-server-1.6.2 with the server pinned in tests/npm/server-1.6.2/
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +21,23 @@ install_venv() {  # install_venv DIR pip-arguments...
   local dir=$1; shift
   echo "setup: creating ${dir#"$ROOT"/}"
   rm -rf "$dir"
-  "$PYTHON" -m venv "$dir"
+  "${VENV_PYTHON:-$PYTHON}" -m venv "$dir"  # VENV_PYTHON: for this call only (a matrix venv's Python)
   "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+}
+find_python() {  # find_python 3.13: a Python 3.13 interpreter, from PATH or else from pyenv's newest 3.13.x
+  local minor=$1 candidate
+  if "python$minor" -c '' 2>/dev/null; then
+    command -v "python$minor"
+    return
+  fi
+  if command -v pyenv >/dev/null; then
+    candidate=$(pyenv versions --bare 2>/dev/null | grep -E "^${minor//./\\.}\.[0-9]+$" | sort -V | tail -n 1)
+    if [ -n "$candidate" ] && [ -x "$(pyenv prefix "$candidate")/bin/python$minor" ]; then
+      echo "$(pyenv prefix "$candidate")/bin/python$minor"
+      return
+    fi
+  fi
+  return 1
 }
 if [ -z "${ANSIBLE_CORE:-}" ]; then
   VENV=$CACHE/venv
@@ -35,26 +51,55 @@ else
   core_pins=tests/matrix/ansible-core-$ANSIBLE_CORE.txt
   if [ ! -f "$core_pins" ]; then
     echo "setup: ANSIBLE_CORE=$ANSIBLE_CORE has no pin file; choose one of:" \
-      "$(ls tests/matrix | sed -n 's/^ansible-core-\(.*\)\.txt$/\1/p' | tr '\n' ' ')" >&2
+      "$(cores=(tests/matrix/ansible-core-*.txt); cores=("${cores[@]#tests/matrix/ansible-core-}"); echo "${cores[@]%.txt}")" >&2
     exit 2
   fi
   VENV=$CACHE/venv-core-$ANSIBLE_CORE
+  core_python=$(sed -n 's/^# python: \([0-9.]*\).*/\1/p' "$core_pins")
+  core_venv_python=$PYTHON
+  if [ -n "$core_python" ]; then
+    core_venv_python=$(find_python "$core_python") || {
+      echo "setup: ansible-core $ANSIBLE_CORE needs Python $core_python ($core_pins); install it" \
+        "(e.g. pyenv install $core_python) or put python$core_python on PATH" >&2
+      exit 2
+    }
+  fi
   venv_stamp=$(stamp_of requirements-dev.txt constraints-dev.txt "$core_pins")
   if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$venv_stamp" ]; then
     mkdir -p "$CACHE/tmp"
     grep -v '^ansible-core==' requirements-dev.txt > "$CACHE/tmp/requirements-core.txt"
     grep -v -e '^ansible-core==' -e '^resolvelib==' constraints-dev.txt > "$CACHE/tmp/constraints-core.txt"
-    install_venv "$VENV" -r "$CACHE/tmp/requirements-core.txt" -r "$core_pins" -c "$CACHE/tmp/constraints-core.txt"
+    VENV_PYTHON=$core_venv_python install_venv "$VENV" -r "$CACHE/tmp/requirements-core.txt" -r "$core_pins" \
+      -c "$CACHE/tmp/constraints-core.txt"
     echo "$venv_stamp" > "$VENV/.stamp"
   fi
 fi
 echo "setup: ansible-core $("$VENV/bin/python" -c "import ansible.release as r; print(r.__version__)") in ${VENV#"$ROOT"/}"
 
-# ansible-lint, in a venv of its own so its dependencies cannot move the test toolchain
-lint_stamp=$(stamp_of requirements-lint.txt)
-if [ "$(cat "$CACHE/lint/.stamp" 2>/dev/null)" != "$lint_stamp" ]; then
-  install_venv "$CACHE/lint" -r requirements-lint.txt
-  echo "$lint_stamp" > "$CACHE/lint/.stamp"
+# Tools in venvs of their own, so their dependencies cannot move the test toolchain:
+# ansible-lint (make lint), galaxy-importer (Galaxy's import checks, make lint), antsibull-docs and Sphinx (make docs).
+tool_venv() {  # tool_venv DIR REQUIREMENTS
+  local dir=$1 requirements=$2 stamp
+  stamp=$(stamp_of "$requirements")
+  if [ "$(cat "$dir/.stamp" 2>/dev/null)" != "$stamp" ]; then
+    install_venv "$dir" -r "$requirements"
+    echo "$stamp" > "$dir/.stamp"
+  fi
+}
+tool_venv "$CACHE/lint" requirements-lint.txt
+tool_venv "$CACHE/importer" requirements-importer.txt
+tool_venv "$CACHE/docs" requirements-docs.txt
+
+# The shellcheck program, for ansible-test sanity's shellcheck test (which skips itself when it is missing)
+if ! command -v shellcheck >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing shellcheck (Debian package)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null ||
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; }
+  else
+    echo "setup: shellcheck is not installed and cannot be installed here (needs apt-get and root):" \
+      "make sanity will skip its shellcheck test; install shellcheck with your package manager" >&2
+  fi
 fi
 
 # Restate server and CLI (the binaries ship inside the npm packages)
@@ -75,7 +120,7 @@ SERVER_ROOT=$CACHE/npm
 if [ -n "${RESTATE_SERVER_VERSION:-}" ]; then
   if [ ! -d "tests/npm/server-$RESTATE_SERVER_VERSION" ]; then
     echo "setup: RESTATE_SERVER_VERSION=$RESTATE_SERVER_VERSION is not pinned; leave it unset for the default" \
-      "or choose one of: $(ls tests/npm | sed -n 's/^server-//p' | tr '\n' ' ')" >&2
+      "or choose one of: $(servers=(tests/npm/server-*); echo "${servers[@]#tests/npm/server-}")" >&2
     exit 2
   fi
   SERVER_ROOT=$CACHE/npm-server-$RESTATE_SERVER_VERSION

@@ -36,12 +36,17 @@ def pki(tmp_path_factory):
     def openssl(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=base)
 
+    # The extensions a real CA sets: Python 3.13 verifies strictly (VERIFY_X509_STRICT) and refuses a CA without
+    # key usage or a certificate without an authority key identifier.
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=restate-admin test CA")
-    (base / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+            "-subj", "/CN=restate-admin test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    leaf = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nauthorityKeyIdentifier=keyid\n"
+    (base / "server.cnf").write_text(leaf + "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n")
+    (base / "client.cnf").write_text(leaf + "extendedKeyUsage=clientAuth\n")
     for name, subject in (("server", "/CN=127.0.0.1"), ("client", "/CN=operator")):
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
                 "-subj", subject)
         openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                "-out", f"{name}.pem", "-days", "2", *(["-extfile", "ext.cnf"] if name == "server" else []))
+                "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.cnf")
     return base

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: restate_deployment
 short_description: Register a Restate deployment, or remove a drained one
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - With O(state=present), registers the service endpoint given by O(uri) (HTTP) or O(arn) (AWS Lambda) with a
     Restate server (C(POST /deployments)); the server discovers its services, and new invocations of those services

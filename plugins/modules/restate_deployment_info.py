@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: restate_deployment_info
 short_description: List the deployments of a Restate server, and which are drained
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists every deployment of a Restate server (or the one given by O(id), O(uri) or O(arn), or those serving
     O(service)) with its services and revisions, the services whose latest deployment it is, and its status.

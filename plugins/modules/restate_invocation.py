@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: restate_invocation
 short_description: Cancel, kill, pause, resume, purge or restart Restate invocations
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Drives one invocation (O(id)), a list (O(ids)) or a server-side selection (O(filters)) of invocations of a
     Restate server to a O(state), through the server's Admin API.

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: restate_invocation_info
 short_description: List or describe invocations of a Restate server
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists the invocations of a Restate server that match O(filters), or describes one invocation given by O(id),
     optionally with its journal.

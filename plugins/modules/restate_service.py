@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: restate_service
 short_description: Set a Restate service's settings (retention, timeouts, public)
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sets the settings of one service of a Restate server through the Admin API (C(PATCH /services/{name})) - whether
     it is public, how long it keeps idempotency results, journals and workflow results, and its timeouts.

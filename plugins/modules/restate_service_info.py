@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: restate_service_info
 short_description: List the services of a Restate server with their settings
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists every service of a Restate server, or the one named, with its settings (retention, timeouts, public) and
     its latest deployment and revision, through the Admin API (C(GET /services)). It never changes anything.

@@ -77,7 +77,7 @@ class Cell:
             if step == "units":
                 self.run(step, ["scripts/pytest.sh", "tests/unit", "-q", f"--junitxml={junit}"], junit)
             elif step == "sanity":
-                self.run(step, ["scripts/ansible_test.sh", "sanity", "--python", "3.11", "--local", "--color", "no"])
+                self.run(step, ["scripts/ansible_test.sh", "sanity", "--local", "--color", "no"])
             elif step == "integration":
                 marker = "not load" if slow else "not slow and not load"
                 self.run(step, ["scripts/pytest.sh", "tests/integration", "-q", "-m", marker, f"--junitxml={junit}"],
