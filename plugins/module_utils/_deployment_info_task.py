@@ -17,6 +17,7 @@ from ansible_collections.restate.admin.plugins.module_utils._errors import Input
 from ansible_collections.restate.admin.plugins.module_utils._selection import parse_time
 
 SPEC = {
+    "supports_check_mode": True,
     "argument_spec": {
         "id": {"type": "str"},
         "uri": {"type": "str"},

@@ -24,6 +24,7 @@ from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
 from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
 
 SPEC = {
+    "supports_check_mode": True,
     "argument_spec": {
         "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         "id": {"type": "str"},

@@ -9,6 +9,7 @@ from ansible_collections.restate.admin.plugins.module_utils._errors import Input
 from ansible_collections.restate.admin.plugins.module_utils._services_api import summary
 
 SPEC = {
+    "supports_check_mode": True,
     "argument_spec": {
         "name": {"type": "str"},
     },

@@ -14,6 +14,7 @@ from ansible_collections.restate.admin.plugins.module_utils._services_api import
 )
 
 SPEC = {
+    "supports_check_mode": True,
     "argument_spec": {
         "name": {"type": "str", "required": True},
         "public": {"type": "bool"},
