@@ -38,6 +38,21 @@ EXAMPLES = {
             "bulk_cancel_max_invocations": 5000,
         },
     },
+    "deployment_release": {
+        "title": "Release checkout v2: register it, set retention again, retire what v1 served once drained",
+        "vars": {
+            "deployment_release_uri": "http://checkout-v2.internal:9080",
+            "deployment_release_service_settings": {"Checkout": {"journal_retention": "7d"}},
+            "deployment_release_drain_timeout": 600,
+        },
+    },
+    "deployment_cleanup": {
+        "title": "Remove the drained deployments registered more than a week ago, at most 20 per run",
+        "vars": {
+            "deployment_cleanup_older_than": "7d",
+            "deployment_cleanup_max_deployments": 20,
+        },
+    },
     "stuck_invocations": {
         "title": "Resume stuck invocations on the latest deployment, kill those created more than 2 days ago",
         "vars": {

@@ -131,11 +131,10 @@ def present(task, client, params):
             unchanged = False
         if unchanged and not (params["force"] and behind):
             if behind:
+                runs_on = ", ".join(f"{n} runs on {current[n]['deployment_id']}" for n in behind)
                 task.warn(f"{endpoint} is registered as {existing['id']} but is not the latest deployment of "
-                          f"{', '.join(behind)} (" + ", ".join(f"{n} runs on {current[n]['deployment_id']}"
-                                                               for n in behind)
-                          + "); registering it again changes nothing. Set force: true to make it the latest again "
-                          "(a rollback); that gives those services new revisions")
+                          f"{', '.join(behind)} ({runs_on}); registering it again changes nothing. Set force: true "
+                          "to make it the latest again (a rollback); that gives those services new revisions")
             outcome["deployment"] = dict(describe(existing, {}), created=False)
             outcome["runs_on"] = {n: current[n] for n in names if n in current}
             outcome["latest"] = not behind

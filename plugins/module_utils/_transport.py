@@ -220,8 +220,8 @@ class Transport:
             return error("connection", message), True if _never_sent(exc) else "idempotent"
         if isinstance(exc, requests.exceptions.Timeout):
             return error("timeout", _short(exc)), "idempotent"
-        if (isinstance(exc, (requests.exceptions.InvalidHeader, UnicodeError))  # not latin-1: a header value
-                or "header" in str(exc).lower()):
+        header_refused = isinstance(exc, (requests.exceptions.InvalidHeader, UnicodeError))  # not latin-1 either
+        if header_refused or "header" in str(exc).lower():
             return error("request", "a header value is not allowed in HTTP (check token and headers: no line "
                                     "breaks or control characters)"), False
         if isinstance(exc, (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
