@@ -143,7 +143,7 @@ class FakeAdmin:
     def action(self, invocation_id, action, params=None, ok_statuses=()):
         self.calls.append((action, invocation_id))
         decided = self.intercept(self, invocation_id, action) if self.intercept else None
-        if isinstance(decided, Exception):
+        if isinstance(decided, RestateApiError):
             raise decided
         body = None if decided is ACCEPTED else self._apply(invocation_id, action, params or {})
         if action in self.lose_answers:
@@ -170,7 +170,7 @@ class FakeAdmin:
             self.remove(invocation_id)
         elif action == "kill" or (action == "cancel" and status == "suspended" and not self.cancel_ignored):
             self.set(invocation_id, status="completed", completion_result="failure", journal_size=1,
-                      completion_failure=f"[409] {'killed' if action == 'kill' else 'cancelled'}")
+                     completion_failure=f"[409] {'killed' if action == 'kill' else 'cancelled'}")
         elif action == "cancel":  # a request: the handler sees it at its next await point
             self.db.execute("INSERT INTO sys_journal (id, entry_type, entry_lite_json) VALUES (?, ?, ?)",
                             (invocation_id, *CANCEL_SIGNAL))

@@ -252,6 +252,6 @@ def test_a_long_paged_task_says_how_far_it_is_after_each_page(admin, monkeypatch
     lines = []
     task.progress = lines.append
     run_task(task)
-    assert [line.split(" (")[0] for line in lines] == ["4 invocations done", "8 invocations done",
-                                                     "10 invocations done"]
+    done = [line.split(" (")[0] for line in lines]
+    assert done == ["4 invocations done", "8 invocations done", "10 invocations done"]
     assert "(4 changed, 0 failed)" in lines[0] and lines[0].endswith("/s")
