@@ -25,6 +25,7 @@ from ansible_collections.restate.admin.plugins.module_utils._selection import (
     ids_condition,
     normalize_filters,
     select_sql,
+    sql_literal,
     validate_invocation_id,
     where_conditions,
     where_sql,
@@ -80,6 +81,15 @@ def check_options(params):
         raise InputError(f"kill_after must be 0 or more seconds, got {params['kill_after']}")
     if params["from_entry"] is not None and params["from_entry"] < 0:
         raise InputError(f"from_entry must be a journal index (0 or more), got {params['from_entry']}")
+
+
+def check_deployment(client, deployment):
+    """Refuse, before any change, to resume on a deployment id the server does not know (it would fail every call)."""
+    if deployment in (None, "keep", "latest"):
+        return
+    if not client.query(f"SELECT id FROM sys_deployment WHERE id = {sql_literal(deployment)}", columns=["id"]):
+        raise InputError(f"deployment: {str(deployment)[:80]!r} is not a deployment registered on the server; "
+                         "give the id of a registered one (dp_...), latest, or keep")
 
 
 def state_columns(state) -> list:
@@ -243,6 +253,8 @@ def run(task):
         check_options(params)
         named = params["ids"] if params["ids"] is not None else ([params["id"]] if params["id"] else None)
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
+        if state == "resumed":
+            check_deployment(client, params["deployment"])
         if named is not None:
             ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
             rows = read_rows(client, ids, state_columns(state))
