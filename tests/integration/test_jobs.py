@@ -12,7 +12,8 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from harness.server import Restate, TestService
+from harness import server as harness_server
+from harness.server import Restate
 
 
 @pytest.fixture()
@@ -53,16 +54,22 @@ def make_pinned(server, status, count):
 
 @pytest.fixture()
 def second_deployment(server):
-    """The test service served again on another port and registered: a second deployment, now the latest."""
-    (server.workdir / "v2").mkdir()
-    service = TestService(server.workdir / "v2").start()
-    try:
+    """Registers the test service, served again on another port, as a second deployment (then the latest); returns
+    a function that does it and gives its id, so invocations made before are on the first one."""
+    services = []
+
+    def register():
+        (server.workdir / "v2").mkdir()
+        services.append(harness_server.TestService(server.workdir / "v2").start())
         response = server.http.post(server.admin_url + "/deployments",
-                                    json={"uri": service.url, "use_http_11": True, "force": True}, timeout=30)
+                                    json={"uri": services[0].url, "use_http_11": True, "force": True}, timeout=30)
         response.raise_for_status()
-        yield response.json()["id"]
+        return response.json()["id"]
+    try:
+        yield register
     finally:
-        service.stop()
+        for service in services:
+            service.stop()
 
 
 # -- 1. a journal-only cleanup with a limit makes progress -------------------------------------------------------------
@@ -182,6 +189,7 @@ def test_recover_stuck_on_latest_counts_each_invocation_once(server, ansible, se
     paused = server.make("paused", 2)  # pause_then_sleep: resumed, it succeeds and sleeps
     retrying = server.make("backing-off", 3)  # retry_count 1; not pinned: latest can take them
     untouched = server.make("suspended", 1)
+    latest = second_deployment()
     env = {"RESTATE_ADMIN_URL": server.admin_url}
     job = {"max_retries": "1", "deployment": "latest"}
     before = snapshot(server)
@@ -190,7 +198,7 @@ def test_recover_stuck_on_latest_counts_each_invocation_once(server, ansible, se
                                                   env=env)
     assert snapshot(server) == before
     assert (predicted["resumed"], predicted["moved_to_deployment"], predicted["still_retrying"]) == (2, 3, 0)
-    assert "would resume 2 paused, would move 3 retrying to latest, 0 still retrying" in output
+    assert "would resume 2 paused, would move 3 retrying to latest, 0 still retrying" in output, output[-3000:]
 
     report, changed, output = ansible.playbook("recover_stuck", job, "stuck_invocations_report", env=env)
     assert comparable(report) == comparable(predicted), "--check predicts the real run, counts included"
@@ -199,7 +207,7 @@ def test_recover_stuck_on_latest_counts_each_invocation_once(server, ansible, se
     # moved: each ran again (retry_count went up) on the latest deployment, and backs off again there
     rows = {r["id"]: r for r in server.query("SELECT id, status, retry_count, last_attempt_deployment_id "
                                              "FROM sys_invocation")}
-    assert all(rows[i]["retry_count"] > before[i][4] and rows[i]["last_attempt_deployment_id"] == second_deployment
+    assert all(rows[i]["retry_count"] > before[i][4] and rows[i]["last_attempt_deployment_id"] == latest
                for i in retrying)
     assert rows[untouched[0]]["status"] == "suspended"
 
@@ -212,8 +220,9 @@ def test_recover_stuck_moves_only_what_can_move_to_a_deployment_id(server, ansib
     unpinned_paused = server.make("paused", 1)
     pinned_paused = make_pinned(server, "paused", 1)
     assert set(pinned(server, pinned_retrying + pinned_paused).values()) == {server.deployment_id}
+    target = second_deployment()
     env = {"RESTATE_ADMIN_URL": server.admin_url}
-    job = {"max_retries": "1", "deployment": second_deployment}
+    job = {"max_retries": "1", "deployment": target}
     before = snapshot(server)
 
     predicted, changed, output = ansible.playbook("recover_stuck", job, "stuck_invocations_report", check=True,
@@ -227,7 +236,7 @@ def test_recover_stuck_moves_only_what_can_move_to_a_deployment_id(server, ansib
     report, changed, output = ansible.playbook("recover_stuck", job, "stuck_invocations_report", env=env)
     assert comparable(report) == comparable(predicted), "--check predicts the real run, counts included"
     after = snapshot(server)
-    assert set(pinned(server, pinned_retrying + pinned_paused).values()) == {second_deployment}
+    assert set(pinned(server, pinned_retrying + pinned_paused).values()) == {target}
     # what cannot move was never paused: still retrying on its own, or paused as it was
     assert all(after[i] == before[i] for i in unpinned_retrying + unpinned_paused)
 
@@ -237,10 +246,11 @@ def test_recover_stuck_refuses_an_unknown_deployment_before_anything_changes(ser
     make_pinned(server, "backing-off", 1)
     make_pinned(server, "paused", 1)
     old_paused = server.make("paused", 1)
+    registered = second_deployment()
     time.sleep(1.2)
     env = {"RESTATE_ADMIN_URL": server.admin_url}
     # well formed, but not registered: one letter of a real id changed
-    unknown = second_deployment[:-1] + ("a" if second_deployment[-1] != "a" else "b")
+    unknown = registered[:-1] + ("a" if registered[-1] != "a" else "b")
     before = snapshot(server)
     for check in (True, False):
         report, unused_changed, output = ansible.playbook(
