@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 
 import pytest
 from harness import server as harness_server
-from harness.server import Restate
+from harness.fault_proxy import FaultProxy
+from harness.server import Restate, wait_until
 
 
 @pytest.fixture()
@@ -186,13 +187,14 @@ def comparable(report):
 
 
 def test_recover_stuck_on_latest_counts_each_invocation_once(server, ansible, second_deployment):
-    paused = server.make("paused", 2)  # pause_then_sleep: resumed, it succeeds and sleeps
+    paused = server.make("paused", 2)
     retrying = server.make("backing-off", 3)  # retry_count 1; not pinned: latest can take them
     untouched = server.make("suspended", 1)
     latest = second_deployment()
     env = {"RESTATE_ADMIN_URL": server.admin_url}
     job = {"max_retries": "1", "deployment": "latest"}
     before = snapshot(server)
+    modified = {row["id"]: row["modified_at"] for row in server.query("SELECT id, modified_at FROM sys_invocation")}
 
     predicted, changed, output = ansible.playbook("recover_stuck", job, "stuck_invocations_report", check=True,
                                                   env=env)
@@ -203,7 +205,10 @@ def test_recover_stuck_on_latest_counts_each_invocation_once(server, ansible, se
     report, changed, output = ansible.playbook("recover_stuck", job, "stuck_invocations_report", env=env)
     assert comparable(report) == comparable(predicted), "--check predicts the real run, counts included"
     assert "resumed 2 paused, moved 3 retrying to latest, 0 still retrying" in output
-    server.wait_statuses(paused, "suspended")
+    # resumed: each paused one ran again (on the latest deployment, whose process fails it twice and pauses it again)
+    wait_until(lambda: all(row["modified_at"] != modified[row["id"]] for row in server.query(
+        "SELECT id, modified_at FROM sys_invocation WHERE id IN (" + ", ".join(f"'{i}'" for i in paused) + ")")),
+        what="the resumed invocations to run again")
     # moved: each ran again (retry_count went up) on the latest deployment, and backs off again there
     rows = {r["id"]: r for r in server.query("SELECT id, status, retry_count, last_attempt_deployment_id "
                                              "FROM sys_invocation")}
@@ -239,6 +244,30 @@ def test_recover_stuck_moves_only_what_can_move_to_a_deployment_id(server, ansib
     assert set(pinned(server, pinned_retrying + pinned_paused).values()) == {target}
     # what cannot move was never paused: still retrying on its own, or paused as it was
     assert all(after[i] == before[i] for i in unpinned_retrying + unpinned_paused)
+
+
+def test_recover_stuck_puts_back_what_it_paused_and_could_not_move(server, ansible, second_deployment):
+    """The server refusing the resume on the new deployment cannot be arranged after it accepted the pause, so a proxy
+    answers 503 (after the client's retries) to every resume on it; the put-back resume (keep) goes through."""
+    retrying = make_pinned(server, "backing-off", 2)
+    target = second_deployment()
+    before = snapshot(server)
+    proxy = FaultProxy(server.admin_url)
+    try:
+        proxy.add("status503", 100, match=f"deployment={target}")
+        report, changed, output = ansible.playbook("recover_stuck", {"max_retries": "1", "deployment": target},
+                                                   "stuck_invocations_report", env={"RESTATE_ADMIN_URL": proxy.url},
+                                                   expect_rc=2)
+    finally:
+        proxy.close()
+    assert any(f"{i}/resume?deployment={target}" in line for line in proxy.requests for i in retrying)
+    assert report is None, "the role fails after its report"
+    assert "moved 0 retrying to" in output and "2 could not be moved; 2 put back on their own deployment" in output
+    assert "2 invocation(s) could not be moved to" in output and "2 were put back" in output
+    # not stranded: each ran again on its own deployment (retry_count went up) and is not paused
+    server.wait_statuses(retrying, ("backing-off", "running"))
+    after = snapshot(server)
+    assert all(after[i][3] == server.deployment_id and after[i][4] > before[i][4] for i in retrying)
 
 
 def test_recover_stuck_refuses_an_unknown_deployment_before_anything_changes(server, ansible, second_deployment):
