@@ -66,7 +66,7 @@ options:
           - V(true) selects invocations pinned to a deployment (C(pinned_deployment_id) set), V(false) those not pinned
             yet.
           - An invocation is pinned once its deployment has journaled something beyond its input. Only a pinned
-            invocation can be resumed on a named deployment (O(deployment=dp_...) of M(restate.admin.restate_invocation));
+            invocation can be resumed on a named deployment (O(restate.admin.restate_invocation#module:deployment=dp_...));
             one that is not pinned runs its next attempt on the latest deployment of its service.
         type: bool
       min_retry_count:

@@ -36,7 +36,7 @@ def snapshot(server) -> dict:
 
 
 def statuses(server, ids) -> dict:
-    return {i: s for i, s in server.statuses(ids).items()}
+    return dict(server.statuses(ids))
 
 
 def pinned(server, ids) -> dict:
