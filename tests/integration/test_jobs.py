@@ -326,3 +326,29 @@ def test_retention_given_as_a_timestamp_reads_as_one(server, ansible):
     assert report["purged"] == 1
     assert f"Purged 1 invocations completed before {stamp} (Tester: 1); 0 left for the next run." in output
     assert "ago" not in output.split("Purged 1", 1)[1].split("\n", 1)[0]
+
+
+# -- what held: keep it --------------------------------------------------------------------------------------------------
+
+def test_recover_stuck_keeps_to_its_limit_and_to_known_services(server, ansible):
+    paused = server.make("paused", 3)
+    retrying = server.make("backing-off", 1)
+    env = {"RESTATE_ADMIN_URL": server.admin_url}
+    before = snapshot(server)
+
+    report, changed, output = ansible.playbook("recover_stuck", {"service": "NoSuchService", "max_retries": 1},
+                                               "stuck_invocations_report", env=env)
+    assert changed == 0 and (report["killed"], report["resumed"], report["still_retrying"]) == (0, 0, 0)
+    assert snapshot(server) == before
+
+    predicted, changed, output = ansible.playbook("recover_stuck", {"limit": 1, "max_retries": 1},
+                                                  "stuck_invocations_report", check=True, env=env)
+    assert snapshot(server) == before
+    report, changed, output = ansible.playbook("recover_stuck", {"limit": 1, "max_retries": 1},
+                                               "stuck_invocations_report", env=env)
+    assert comparable(report) == comparable(predicted)
+    assert report["resumed"] == 1 and report["still_retrying"] == 1
+    assert [item["id"] for item in report["retrying"]] == retrying
+    # the one resumed (on the same process, its third attempt) succeeds and sleeps; the limit kept the others paused
+    wait_until(lambda: sorted(statuses(server, paused).values()) == ["paused", "paused", "suspended"],
+               what="one resumed invocation to sleep, two to stay paused")
