@@ -61,6 +61,14 @@ options:
           - V(true) selects invocations pinned to a deployment that no longer exists (they cannot make
             progress); V(false) excludes them.
         type: bool
+      pinned:
+        description:
+          - V(true) selects invocations pinned to a deployment (C(pinned_deployment_id) set), V(false) those not pinned
+            yet.
+          - An invocation is pinned once its deployment has journaled something beyond its input. Only a pinned
+            invocation can be resumed on a named deployment (O(restate.admin.restate_invocation#module:deployment=dp_...));
+            one that is not pinned runs its next attempt on the latest deployment of its service.
+        type: bool
       min_retry_count:
         description:
           - At least this many attempts have failed and been retried (C(retry_count)); with O(filters.status=backing-off)

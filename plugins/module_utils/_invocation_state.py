@@ -39,7 +39,8 @@ SELECTABLE = {
     "paused": "status IN ('ready', 'running', 'backing-off', 'paused')",
     "resumed": "status <> 'completed'",
     "purged": "status = 'completed'",
-    "journal_purged": "status = 'completed'",
+    # Only those that still have a journal: a journal-only run with a limit then moves on to the next batch.
+    "journal_purged": "status = 'completed' AND journal_size > 0",
     "restarted": ("status = 'completed' AND target_service_ty <> 'workflow' AND restarted_from IS NULL "
                   "AND journal_size > 0"),
 }

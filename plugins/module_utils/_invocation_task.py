@@ -30,6 +30,7 @@ from ansible_collections.restate.admin.plugins.module_utils._selection import (
     ids_condition,
     normalize_filters,
     select_sql,
+    sql_literal,
     validate_invocation_id,
     where_conditions,
     where_sql,
@@ -115,6 +116,15 @@ def check_selection(params):
     if params["id"] is None and params["ids"] is None and params["filters"] is None:
         raise InputError("all_invocations: false selects nothing; give id, ids or filters, or set "
                          "all_invocations: true to act on every invocation (up to limit) on purpose")
+
+
+def check_deployment(client, deployment):
+    """Refuse, before any change, to resume on a deployment id the server does not know (it would fail every call)."""
+    if deployment in (None, "keep", "latest"):
+        return
+    if not client.query(f"SELECT id FROM sys_deployment WHERE id = {sql_literal(deployment)}", columns=["id"]):
+        raise InputError(f"deployment: {str(deployment)[:80]!r} is not a deployment registered on the server; "
+                         "give the id of a registered one (dp_...), latest, or keep")
 
 
 def state_columns(state) -> list:
@@ -258,6 +268,8 @@ def run(task):
             audit = AuditLog(params["audit_log"], "restate.admin.restate_invocation", params, task.check_mode)
         named = params["ids"] if params["ids"] is not None else ([params["id"]] if params["id"] else None)
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
+        if state == "resumed":
+            check_deployment(client, params["deployment"])
         if named is not None:
             ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
             tally.matched = len(ids)

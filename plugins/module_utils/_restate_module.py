@@ -57,6 +57,7 @@ FILTERS_ARGSPEC = {
         "invoked_by": {"type": "str", "choices": list(INVOKED_BY)},
         "idempotency_key": {"type": "str", "no_log": False},
         "zombie": {"type": "bool"},
+        "pinned": {"type": "bool"},
         "min_retry_count": {"type": "int"},
         "created_before": _TIME,
         "created_after": _TIME,

@@ -54,7 +54,7 @@ TIME_FILTERS = {
     "completed_after": ("completed_at", ">="),
 }
 FILTER_KEYS = tuple(STRING_FILTERS) + ("target", "status", "completion_result", "deployment", "invoked_by",
-                                       "zombie", "min_retry_count") + tuple(TIME_FILTERS)
+                                       "zombie", "pinned", "min_retry_count") + tuple(TIME_FILTERS)
 MAX_STRING_LENGTH = 4096
 
 
@@ -181,7 +181,7 @@ def normalize_filters(filters, now: datetime | None = None) -> dict:
                 raise InputError(f"filters.deployment: {text[:80]!r} is not a deployment id; expected 'dp_' "
                                  "followed by letters and digits, e.g. dp_13puM96j0yI6Wh3QjADKUsp")
             result[key] = text
-        elif key == "zombie":
+        elif key in ("zombie", "pinned"):
             result[key] = _bool(value, key)
         elif key == "min_retry_count":
             result[key] = _count(value, key)
@@ -222,6 +222,10 @@ def where_conditions(filters: dict) -> list:
         zombie = ("pinned_deployment_id IS NOT NULL AND pinned_deployment_id NOT IN "
                   "(SELECT id FROM sys_deployment)")
         conditions.append(zombie if filters["zombie"] else f"NOT ({zombie})")
+    if "pinned" in filters:
+        # Pinned once its deployment journaled something beyond the input; only a pinned invocation can be resumed
+        # on a named deployment (the server answers 409 for one that is not).
+        conditions.append(f"pinned_deployment_id IS {'NOT ' if filters['pinned'] else ''}NULL")
     if "min_retry_count" in filters:
         conditions.append(f"retry_count >= {int(filters['min_retry_count'])}")
     for key, (column, operator) in TIME_FILTERS.items():

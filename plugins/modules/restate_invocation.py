@@ -42,7 +42,8 @@ options:
       - V(purged) removes a completed invocation (result and journal) from the server. Done already when the
         server does not know the id.
       - V(journal_purged) removes the journal of a completed invocation and keeps its result. Done already when
-        its journal is empty.
+        its journal is empty; a O(filters) selection selects only completed invocations that still have a journal,
+        so a run with O(limit) goes on with the next ones.
       - V(restarted) starts a completed invocation again, as a new invocation with the same input (restart as
         new). Done already when a restart of it exists; RV(invocations[].new_invocation_id) then names it, so
         running the task again never creates a second one.
@@ -87,6 +88,9 @@ options:
       - With O(state=resumed), the deployment to resume on, V(latest) for the newest one, or V(keep) for the one
         it is pinned to (the server's default).
       - Resuming on another deployment risks non-determinism errors if the handler code changed.
+      - Only an invocation pinned to a deployment can be resumed on a named one (V(dp_...)); the server refuses one
+        that is not pinned yet (HTTP 409), which runs its next attempt on the latest deployment anyway. Select
+        them with O(filters.pinned). V(latest) and V(keep) work for both.
     type: str
   from_entry:
     description:

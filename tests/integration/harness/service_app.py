@@ -98,6 +98,32 @@ async def pause_then_sleep(ctx: restate.Context, seconds: int) -> str:
     return "resumed and slept"
 
 
+async def _step() -> str:
+    return "journaled"
+
+
+@tester.handler(
+    invocation_retry_policy=InvocationRetryPolicy(
+        initial_interval=timedelta(hours=1), max_attempts=1000, on_max_attempts="pause"
+    )
+)
+async def pinned_backoff(ctx: restate.Context, value: str) -> str:
+    """Journals a ctx.run first (so the invocation is pinned to its deployment), then fails: backing-off."""
+    await ctx.run_typed("step", _step)
+    raise RuntimeError(f"retryable failure after a journaled step for {value}")
+
+
+@tester.handler(
+    invocation_retry_policy=InvocationRetryPolicy(
+        initial_interval=timedelta(milliseconds=50), max_attempts=2, on_max_attempts="pause"
+    )
+)
+async def pinned_pause(ctx: restate.Context, value: str) -> str:
+    """Journals a ctx.run first (so the invocation is pinned to its deployment), then fails until it pauses."""
+    await ctx.run_typed("step", _step)
+    raise RuntimeError(f"failure after a journaled step that pauses for {value}")
+
+
 @holder.handler(invocation_retry_policy=SETTLE_SOON)
 async def hold(ctx: restate.ObjectContext, seconds: int) -> str:
     await ctx.sleep(timedelta(seconds=seconds))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._invocation_report import report
+from ansible_collections.restate.admin.plugins.module_utils._invocation_task import check_deployment
 
 
 class Task:
@@ -43,3 +45,32 @@ def test_kill_after_counts_the_invocations_it_killed():
     listed[0]["killed_after_cancel"] = True
     assert report(Task("failed", kill_after=5), listed, matched=5)["summary"]["killed_after_cancel"] == 1
     assert "killed_after_cancel" not in report(Task("failed"), items(), matched=5)["summary"]
+
+
+class Deployments:
+    """A client whose sys_deployment holds ``known``; records the SQL it is asked."""
+
+    def __init__(self, *known):
+        self.known = known
+        self.sql = []
+
+    def query(self, sql, columns=None):
+        self.sql.append(sql)
+        return [{"id": d} for d in self.known if f"'{d}'" in sql]
+
+
+@pytest.mark.parametrize("deployment", [None, "keep", "latest"])
+def test_resume_without_a_deployment_id_asks_nothing(deployment):
+    client = Deployments()
+    check_deployment(client, deployment)
+    assert client.sql == []
+
+
+def test_resume_on_a_deployment_the_server_does_not_know_is_refused():
+    client = Deployments("dp_13puM96j0yI6Wh3QjADKUsp")
+    check_deployment(client, "dp_13puM96j0yI6Wh3QjADKUsp")
+    with pytest.raises(InputError, match=r"deployment: 'dp_13puM96j0yI6Wh3QjADKUspX' is not a deployment registered"):
+        check_deployment(client, "dp_13puM96j0yI6Wh3QjADKUspX")
+    with pytest.raises(InputError, match="not a deployment registered"):
+        check_deployment(client, "dp_x' OR '1'='1")
+    assert "'dp_x'' OR ''1''=''1'" in client.sql[-1], "the id reaches SQL only as a quoted literal"

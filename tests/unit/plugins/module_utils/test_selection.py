@@ -156,6 +156,13 @@ def test_zombie_true_and_false():
     assert where_conditions({"zombie": False})[0].startswith("NOT (")
 
 
+def test_pinned_true_and_false():
+    assert where_conditions(normalize_filters({"pinned": True})) == ["pinned_deployment_id IS NOT NULL"]
+    assert where_conditions(normalize_filters({"pinned": "false"})) == ["pinned_deployment_id IS NULL"]
+    with pytest.raises(InputError, match="filters.pinned"):
+        normalize_filters({"pinned": "maybe"})
+
+
 def test_columns_come_from_the_fixed_list_only():
     with pytest.raises(InputError, match="unknown column"):
         check_columns(["id", "status; DROP"])
