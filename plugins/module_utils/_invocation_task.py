@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import Counter
@@ -21,6 +22,7 @@ from ansible_collections.restate.admin.plugins.module_utils._invocation_state im
 )
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
+    DEPLOYMENT_ID_PATTERN,
     after_condition,
     ids_condition,
     normalize_filters,
@@ -76,10 +78,29 @@ def check_options(params):
     for option, only_for in (("kill_after", "cancelled"), ("deployment", "resumed"), ("from_entry", "restarted")):
         if params[option] is not None and state != only_for:
             raise InputError(f"{option} applies only to state={only_for}, not state={state}; remove it")
-    if params["kill_after"] is not None and params["kill_after"] < 0:
+    if params["kill_after"] is not None and not 0 <= params["kill_after"] < math.inf:
         raise InputError(f"kill_after must be 0 or more seconds, got {params['kill_after']}")
     if params["from_entry"] is not None and params["from_entry"] < 0:
         raise InputError(f"from_entry must be a journal index (0 or more), got {params['from_entry']}")
+    if params["deployment"] is not None:
+        params["deployment"] = check_deployment(params["deployment"])
+    # Everything the work reads from the options is checked here, before task.connect(): a bad value is reported
+    # as such even when no server answers.
+    for invocation_id in params["ids"] or ([params["id"]] if params["id"] is not None else []):
+        validate_invocation_id(invocation_id, "ids" if params["ids"] is not None else "id")
+    normalize_filters(params["filters"])
+
+
+def check_deployment(value) -> str:
+    """deployment of state=resumed: latest, keep or a deployment id (sys_deployment.id), as the server takes it."""
+    text = str(value).strip()
+    if text.lower() in ("latest", "keep"):
+        return text.lower()
+    if not DEPLOYMENT_ID_PATTERN.match(text):
+        raise InputError(f"deployment: {text[:80]!r} is neither latest, keep nor a deployment id; a deployment id "
+                         "is 'dp_' followed by letters and digits, e.g. dp_13puM96j0yI6Wh3QjADKUsp (the id column "
+                         "of sys_deployment, or restate deployments list)")
+    return text
 
 
 def state_columns(state) -> list:

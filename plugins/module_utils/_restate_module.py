@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
+from ansible_collections.restate.admin.plugins.module_utils._connection_options import check_connection
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._client import (
     DEFAULT_ADMIN_URL,
@@ -39,7 +40,8 @@ CONNECTION_ARGSPEC = {
     "client_key": {"type": "path"},
     "timeout": {"type": "float", "default": 30.0},
     "retries": {"type": "int", "default": 4},
-    "headers": {"type": "dict", "default": {}},
+    # Header values are secrets as much as the token (an API key, a proxy's credentials).
+    "headers": {"type": "dict", "default": {}, "no_log": True},
 }
 
 _TIME = {"type": "str"}
@@ -77,10 +79,15 @@ def with_connection(spec: dict) -> dict:
 
 
 def connection_error(params: dict):
-    """What is wrong with the validated connection options, or None."""
-    for option in ("timeout", "retries"):
-        if params[option] < 0:
-            return f"{option} must be zero or more, got {params[option]}"
+    """What is wrong with the connection options (a message naming the option, never a secret), or None.
+
+    Run before any request by both hosts of a module's work; the options the client is to use are put back in
+    ``params`` (the token and header values without surrounding whitespace, admin_url without its own).
+    """
+    try:
+        check_connection(params)
+    except InputError as error:
+        return str(error)
     return None
 
 
@@ -128,5 +135,8 @@ class RestateModule(RestateTask, AnsibleModule):
         if REQUESTS_IMPORT_ERROR:
             self.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
         error = connection_error(self.params)
+        if self.params.get("token"):
+            # The token used is the given one without its surrounding whitespace: hidden in the result as well.
+            self.no_log_values.add(self.params["token"])
         if error:
             self.fail_json(msg=error)

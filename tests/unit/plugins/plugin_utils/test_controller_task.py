@@ -56,5 +56,6 @@ def test_connection_options_are_added_once_with_their_constraints():
     assert merged["argument_spec"]["token"]["no_log"] is True
     assert merged["required_together"] == [["client_key", "client_cert"]]
     assert merged["mutually_exclusive"] == [["a", "b"]]
-    assert connection_error({"timeout": -1, "retries": 3}) == "timeout must be zero or more, got -1"
-    assert connection_error({"timeout": 0, "retries": 0}) is None
+    defaults = {name: option.get("default") for name, option in merged["argument_spec"].items()}
+    assert connection_error(dict(defaults, timeout=-1)) == "timeout: must be from 0 to 86400 (0 waits forever), got -1"
+    assert connection_error(dict(defaults, timeout=0, retries=0)) is None
