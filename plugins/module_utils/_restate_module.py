@@ -12,7 +12,12 @@ in the controller's worker process when the module would run on the controller a
 
 from __future__ import annotations
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+import decimal
+import math
+import sys
+
+from ansible.module_utils.basic import AnsibleModule, _load_params, env_fallback, missing_required_lib
+from ansible.module_utils.common.validation import check_type_dict
 
 from ansible_collections.restate.admin.plugins.module_utils._connection_options import check_connection
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
@@ -91,6 +96,62 @@ def connection_error(params: dict):
     return None
 
 
+def shape_error(spec: dict, args: dict):
+    """A message for a value Ansible's own validation raises an exception on instead of refusing it, or None.
+
+    Those are an option with suboptions (filters) given as something other than a dictionary (``filters: false``,
+    ``filters: [1]``, a key that is not a string), and a whole-number option given an infinite or NaN value
+    (``from_entry: .inf``, ``limit: "inf"``); a number too large for a float option. Both hosts ask this first.
+    """
+    if not isinstance(args, dict):
+        return None
+    for name, option in spec["argument_spec"].items():
+        value = args.get(name)
+        if value is None:
+            continue
+        error = _number_error(name, option, value)
+        if error or "options" not in option:
+            if error:
+                return error
+            continue
+        if isinstance(value, str):
+            try:
+                value = check_type_dict(value)  # JSON or key=value, as Ansible reads it
+            except (TypeError, ValueError):
+                pass
+        if not (isinstance(value, dict) and all(isinstance(key, str) for key in value)):
+            example = ("{service: Greeter, status: [suspended]}" if name == "filters"
+                       else "{" + ", ".join(f"{key}: ..." for key in list(option["options"])[:2]) + "}")
+            got = ("a dictionary whose keys are not all names" if isinstance(value, dict) else
+                   "a string that is neither JSON nor key=value pairs" if isinstance(value, str) else
+                   type(value).__name__)
+            return f"{name}: expected a dictionary such as {example}, got {got}"
+        for key, sub_option in option["options"].items():
+            if value.get(key) is not None:
+                error = _number_error(f"{name}.{key}", sub_option, value[key])
+                if error:
+                    return error
+    return None
+
+
+def _number_error(name, option, value):
+    if isinstance(value, bool):
+        return None
+    if option.get("type") == "int":
+        number = value
+        if isinstance(value, str):
+            try:
+                number = decimal.Decimal(value.strip())
+            except (decimal.DecimalException, ValueError):
+                return None  # Ansible refuses it
+        if (isinstance(number, decimal.Decimal) and not number.is_finite()
+                or isinstance(number, float) and not math.isfinite(number)):
+            return f"{name}: expected a whole number, got {str(value)[:40]!r}"
+    if option.get("type") == "float" and isinstance(value, int) and abs(value) > sys.float_info.max:
+        return f"{name}: expected a number, got one too large for a floating-point number"
+    return None
+
+
 class RestateTask:
     """What every host of a module's work shares: the Admin API client and how errors end the task.
 
@@ -131,12 +192,21 @@ class RestateModule(RestateTask, AnsibleModule):
     """The task in a module process: an AnsibleModule with the connection options merged in."""
 
     def __init__(self, spec: dict):
-        super().__init__(supports_check_mode=True, **with_connection(spec))
+        spec = with_connection(spec)
+        shape = shape_error(spec, _load_params())
+        if shape:
+            # Taken as it is, so that Ansible's validation does not fail on it first, and then refused.
+            spec["argument_spec"] = dict(spec["argument_spec"], **{
+                name: {"type": "raw"} for name, option in spec["argument_spec"].items() if "options" in option})
+        super().__init__(supports_check_mode=True, **spec)
+        if shape:
+            self.fail_json(msg=shape)
         if REQUESTS_IMPORT_ERROR:
             self.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
         error = connection_error(self.params)
-        if self.params.get("token"):
-            # The token used is the given one without its surrounding whitespace: hidden in the result as well.
-            self.no_log_values.add(self.params["token"])
+        # The token and header values used are the given ones without their surrounding whitespace: hidden in the
+        # result as well.
+        self.no_log_values.update(value for value in [self.params.get("token")] + list(
+            (self.params.get("headers") or {}).values()) if isinstance(value, str) and value)
         if error:
             self.fail_json(msg=error)

@@ -22,6 +22,7 @@ from ansible_collections.restate.admin.plugins.module_utils._client import REQUE
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import (
     RestateTask,
     connection_error,
+    shape_error,
     with_connection,
 )
 
@@ -71,9 +72,12 @@ class ControllerAction(ModuleAction):
             return super().run(tmp, task_vars)
         result = ActionBase.run(self, tmp, task_vars)  # the checks every action makes, without the module path
         spec = with_connection(self.task_code.SPEC)
-        validation = ArgumentSpecValidator(**spec).validate(self._task.args)
-        params = validation.validated_parameters
-        error = self.spec_error(validation) or connection_error(params)
+        params = {}
+        error = shape_error(spec, self._task.args)  # what ArgumentSpecValidator would raise TypeError on
+        if not error:
+            validation = ArgumentSpecValidator(**spec).validate(self._task.args)
+            params = validation.validated_parameters
+            error = self.spec_error(validation) or connection_error(params)
         if error:
             # A result, as the module gives, rather than an AnsibleActionFail, which adds an empty 'exception' on
             # some ansible-core versions.
