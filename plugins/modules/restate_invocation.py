@@ -87,6 +87,8 @@ options:
       - With O(state=resumed), the deployment to resume on, V(latest) for the newest one, or V(keep) for the one
         it is pinned to (the server's default).
       - Resuming on another deployment risks non-determinism errors if the handler code changed.
+      - A deployment id is C(dp_) followed by letters and digits (the C(id) column of C(sys_deployment)); anything
+        else but V(latest) and V(keep) is refused before any request.
     type: str
   from_entry:
     description:
