@@ -31,7 +31,7 @@ options:
       - Bearer token sent in the C(Authorization) header, for an Admin API behind an authenticating proxy
         or Restate Cloud.
       - If not set, the environment variable E(RESTATE_AUTH_TOKEN) is used.
-      - Whitespace around the token is removed, as around a pasted one (a YAML block scalar C(token: |) ends it
+      - Whitespace around the token is removed, as around a pasted one (a YAML block scalar, C(|), ends it
         with a newline); a token that is empty after that sends no C(Authorization) header.
       - A token with a line break, a control or format character, a space or a non-ASCII character inside it, or
         longer than 16384 characters, is refused before any request with a message that names O(token) and does
@@ -49,7 +49,7 @@ options:
       - PEM file of the certificate authority (or bundle) that signed the server's certificate.
       - Used instead of the system trust store when O(validate_certs=true).
       - May also be a directory of certificates named by their hashes (C(openssl rehash)).
-      - Must exist and be readable where the task runs (the controller with C(connection: local)); a file must hold
+      - Must exist and be readable where the task runs (the controller with a local connection); a file must hold
         a PEM certificate.
     type: path
   client_cert:
