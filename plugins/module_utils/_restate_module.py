@@ -138,6 +138,8 @@ def _number_error(name, option, value):
     if isinstance(value, bool):
         return None
     if option.get("type") == "int":
+        if isinstance(value, (list, tuple)):  # Ansible hands a list to decimal.Decimal, which reads (sign, digits, exp)
+            return f"{name}: expected a whole number, got a list"
         number = value
         if isinstance(value, str):
             try:
@@ -195,9 +197,12 @@ class RestateModule(RestateTask, AnsibleModule):
         spec = with_connection(spec)
         shape = shape_error(spec, _load_params())
         if shape:
-            # Taken as it is, so that Ansible's validation does not fail on it first, and then refused.
-            spec["argument_spec"] = dict(spec["argument_spec"], **{
-                name: {"type": "raw"} for name, option in spec["argument_spec"].items() if "options" in option})
+            # Every option taken as it is, so that Ansible's validation does not fail first, and then refused;
+            # secrets stay no_log.
+            spec = {"argument_spec": {
+                name: dict({"type": "raw", "no_log": bool(option.get("no_log"))},
+                           **{key: option[key] for key in ("fallback",) if key in option})
+                for name, option in spec["argument_spec"].items()}}
         super().__init__(supports_check_mode=True, **spec)
         if shape:
             self.fail_json(msg=shape)

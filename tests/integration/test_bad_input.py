@@ -11,7 +11,6 @@ import json
 import re
 from urllib.parse import quote
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -87,8 +86,7 @@ ROWS = [  # (task, the start of its message): the issue's rows about input
     ({MODULE: {"headers": {"X-Api-Key": CORE + "\n" + CORE}}}, "headers.X-Api-Key: contains a line break"),
     ({MODULE: {"state": "resumed", "deployment": "dp_bogus"}}, "deployment: 'dp_bogus' is neither latest, keep nor "
                                                                "a deployment id"),
-    ({INFO: {"journal": True, "filters": {"service": "Tester"}}}, "journal: a journal is read for one invocation "
-                                                                   "only; give id"),
+    ({INFO: {"journal": True, "filters": {"service": "Tester"}}}, "journal: a journal is read for one invocation only; give id"),
     ({MODULE: {"id": None, "filters": {"completed_before": "1 month"}, "admin_url": CLOSED}},
      "filters.completed_before: '1 month' is neither an RFC 3339 timestamp nor an age; use e.g. "),
     ({INFO: {"filters": {"completed_before": "1 month"}, "admin_url": CLOSED}},

@@ -147,8 +147,8 @@ SECRET = "s3cr3t-TOKEN-value"
 @pytest.mark.parametrize("host", HOSTS)
 @pytest.mark.parametrize("token", [SECRET + "x\ny", SECRET + "\r\nmore", SECRET + "\u2028x", "a\x00" + SECRET])
 def test_a_token_with_a_line_break_inside_is_refused_unshown(host, token, closed_url):
-    msg = check_refused("restate_invocation", host, {"id": GOOD_ID, "state": "purged", "token": token,
-                                                      "admin_url": closed_url}, secrets=[token])
+    task = {"id": GOOD_ID, "state": "purged", "token": token, "admin_url": closed_url}
+    msg = check_refused("restate_invocation", host, task, secrets=[token])
     assert msg.startswith("token: contains ")
 
 
@@ -170,10 +170,20 @@ def test_a_token_with_a_trailing_newline_is_used_without_it(host, closed_url):
     ({"headers": {"X-Api-Key": SECRET + "\nX-Other: 1"}}, "headers.X-Api-Key: contains a line break"),
     ({"state": "resumed", "deployment": "dp_bogus"}, "deployment: 'dp_bogus' is neither latest, keep nor a "
                                                      "deployment id"),
-    ({"id": None, "filters": {"completed_before": "1 month"}}, "filters.completed_before: '1 month' is neither an "
-                                                                 "RFC 3339 timestamp nor an age"),
+    ({"id": None, "filters": {"completed_before": "1 month"}},
+     "filters.completed_before: '1 month' is neither an RFC 3339 timestamp nor an age"),
     ({"id": ""}, "id: '' is not an invocation id"),
     ({"kill_after": float("nan"), "state": "cancelled"}, "kill_after must be 0 or more seconds"),
+    # What Ansible's own validation raises an exception on, refused first.
+    ({"limit": float("inf")}, "limit: expected a whole number, got 'inf'"),
+    ({"from_entry": "-Infinity", "state": "restarted"}, "from_entry: expected a whole number, got '-Infinity'"),
+    ({"id": None, "filters": False}, "filters: expected a dictionary such as {service: Greeter, status: "
+                                     "[suspended]}, got bool"),
+    ({"id": None, "filters": [1]}, "filters: expected a dictionary such as"),
+    ({"id": None, "filters": "no-equals-sign"}, "filters: expected a dictionary such as"),
+    ({"id": None, "filters": {"min_retry_count": float("inf")}}, "filters.min_retry_count: expected a whole number"),
+    ({"timeout": 10 ** 400}, "timeout: expected a number, got one too large"),
+    ({"concurrency": [0, [1], 10 ** 400]}, "concurrency: expected a whole number, got a list"),
 ])
 def test_the_issues_rows_get_their_message_before_any_request(host, args, expected, closed_url):
     task = {"id": GOOD_ID, "state": "purged", "admin_url": closed_url}
@@ -207,7 +217,8 @@ odd_text = st.one_of(
     st.integers(2, 5).map(lambda n: "x" * 10 ** n),  # up to 100,000 characters
 )
 scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(-2 ** 70, 2 ** 70),
-                   st.floats(allow_nan=True, allow_infinity=True), odd_text)
+                   st.floats(allow_nan=True, allow_infinity=True), odd_text,
+                   st.sampled_from([float("inf"), "inf", "-Infinity", "NaN", "sNaN", 10 ** 400, "1e400", "0x10"]))
 anything = st.one_of(scalar, st.lists(scalar, max_size=3), st.dictionaries(odd_text, scalar, max_size=2))
 # Letters and digits no message is made of (a secret shrunk to 'Sx9invocati' would "leak" in 'invocation').
 # (Lists of characters rather than st.text(alphabet=...), whose shrinking fails inside hypothesis 6.155.)
