@@ -14,6 +14,7 @@ from urllib.parse import quote
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.fault_proxy import FaultProxy
 from harness.server import free_port
 from test_controller_run import AS_MODULE, INFO
 from test_invocation import MODULE
@@ -149,3 +150,21 @@ def test_generated_tokens_are_never_shown(restate, ansible, tokens):
                 assert result["count"] == 0
         assert pair[0]["failed"] == pair[1]["failed"]
     assert_hidden(tokens, ansible.last_output, json.dumps(results))
+
+
+def test_an_admin_url_with_a_path_works_behind_a_proxy_that_serves_the_api_under_it(restate, ansible):
+    proxy = FaultProxy(restate.admin_url, prefix="/restate-admin")
+    try:
+        ids = restate.make("completed-success", 6)
+        url = proxy.url + "/restate-admin/"
+        tasks = [{MODULE: {"ids": ids[:2], "state": "purged", "admin_url": url}},  # the batch route
+                 dict(AS_MODULE, **{MODULE: {"ids": ids[2:4], "state": "purged", "admin_url": url}}),
+                 {MODULE: {"ids": ids[4:], "state": "purged", "admin_url": url, "batch_calls": False}},  # pipelined
+                 {INFO: {"filters": {"service": "Tester"}, "limit": 1, "admin_url": url}}]
+        results = ansible.run_tasks(tasks)
+        assert [r["changed"] for r in results[:3]] == [True] * 3 and not any(r["failed"] for r in results), results
+        assert all(restate.row(i) is None for i in ids)
+        assert proxy.requests and all(line.split(" ")[1].startswith("/restate-admin/") for line in proxy.requests)
+        assert any("PATCH /restate-admin/invocations/" in line for line in proxy.requests)
+    finally:
+        proxy.close()
