@@ -36,6 +36,7 @@ options:
       - A token with a line break, a control or format character, a space or a non-ASCII character inside it, or
         longer than 16384 characters, is refused before any request with a message that names O(token) and does
         not show the token.
+      - The token alone; one that starts with C(Bearer) and a space is refused, as the collection adds that.
       - Never logged, in any form.
     type: str
   validate_certs:

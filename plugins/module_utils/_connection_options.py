@@ -119,6 +119,9 @@ def check_secret(value, option: str, allow_space: bool) -> str:
     if len(text) > MAX_HEADER_VALUE:
         raise InputError(f"{option}: {len(text)} characters, more than an HTTP header takes ({MAX_HEADER_VALUE} "
                          "at most); check what was pasted")
+    if option == "token" and text[:7].lower() == "bearer ":
+        raise InputError("token: starts with 'Bearer '; give the token alone, the collection sends 'Bearer <token>'. "
+                         "The value is not shown.")
     bad = bad_character(text, allow_space)
     if bad:
         raise InputError(f"{option}: contains {bad} inside it, which an HTTP header cannot carry (only surrounding "

@@ -55,6 +55,11 @@ def test_a_token_with_a_character_no_header_can_carry_is_refused_without_showing
     assert not leaked(token, message), message
 
 
+def test_a_token_pasted_with_its_bearer_prefix_is_refused_with_the_fix():
+    message = refusal(token="Bearer " + SECRET)
+    assert message.startswith("token: starts with 'Bearer '; give the token alone") and not leaked(SECRET, message)
+
+
 def test_a_very_long_token_is_refused_by_its_length_only():
     token = "s3cr3t" * 5000
     message = refusal(token=token)
