@@ -215,3 +215,15 @@ class RestateModule(RestateTask, AnsibleModule):
             (self.params.get("headers") or {}).values()) if isinstance(value, str) and value)
         if error:
             self.fail_json(msg=error)
+
+    def _load_params(self):
+        """The task's arguments, with ``headers`` given as a key=value string already a dictionary: Ansible hides
+        the values of a no_log dictionary, but of a string only the whole string, and would show the values it
+        reads from it in a refusal's module_args."""
+        super()._load_params()
+        headers = self.params.get("headers") if isinstance(self.params, dict) else None
+        if isinstance(headers, str):
+            try:
+                self.params["headers"] = check_type_dict(headers)
+            except (TypeError, ValueError):
+                pass  # refused by Ansible, whose message does not show it

@@ -11,6 +11,7 @@ import json
 import re
 from urllib.parse import quote
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -74,6 +75,19 @@ def test_a_token_with_a_line_break_inside_is_refused_by_name_and_never_shown(res
         assert result["failed"] and result["msg"].startswith("headers.X-Api-Key: contains a line break")
     assert restate.row(invocation_id) is not None  # nothing was sent
     assert_hidden(REFUSED_TOKENS, ansible.last_output, json.dumps(results))
+
+
+@pytest.mark.parametrize("token, works", [(CORE + "\n", True), ("\t" + CORE + "\r\n", True),
+                                          (CORE + "\n" + CORE, False)])
+def test_a_token_from_the_environment_is_treated_alike(restate, ansible, token, works):
+    tasks = both_hosts([{INFO: {"id": "inv_1foAirY4KKzi6oY45SHQfWYR94XJmfjEiZ"}}])
+    results = ansible.run_tasks(tasks, env={"RESTATE_AUTH_TOKEN": token}, extra_args=("-vvv",))
+    for result in results:
+        if works:
+            assert not result["failed"] and result["count"] == 0, result
+        else:
+            assert result["failed"] and result["msg"].startswith("token: contains a line break"), result["msg"]
+    assert_hidden([token], ansible.last_output, json.dumps(results))
 
 
 CLOSED = f"http://127.0.0.1:{free_port()}"  # nothing listens there: the server is "down"

@@ -279,7 +279,9 @@ def bad_tasks(draw, name):
         args["token"] = draw(anything)
     if draw(st.booleans()):
         value = draw(secret)
-        args["headers"] = {draw(st.sampled_from(["X-Api-Key", "X Key", "Authorization", ""])): value}
+        name_ = draw(st.sampled_from(["X-Api-Key", "X Key", "Authorization", ""]))
+        # A dictionary, or the key=value string Ansible also reads as one.
+        args["headers"] = draw(st.sampled_from([{name_: value}, f"{name_}={value}"]))
         header_secrets.append(value)
     return args, secrets, header_secrets
 
@@ -309,3 +311,14 @@ def test_restate_invocation_refuses_generated_input_by_name_without_secrets(host
 @given(data=bad_tasks("restate_invocation_info"))
 def test_restate_invocation_info_refuses_generated_input_by_name_without_secrets(host, data, closed_url):
     run_generated("restate_invocation_info", host, data, closed_url)
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("admin_url", [None, "127.0.0.1:1"])
+def test_headers_given_as_a_key_value_string_stay_hidden_when_another_option_is_refused(host, admin_url):
+    # Ansible's own refusal (admin_url: null) and the collection's (no scheme) alike.
+    secret_value = "QxZ7k2Vw9Jq4Lm8RtY"
+    msg = check_refused("restate_invocation", host, {"id": GOOD_ID, "state": "purged", "admin_url": admin_url,
+                                                     "headers": "X-Api-Key=" + secret_value},
+                        header_secrets=[secret_value])
+    assert "admin_url" in msg
