@@ -181,10 +181,12 @@ def check_file(path, option: str, directory_ok: bool) -> None:
 def check_number(value, option: str, maximum, note: str) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)):
         raise InputError(f"{option}: expected a number from 0 to {maximum:g}{note}, got {str(value)[:40]!r}")
     if not 0 <= value <= maximum:
-        raise InputError(f"{option}: must be from 0 to {maximum:g}{note}, got {value:g}")
+        shown = f"{value:g}" if isinstance(value, float) or abs(value) < 10 ** 15 else f"{str(value)[:12]}..."
+        raise InputError(f"{option}: must be from 0 to {maximum:g}{note}, got {shown}")
 
 
 def bad_character(text: str, allow_space: bool):

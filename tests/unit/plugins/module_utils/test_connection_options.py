@@ -163,6 +163,8 @@ def test_an_unreadable_file_is_named(tmp_path):
     ({"timeout": 1e9}, "timeout: must be from 0 to 86400"),
     ({"retries": -1}, "retries: must be from 0 to 10, got -1"),
     ({"retries": 1000}, "retries: must be from 0 to 10, got 1000"),
+    ({"retries": 10 ** 400}, "retries: must be from 0 to 10, got 100000000000..."),
+    ({"timeout": -10 ** 400}, "timeout: must be from 0 to 86400 (0 waits forever), got -10000000000..."),
 ])
 def test_timeout_and_retries_ranges(options, expected):
     assert refusal(**options) == expected or refusal(**options).startswith(expected)
