@@ -40,6 +40,9 @@ def run(task):
     try:
         if params["limit"] < 0:
             raise InputError(f"limit must be 0 (count only) or more, got {params['limit']}")
+        if params["journal"] and not params["id"]:
+            raise InputError("journal: a journal is read for one invocation only; give id (the invocation's id) "
+                             "with journal=true, or remove journal")
         columns = list(INVOCATION_COLUMNS)
         if params["fields"]:
             columns = ["id"] + [c for c in check_columns(params["fields"]) if c != "id"]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -26,6 +27,7 @@ from ansible_collections.restate.admin.plugins.module_utils._invocation_state im
 from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
+    DEPLOYMENT_ID_PATTERN,
     after_condition,
     ids_condition,
     normalize_filters,
@@ -93,10 +95,29 @@ def check_options(params):
     for option, only_for in (("kill_after", "cancelled"), ("deployment", "resumed"), ("from_entry", "restarted")):
         if params[option] is not None and state != only_for:
             raise InputError(f"{option} applies only to state={only_for}, not state={state}; remove it")
-    if params["kill_after"] is not None and params["kill_after"] < 0:
+    if params["kill_after"] is not None and not 0 <= params["kill_after"] < math.inf:
         raise InputError(f"kill_after must be 0 or more seconds, got {params['kill_after']}")
     if params["from_entry"] is not None and params["from_entry"] < 0:
         raise InputError(f"from_entry must be a journal index (0 or more), got {params['from_entry']}")
+    if params["deployment"] is not None:
+        params["deployment"] = check_deployment(params["deployment"])
+    # Everything the work reads from the options is checked here, before task.connect(): a bad value is reported
+    # as such even when no server answers.
+    for invocation_id in params["ids"] or ([params["id"]] if params["id"] is not None else []):
+        validate_invocation_id(invocation_id, "ids" if params["ids"] is not None else "id")
+    normalize_filters(params["filters"])
+
+
+def check_deployment(value) -> str:
+    """deployment of state=resumed: latest, keep or a deployment id (sys_deployment.id), as the server takes it."""
+    text = str(value).strip()
+    if text.lower() in ("latest", "keep"):
+        return text.lower()
+    if not DEPLOYMENT_ID_PATTERN.match(text):
+        raise InputError(f"deployment: {text[:80]!r} is neither latest, keep nor a deployment id; a deployment id "
+                         "is 'dp_' followed by letters and digits, e.g. dp_13puM96j0yI6Wh3QjADKUsp (the id column "
+                         "of sys_deployment, or restate deployments list)")
+    return text
 
 
 def check_selection(params):
@@ -118,7 +139,7 @@ def check_selection(params):
                          "all_invocations: true to act on every invocation (up to limit) on purpose")
 
 
-def check_deployment(client, deployment):
+def check_deployment_registered(client, deployment):
     """Refuse, before any change, to resume on a deployment id the server does not know (it would fail every call)."""
     if deployment in (None, "keep", "latest"):
         return
@@ -269,7 +290,7 @@ def run(task):
         named = params["ids"] if params["ids"] is not None else ([params["id"]] if params["id"] else None)
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
         if state == "resumed":
-            check_deployment(client, params["deployment"])
+            check_deployment_registered(client, params["deployment"])
         if named is not None:
             ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
             tally.matched = len(ids)

@@ -12,8 +12,14 @@ in the controller's worker process when the module would run on the controller a
 
 from __future__ import annotations
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+import decimal
+import math
+import sys
 
+from ansible.module_utils.basic import AnsibleModule, _load_params, env_fallback, missing_required_lib
+from ansible.module_utils.common.validation import check_type_dict
+
+from ansible_collections.restate.admin.plugins.module_utils._connection_options import check_connection
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._client import AdminClient
 from ansible_collections.restate.admin.plugins.module_utils._transport import (
@@ -39,7 +45,8 @@ CONNECTION_ARGSPEC = {
     "client_key": {"type": "path"},
     "timeout": {"type": "float", "default": 30.0},
     "retries": {"type": "int", "default": 4},
-    "headers": {"type": "dict", "default": {}, "no_log": True},  # a proxy's API key is a secret too
+    # Header values are secrets as much as the token (an API key, a proxy's credentials).
+    "headers": {"type": "dict", "default": {}, "no_log": True},
 }
 
 _TIME = {"type": "str"}
@@ -80,10 +87,73 @@ def with_connection(spec: dict) -> dict:
 
 
 def connection_error(params: dict):
-    """What is wrong with the validated connection options, or None."""
-    for option in ("timeout", "retries"):
-        if params[option] < 0:
-            return f"{option} must be zero or more, got {params[option]}"
+    """What is wrong with the connection options (a message naming the option, never a secret), or None.
+
+    Run before any request by both hosts of a module's work; the options the client is to use are put back in
+    ``params`` (the token and header values without surrounding whitespace, admin_url without its own).
+    """
+    try:
+        check_connection(params)
+    except InputError as error:
+        return str(error)
+    return None
+
+
+def shape_error(spec: dict, args: dict):
+    """A message for a value Ansible's own validation raises an exception on instead of refusing it, or None.
+
+    Those are an option with suboptions (filters) given as something other than a dictionary (``filters: false``,
+    ``filters: [1]``, a key that is not a string), and a whole-number option given an infinite or NaN value
+    (``from_entry: .inf``, ``limit: "inf"``); a number too large for a float option. Both hosts ask this first.
+    """
+    if not isinstance(args, dict):
+        return None
+    for name, option in spec["argument_spec"].items():
+        value = args.get(name)
+        if value is None:
+            continue
+        error = _number_error(name, option, value)
+        if error or "options" not in option:
+            if error:
+                return error
+            continue
+        if isinstance(value, str):
+            try:
+                value = check_type_dict(value)  # JSON or key=value, as Ansible reads it
+            except (TypeError, ValueError):
+                pass
+        if not (isinstance(value, dict) and all(isinstance(key, str) for key in value)):
+            example = ("{service: Greeter, status: [suspended]}" if name == "filters"
+                       else "{" + ", ".join(f"{key}: ..." for key in list(option["options"])[:2]) + "}")
+            got = ("a dictionary whose keys are not all names" if isinstance(value, dict) else
+                   "a string that is neither JSON nor key=value pairs" if isinstance(value, str) else
+                   type(value).__name__)
+            return f"{name}: expected a dictionary such as {example}, got {got}"
+        for key, sub_option in option["options"].items():
+            if value.get(key) is not None:
+                error = _number_error(f"{name}.{key}", sub_option, value[key])
+                if error:
+                    return error
+    return None
+
+
+def _number_error(name, option, value):
+    if isinstance(value, bool):
+        return None
+    if option.get("type") == "int":
+        if isinstance(value, (list, tuple)):  # Ansible hands a list to decimal.Decimal, which reads (sign, digits, exp)
+            return f"{name}: expected a whole number, got a list"
+        number = value
+        if isinstance(value, str):
+            try:
+                number = decimal.Decimal(value.strip())
+            except (decimal.DecimalException, ValueError):
+                return None  # Ansible refuses it
+        if (isinstance(number, decimal.Decimal) and not number.is_finite()
+                or isinstance(number, float) and not math.isfinite(number)):
+            return f"{name}: expected a whole number, got {str(value)[:40]!r}"
+    if option.get("type") == "float" and isinstance(value, int) and abs(value) > sys.float_info.max:
+        return f"{name}: expected a number, got one too large for a floating-point number"
     return None
 
 
@@ -131,9 +201,36 @@ class RestateModule(RestateTask, AnsibleModule):
     """The task in a module process: an AnsibleModule with the connection options merged in."""
 
     def __init__(self, spec: dict):
-        super().__init__(**with_connection(spec))
+        spec = with_connection(spec)
+        shape = shape_error(spec, _load_params())
+        if shape:
+            # Every option taken as it is, so that Ansible's validation does not fail first, and then refused;
+            # secrets stay no_log.
+            spec = {"supports_check_mode": spec["supports_check_mode"], "argument_spec": {
+                name: dict({"type": "raw", "no_log": bool(option.get("no_log"))},
+                           **{key: option[key] for key in ("fallback",) if key in option})
+                for name, option in spec["argument_spec"].items()}}
+        super().__init__(**spec)
+        if shape:
+            self.fail_json(msg=shape)
         if REQUESTS_IMPORT_ERROR:
             self.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
         error = connection_error(self.params)
+        # The token and header values used are the given ones without their surrounding whitespace: hidden in the
+        # result as well.
+        self.no_log_values.update(value for value in [self.params.get("token")] + list(
+            (self.params.get("headers") or {}).values()) if isinstance(value, str) and value)
         if error:
             self.fail_json(msg=error)
+
+    def _load_params(self):
+        """The task's arguments, with ``headers`` given as a key=value string already a dictionary: Ansible hides
+        the values of a no_log dictionary, but of a string only the whole string, and would show the values it
+        reads from it in a refusal's module_args."""
+        super()._load_params()
+        headers = self.params.get("headers") if isinstance(self.params, dict) else None
+        if isinstance(headers, str):
+            try:
+                self.params["headers"] = check_type_dict(headers)
+            except (TypeError, ValueError):
+                pass  # refused by Ansible, whose message does not show it

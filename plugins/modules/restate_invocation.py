@@ -91,6 +91,8 @@ options:
       - Only an invocation pinned to a deployment can be resumed on a named one (V(dp_...)); the server refuses one
         that is not pinned yet (HTTP 409), which runs its next attempt on the latest deployment anyway. Select
         them with O(filters.pinned). V(latest) and V(keep) work for both.
+      - A deployment id is C(dp_) followed by letters and digits (the C(id) column of C(sys_deployment)); anything
+        else but V(latest) and V(keep) is refused before any request.
     type: str
   from_entry:
     description:

@@ -26,6 +26,7 @@ options:
   journal:
     description:
       - With O(id), add the invocation's journal (index, entry type, name, completed, appended at) as C(journal).
+      - Only with O(id); V(true) without it is refused.
     type: bool
     default: false
   limit:

@@ -29,6 +29,7 @@ from ansible_collections.restate.admin.plugins.module_utils._transport import RE
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import (
     RestateTask,
     connection_error,
+    shape_error,
     with_connection,
 )
 
@@ -88,11 +89,12 @@ class ControllerTask(RestateTask):
             self._client.close()
 
 
-def hide_secrets(outcome: dict, validation) -> dict:
-    """The result with every no_log value masked, as AnsibleModule masks a module's result: suboptions and environment
-    fallbacks included, and each value also without surrounding whitespace (the form a token is sent in)."""
+def hide_secrets(outcome: dict, no_log_values) -> dict:
+    """The result with every no_log value masked, as AnsibleModule masks a module's result (``no_log_values``: what
+    argument validation collected, suboptions and environment fallbacks included), each value also without surrounding
+    whitespace (the form a token is sent in)."""
     secrets = set()
-    for value in validation._no_log_values:  # pylint: disable=protected-access  # what AnsibleModule reads too
+    for value in no_log_values:
         secrets.update(text for text in (str(value), str(value).strip()) if text)
     if not secrets:
         return outcome
@@ -117,9 +119,14 @@ class ControllerAction(ModuleAction):
         if self._task.check_mode and not supports_check_mode:
             result.update(skipped=True, msg=f"remote module ({self._task.action}) does not support check mode")
             return result
-        validation = ArgumentSpecValidator(**spec).validate(self._task.args)
-        params = validation.validated_parameters
-        error = self.spec_error(validation) or connection_error(params)
+        params = {}
+        no_log_values = set()
+        error = shape_error(spec, self._task.args)  # what ArgumentSpecValidator would raise TypeError on
+        if not error:
+            validation = ArgumentSpecValidator(**spec).validate(self._task.args)
+            params = validation.validated_parameters
+            no_log_values = validation._no_log_values  # pylint: disable=protected-access  # as AnsibleModule reads
+            error = self.spec_error(validation) or connection_error(params)
         if error:
             # A result, as the module gives, rather than an AnsibleActionFail, which adds an empty 'exception' on
             # some ansible-core versions.
@@ -134,7 +141,7 @@ class ControllerAction(ModuleAction):
                 outcome = done.result
             finally:
                 task.close()
-        result.update(hide_secrets(outcome, validation))
+        result.update(hide_secrets(outcome, no_log_values))
         return result
 
     def spec_error(self, validation):

@@ -64,7 +64,7 @@ def test_both_ways_give_the_same_result(restate, ansible):
     assert "filters.status" in bad_filter["msg"] or "sleeping" in bad_filter["msg"]
     assert "value of state must be one of" in bad_state["msg"]
     assert unknown_option["msg"].startswith(f"Unsupported parameters for ({MODULE}) module: wait_time")
-    assert bad_timeout["msg"] == "timeout must be zero or more, got -1.0"
+    assert bad_timeout["msg"] == "timeout: must be from 0 to 86400 (0 waits forever), got -1"
     assert info["invocations"][0]["status"] == "completed" and info["count"] == 1
     assert unreachable["failed"] and "127.0.0.1:9" in unreachable["msg"]
     assert restate.row(completed) is not None  # check mode changed nothing

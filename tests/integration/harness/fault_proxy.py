@@ -73,8 +73,11 @@ def _read_answer(upstream, buf):
 
 
 class FaultProxy:
-    def __init__(self, upstream_url: str, tls_context=None):
+    def __init__(self, upstream_url: str, tls_context=None, prefix: str = ""):
         target = urlsplit(upstream_url)
+        # With a prefix, the proxy serves the Admin API under that path, as a proxy that routes by path does:
+        # requests under it are forwarded without it, any other gets 404.
+        self.prefix = prefix.rstrip("/")
         self.upstream = (target.hostname, target.port)
         self.tls_context = tls_context
         self.lock = threading.Lock()
@@ -156,6 +159,13 @@ class FaultProxy:
                 with self.lock:
                     self.requests.append(line)
                     self.seen_authorization.append(authorization)
+                if self.prefix:
+                    method, target, version = line.split(" ", 2)
+                    if target.split("?", 1)[0] != self.prefix and not target.startswith(self.prefix + "/"):
+                        conn.sendall(b"HTTP/1.1 404 Not Found\r\ncontent-length: 10\r\n\r\nnot here\r\n")
+                        continue
+                    rewritten = f"{method} {target[len(self.prefix):] or '/'} {version}"
+                    request = rewritten.encode("latin-1") + request[len(line):]
                 if self.token is not None and authorization != f"Bearer {self.token}":
                     status = b"401 Unauthorized" if authorization is None else b"403 Forbidden"
                     body = b'{"message":"missing or wrong bearer token"}'

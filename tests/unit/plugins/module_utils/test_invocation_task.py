@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._invocation_report import report
-from ansible_collections.restate.admin.plugins.module_utils._invocation_task import check_deployment
+from ansible_collections.restate.admin.plugins.module_utils._invocation_task import check_deployment_registered
 
 
 class Task:
@@ -62,15 +62,15 @@ class Deployments:
 @pytest.mark.parametrize("deployment", [None, "keep", "latest"])
 def test_resume_without_a_deployment_id_asks_nothing(deployment):
     client = Deployments()
-    check_deployment(client, deployment)
+    check_deployment_registered(client, deployment)
     assert client.sql == []
 
 
 def test_resume_on_a_deployment_the_server_does_not_know_is_refused():
     client = Deployments("dp_13puM96j0yI6Wh3QjADKUsp")
-    check_deployment(client, "dp_13puM96j0yI6Wh3QjADKUsp")
+    check_deployment_registered(client, "dp_13puM96j0yI6Wh3QjADKUsp")
     with pytest.raises(InputError, match=r"deployment: 'dp_13puM96j0yI6Wh3QjADKUspX' is not a deployment registered"):
-        check_deployment(client, "dp_13puM96j0yI6Wh3QjADKUspX")
+        check_deployment_registered(client, "dp_13puM96j0yI6Wh3QjADKUspX")
     with pytest.raises(InputError, match="not a deployment registered"):
-        check_deployment(client, "dp_x' OR '1'='1")
+        check_deployment_registered(client, "dp_x' OR '1'='1")
     assert "'dp_x'' OR ''1''=''1'" in client.sql[-1], "the id reaches SQL only as a quoted literal"

@@ -70,8 +70,9 @@ def test_connection_options_are_added_once_with_their_constraints():
     assert merged["mutually_exclusive"] == [["a", "b"]]
     assert merged["supports_check_mode"] is False, "a module supports check mode only where its SPEC says so"
     assert with_connection(_invocation_task.SPEC)["supports_check_mode"] is True
-    assert connection_error({"timeout": -1, "retries": 3}) == "timeout must be zero or more, got -1"
-    assert connection_error({"timeout": 0, "retries": 0}) is None
+    defaults = {name: option.get("default") for name, option in merged["argument_spec"].items()}
+    assert connection_error(dict(defaults, timeout=-1)) == "timeout: must be from 0 to 86400 (0 waits forever), got -1"
+    assert connection_error(dict(defaults, timeout=0, retries=0)) is None
 
 
 SECRET_NAME = re.compile(r"token|secret|passw|header|credential|api_?key", re.IGNORECASE)
@@ -106,7 +107,7 @@ def test_no_secret_option_of_any_module_reaches_the_result(action_file):
     echoed = " ".join(f"{value} \n{value!r}" for value in sentinels)
     outcome = {"msg": f"failed with {echoed}", "invocation": {"module_args": validation.validated_parameters},
                "changed": False}
-    hidden = json.dumps(hide_secrets(outcome, validation))
+    hidden = json.dumps(hide_secrets(outcome, validation._no_log_values))
     assert not [value for value in sentinels if value in hidden]
 
 
@@ -114,7 +115,7 @@ def test_a_token_is_hidden_with_and_without_its_surrounding_whitespace():
     spec = with_connection(_invocation_task.SPEC)
     spec.pop("supports_check_mode")
     validation = ArgumentSpecValidator(**spec).validate({"token": "tok-abc-123\n", "state": "purged", "id": "x"})
-    hidden = hide_secrets({"msg": "Bearer tok-abc-123 refused", "failed": True}, validation)
+    hidden = hide_secrets({"msg": "Bearer tok-abc-123 refused", "failed": True}, validation._no_log_values)
     assert "tok-abc-123" not in hidden["msg"] and hidden["failed"] is True
 
 
