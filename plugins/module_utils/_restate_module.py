@@ -149,8 +149,8 @@ def _number_error(name, option, value):
                 number = decimal.Decimal(value.strip())
             except (decimal.DecimalException, ValueError):
                 return None  # Ansible refuses it
-        if (isinstance(number, decimal.Decimal) and not number.is_finite()
-                or isinstance(number, float) and not math.isfinite(number)):
+        infinite_decimal = isinstance(number, decimal.Decimal) and not number.is_finite()
+        if infinite_decimal or (isinstance(number, float) and not math.isfinite(number)):
             return f"{name}: expected a whole number, got {str(value)[:40]!r}"
     if option.get("type") == "float" and isinstance(value, int) and abs(value) > sys.float_info.max:
         return f"{name}: expected a number, got one too large for a floating-point number"

@@ -144,7 +144,7 @@ class FakeAdmin:
         self.calls.append((action, invocation_id))
         decided = self.intercept(self, invocation_id, action) if self.intercept else None
         if isinstance(decided, RestateApiError):
-            raise decided
+            raise decided  # pylint: disable=raising-bad-type
         body = None if decided is ACCEPTED else self._apply(invocation_id, action, params or {})
         if action in self.lose_answers:
             self.lose_answers.discard(action)
