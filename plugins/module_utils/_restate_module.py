@@ -99,6 +99,19 @@ def connection_error(params: dict):
     return None
 
 
+def headers_as_dict(args):
+    """The task's arguments, with ``headers`` given as a key=value (or JSON) string already a dictionary: Ansible
+    hides the values of a no_log dictionary, but of a string only the whole string, and would show the values it
+    reads from it in a refusal's module_args. Both hosts read the arguments through this."""
+    headers = args.get("headers") if isinstance(args, dict) else None
+    if isinstance(headers, str):
+        try:
+            return dict(args, headers=check_type_dict(headers))
+        except (TypeError, ValueError):
+            pass  # refused by Ansible, whose message does not show it
+    return args
+
+
 def shape_error(spec: dict, args: dict):
     """A message for a value Ansible's own validation raises an exception on instead of refusing it, or None.
 
@@ -224,13 +237,5 @@ class RestateModule(RestateTask, AnsibleModule):
             self.fail_json(msg=error)
 
     def _load_params(self):
-        """The task's arguments, with ``headers`` given as a key=value string already a dictionary: Ansible hides
-        the values of a no_log dictionary, but of a string only the whole string, and would show the values it
-        reads from it in a refusal's module_args."""
         super()._load_params()
-        headers = self.params.get("headers") if isinstance(self.params, dict) else None
-        if isinstance(headers, str):
-            try:
-                self.params["headers"] = check_type_dict(headers)
-            except (TypeError, ValueError):
-                pass  # refused by Ansible, whose message does not show it
+        self.params = headers_as_dict(self.params)

@@ -29,6 +29,7 @@ from ansible_collections.restate.admin.plugins.module_utils._transport import RE
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import (
     RestateTask,
     connection_error,
+    headers_as_dict,
     shape_error,
     with_connection,
 )
@@ -121,9 +122,10 @@ class ControllerAction(ModuleAction):
             return result
         params = {}
         no_log_values = set()
-        error = shape_error(spec, self._task.args)  # what ArgumentSpecValidator would raise TypeError on
+        args = headers_as_dict(self._task.args)
+        error = shape_error(spec, args)  # what ArgumentSpecValidator would raise TypeError on
         if not error:
-            validation = ArgumentSpecValidator(**spec).validate(self._task.args)
+            validation = ArgumentSpecValidator(**spec).validate(args)
             params = validation.validated_parameters
             no_log_values = validation._no_log_values  # pylint: disable=protected-access  # as AnsibleModule reads
             error = self.spec_error(validation) or connection_error(params)
