@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness.deployments import DeploymentLab  # noqa: E402
 from harness.playbook import Ansible, build_and_install  # noqa: E402
 from harness.server import Restate  # noqa: E402
 
@@ -45,3 +46,19 @@ def client(restate):
 
     with AdminClient(restate.admin_url) as admin:
         yield admin
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, request):
+    """A server of its own per test module, with versions of the test service on further ports (deployments)."""
+    instance = DeploymentLab(tmp_path_factory.mktemp(request.module.__name__)).start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture(scope="module")
+def play(collections_path, lab, workdir) -> Ansible:
+    """ansible-playbook against the lab's server."""
+    return Ansible(collections_path, lab.server.admin_url, workdir)

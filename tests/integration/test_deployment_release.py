@@ -3,23 +3,6 @@ pinned older deployment and reports it, a second release changes nothing, on_pin
 
 from __future__ import annotations
 
-import pytest
-from harness.deployments import DeploymentLab
-from harness.playbook import Ansible
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    instance = DeploymentLab(tmp_path_factory.mktemp("release")).start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
-
-
-@pytest.fixture(scope="module")
-def play(collections_path, lab, workdir):
-    return Ansible(collections_path, lab.server.admin_url, workdir)
 
 
 def server_view(lab):

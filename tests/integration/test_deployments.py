@@ -9,26 +9,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from harness.deployments import DeploymentLab
-from harness.playbook import Ansible
 
 DEPLOYMENT = "restate.admin.restate_deployment"
 INFO = "restate.admin.restate_deployment_info"
 SERVICES = ["Flow", "Holder", "Tester"]
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    instance = DeploymentLab(tmp_path_factory.mktemp("deployments")).start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
-
-
-@pytest.fixture(scope="module")
-def play(collections_path, lab, workdir):
-    return Ansible(collections_path, lab.server.admin_url, workdir)
 
 
 def register(play, url, check=False, diff=False, **args):

@@ -4,25 +4,9 @@ bad input refused before any call, and settings reset by a new registration."""
 from __future__ import annotations
 
 import pytest
-from harness.deployments import DeploymentLab
-from harness.playbook import Ansible
 
 SERVICE = "restate.admin.restate_service"
 INFO = "restate.admin.restate_service_info"
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    instance = DeploymentLab(tmp_path_factory.mktemp("services")).start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
-
-
-@pytest.fixture(scope="module")
-def play(collections_path, lab, workdir):
-    return Ansible(collections_path, lab.server.admin_url, workdir)
 
 
 def test_settings_set_by_value_and_idempotent(lab, play):
