@@ -9,6 +9,7 @@ what differs). What a 1.7 server answers is recorded in docs/deployments-and-ser
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from ansible_collections.restate.admin.plugins.module_utils._durations import parse_duration, to_server
@@ -62,9 +63,25 @@ def wanted_settings(params: dict) -> dict:
     return wanted
 
 
+# A setting the server keeps but does not apply (inactivity_timeout of a service exposed request/response) shows as its
+# default; the service's info notice (RT0021) names the configured value, which is what a re-run compares with.
+NOT_APPLIED = re.compile(r"The configured (\w+) (.+?) will not be applied")
+
+
+def configured(service: dict) -> dict:
+    """{setting: value as configured} for the settings the service's info notices say are kept but not applied."""
+    found = {}
+    for info in service.get("info") or []:
+        match = NOT_APPLIED.search(str((info or {}).get("message", "")))
+        if match and match.group(1) in DURATION_SETTINGS:
+            found[match.group(1)] = match.group(2)
+    return found
+
+
 def setting_changes(service: dict, wanted: dict) -> dict:
     """What differs between the service and ``wanted`` (from wanted_settings), in the server's form, by value."""
     changes = {}
+    kept = configured(service)
     for option, value in wanted.items():
         if option == "public":
             if service.get("public") != value:
@@ -73,7 +90,7 @@ def setting_changes(service: dict, wanted: dict) -> dict:
         if option in WORKFLOW_ONLY and service.get("ty") != "Workflow":
             raise InputError(f"{option} applies only to workflows; service {service.get('name')!r} is a "
                              f"{service.get('ty')}: remove {option}")
-        current = service.get(option)
+        current = kept.get(option, service.get(option))
         try:
             same = current is not None and parse_duration(current, option) == value
         except InputError:

@@ -47,8 +47,8 @@ options:
     description:
       - How long an invocation may stay idle before the server asks it to suspend.
       - On a service deployed request/response (HTTP/1.1), a 1.7 server keeps the value but does not apply it and
-        keeps showing V(0s), with a notice the module passes on as a warning; such a task reports C(changed) on
-        every run.
+        keeps showing V(0s), with a notice (RT0021) that names the configured value; the module passes the notice on
+        as a warning and compares with the configured value, so a second run with the same value changes nothing.
     type: str
   abort_timeout:
     description:

@@ -99,3 +99,14 @@ def test_a_new_registration_resets_the_settings(lab, play):
     assert lab.services()["Tester"]["journal_retention"] == "1d"  # what the endpoint declares
     assert play.run(SERVICE, {"name": "Tester", "journal_retention": "3d"})["changed"] is True
     assert lab.services()["Tester"]["journal_retention"] == "3d"
+
+
+def test_an_inactivity_timeout_kept_but_not_applied_is_compared_with_what_was_configured(lab, play):
+    # A request/response service shows inactivity_timeout 0s whatever is set; its info notice (RT0021) names the
+    # configured value, so a second run with the same value changes nothing.
+    first = play.run(SERVICE, {"name": "Holder", "inactivity_timeout": "5m"})
+    assert first["changed"] is True and any("RT0021" in warning for warning in first.get("warnings", []))
+    assert lab.services()["Holder"]["inactivity_timeout"] == "0s"
+    for value in ("5m", "300s", "PT5M"):
+        assert play.run(SERVICE, {"name": "Holder", "inactivity_timeout": value})["changed"] is False, value
+    assert play.run(SERVICE, {"name": "Holder", "inactivity_timeout": "6m"})["changed"] is True

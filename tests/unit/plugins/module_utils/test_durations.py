@@ -69,3 +69,15 @@ def test_workflow_only_setting_refused_for_a_service():
     assert setting_changes({"name": "Flow", "ty": "Workflow", "workflow_completion_retention": "1d"},
                            wanted_settings({"workflow_completion_retention": "2d"})) == {
         "workflow_completion_retention": "2d"}
+
+
+def test_a_setting_kept_but_not_applied_is_compared_with_its_configured_value():
+    from ansible_collections.restate.admin.plugins.module_utils._services_api import setting_changes, wanted_settings
+
+    notice = {"code": "RT0021", "message": "The configured inactivity_timeout 5m will not be applied because the "
+                                           "service is exposed in Request/Response mode."}
+    service = {"name": "Holder", "ty": "VirtualObject", "inactivity_timeout": "0s", "info": [notice]}
+    assert setting_changes(service, wanted_settings({"inactivity_timeout": "300s"})) == {}
+    assert setting_changes(service, wanted_settings({"inactivity_timeout": "6m"})) == {"inactivity_timeout": "6m"}
+    assert setting_changes(dict(service, info=[]), wanted_settings({"inactivity_timeout": "5m"})) == {
+        "inactivity_timeout": "5m"}
