@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from urllib.parse import quote
 
 import pytest
@@ -182,3 +183,24 @@ def test_an_admin_url_with_a_path_works_behind_a_proxy_that_serves_the_api_under
         assert any("PATCH /restate-admin/invocations/" in line for line in proxy.requests)
     finally:
         proxy.close()
+
+
+def test_a_server_that_is_not_the_admin_api_is_named_as_such(restate, ansible, pki):
+    # The real ingress port answers "bad path"; a TLS terminator reached over http:// and the admin port over
+    # https:// say which scheme to use.
+    invocation_id = restate.make("completed-success")[0]
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki / "server.pem", pki / "server.key")
+    terminator = FaultProxy(restate.admin_url, tls_context=context)
+    try:
+        tasks = [{MODULE: {"id": invocation_id, "state": "purged", "admin_url": url, "retries": 0}}
+                 for url in (restate.ingress_url, terminator.url.replace("https:", "http:"),
+                             restate.admin_url.replace("http:", "https:"))]
+        results = ansible.run_tasks(both_hosts(tasks))
+    finally:
+        terminator.close()
+    for n, expected in enumerate(("Restate ingress", "use https://", "use http://")):
+        for result in results[2 * n:2 * n + 2]:  # in the worker and as a module process
+            assert result["failed"] and expected in result["msg"], (expected, result["msg"])
+    assert "9070" in results[0]["msg"]
+    assert restate.row(invocation_id) is not None
