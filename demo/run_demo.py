@@ -174,14 +174,17 @@ def ansible_env(collections: Path, admin_url: str) -> dict:
                 ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_DISPLAY_SKIPPED_HOSTS="false")
 
 
-def playbook(collections: Path, admin_url: str, name: str, extravars: dict, check: bool) -> None:
+def playbook(collections: Path, admin_url: str, name: str, extravars: dict, check: bool) -> float:
+    """Runs the playbook restate.admin.NAME with its output shown; returns how long it took (seconds)."""
     say(f"ansible-playbook restate.admin.{name} {'--check ' if check else ''}-e '{json.dumps(extravars)}'")
     args = [str(BIN / "ansible-playbook"), "-i", "localhost,", f"restate.admin.{name}", "-e", json.dumps(extravars)]
     if check:
         args.append("--check")
+    started = time.monotonic()
     result = subprocess.run(args, env=ansible_env(collections, admin_url), check=False)
     if result.returncode != 0:
         raise SystemExit(f"demo: restate.admin.{name} failed (exit {result.returncode})")
+    return time.monotonic() - started
 
 
 def module(collections: Path, admin_url: str, name: str, args: dict) -> dict:
@@ -205,11 +208,11 @@ def show_deployments(collections: Path, admin_url: str, title: str, version_of=l
     """The deployments as restate.admin.restate_deployment_info reports them: status, latest of what, pinned."""
     deployments = module(collections, admin_url, "restate_deployment_info", {})["deployments"]
     say(f"{title} (restate.admin.restate_deployment_info)")
-    print(f"  {'deployment':<30} {'':<3} {'status':<9} {'latest of':<28} pinned, not completed")
+    print(f"  {'deployment':<27} {'':<3} {'status':<9} {'latest of':<28} pinned, not completed")
     for deployment in deployments:
         pinned = ", ".join(f"{n} {status}" for status, n in sorted(deployment["pinned"].items())) or "none"
         latest = ", ".join(deployment["latest_of"]) or "-"
-        print(f"  {deployment['id']:<30} {version_of(deployment):<3} {deployment['status']:<9} {latest:<28} {pinned}")
+        print(f"  {deployment['id']:<27} {version_of(deployment):<3} {deployment['status']:<9} {latest:<28} {pinned}")
     if not deployments:
         print("  (no deployments)")
     return deployments
@@ -244,7 +247,8 @@ def release(shop: Shop, collections: Path) -> None:
     extravars = {"uri": v2_uri, "use_http_11": True, "drain_timeout": DRAIN_TIMEOUT,
                  "service_settings": {"Orders": {"journal_retention": "7d"}}}
     playbook(collections, admin, "deployment_release", extravars, check=True)
-    playbook(collections, admin, "deployment_release", extravars, check=False)
+    took = playbook(collections, admin, "deployment_release", extravars, check=False)
+    print(f"  the release took {took:.1f}s, {DRAIN_TIMEOUT}s of it waiting for v1 to drain")
     show_deployments(collections, admin, "Deployments after the release: v1 kept, draining", shop.version_of)
     answer = shop.http.post(f"{shop.server.ingress_url}/Orders/track", json="c-v1-0", timeout=30)
     answer.raise_for_status()
@@ -253,14 +257,16 @@ def release(shop: Shop, collections: Path) -> None:
     cancel = {"filters": {"deployment": v1, "status": ["suspended"]}, "state": "cancelled", "wait": True,
               "report": "failed"}
     say(f"Finishing the checkouts pinned to v1: restate.admin.restate_invocation {json.dumps(cancel)}")
+    started = time.monotonic()
     summary = module(collections, admin, "restate_invocation", cancel)["summary"]
     print(f"  matched {summary['matched']}, cancelled {summary['changed']}, failed {summary['failed']}, "
-          f"still pending {summary['pending']}")
+          f"still pending {summary.get('pending', 0)}, in {time.monotonic() - started:.1f}s")
     show_deployments(collections, admin, "Deployments now: v1 drained", shop.version_of)
 
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     playbook(collections, admin, "deployment_cleanup", {"older_than": now}, check=True)
-    playbook(collections, admin, "deployment_release", extravars, check=False)
+    took = playbook(collections, admin, "deployment_release", extravars, check=False)
+    print(f"  the second release run took {took:.1f}s: v2 already registered, v1 drained and removed")
     show_deployments(collections, admin, "Deployments after the second release run: v1 removed", shop.version_of)
     say("Stopping the shop service v1: no deployment points at it any more")
     shop.service.stop()
