@@ -19,7 +19,8 @@ newest:
 	ANSIBLE_CORE=$(NEWEST_CORE) scripts/setup.sh
 	ANSIBLE_CORE=$(NEWEST_CORE) $(MAKE) units sanity
 
-## The demo: a local Restate server with a demo service, and the three playbooks (dry run, then for real).
+## The demo: a local Restate server with a demo service, the three playbooks (dry run, then for real), and a release
+## of the service's version 2 that retires version 1 once drained.
 demo: setup
 	$(PY) demo/run_demo.py
 

@@ -1,9 +1,11 @@
 # Copyright: restate.admin contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The demo: a local Restate server with a small shop, a realistic mix of invocations, and the three playbooks.
+"""The demo: a local Restate server with a small shop, a realistic mix of invocations, the three playbooks, then a
+release of the shop's version 2 while checkouts are still suspended on version 1.
 
-    make demo                                   # embedded server on free ports (DEMO_ADMIN_PORT, DEMO_INGRESS_PORT)
-    RESTATE_ADMIN_URL=http://host:9070 make demo   # an existing server: dry runs only (DEMO_APPLY=1 to act)
+    make demo                                   # embedded server on free ports (DEMO_ADMIN_PORT, DEMO_INGRESS_PORT,
+                                                # DEMO_SERVICE_PORT, DEMO_SERVICE_V2_PORT)
+    RESTATE_ADMIN_URL=http://host:9070 make demo   # an existing server: dry runs only (DEMO_APPLY=1 to act), no release
 
 Everything it starts is stopped again, also on Ctrl-C.
 """
@@ -32,6 +34,8 @@ from harness.server import Process, RestateServer, free_port, wait_until  # noqa
 BIN = Path(sys.executable).parent
 MIX = {"suspended": 1000, "paused": 200, "backing-off": 200, "old completed": 3000, "recent completed": 200}
 RETENTION = "45s"  # the demo's "7 days": the old completed invocations are older than this when the cleanup runs
+RELEASE_CHECKOUTS = 100  # checkouts suspended on (and pinned to) version 1 when version 2 is released
+DRAIN_TIMEOUT = 10  # the release's drain_timeout: how long it waits for version 1 to drain (the default is 300)
 
 
 def say(text: str) -> None:
@@ -51,31 +55,48 @@ class Shop:
             self.server.ingress_port = int(os.environ["DEMO_INGRESS_PORT"])
             self.server.ingress_url = f"http://127.0.0.1:{self.server.ingress_port}"
         self.service_port = int(os.environ.get("DEMO_SERVICE_PORT") or free_port())
+        self.v2_port = int(os.environ.get("DEMO_SERVICE_V2_PORT") or free_port())
         self.service = None
+        self.v2 = None
+        self.v1_id = None
         self.http = requests.Session()
         self.http.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=32))
 
     def start(self) -> None:
         self.server.start()
-        hypercorn = BIN / "hypercorn"
-        self.service = Process([str(hypercorn), "shop_service:app", "--bind", f"127.0.0.1:{self.service_port}"],
-                               self.workdir / "shop.log", cwd=str(Path(__file__).parent))
-        wait_until(self._service_up, timeout=30, what="the shop service")
+        self.service = self._serve(self.service_port, "1", "shop.log")
         response = self.http.post(self.server.admin_url + "/deployments", timeout=30, json={
             "uri": f"http://127.0.0.1:{self.service_port}", "use_http_11": True, "force": True})
         response.raise_for_status()
+        self.v1_id = response.json()["id"]
 
-    def _service_up(self) -> bool:
-        if not self.service.alive():
-            raise RuntimeError(f"the shop service exited; see {self.workdir / 'shop.log'}")
+    def start_v2(self) -> None:
+        """Version 2 of the shop on its own port; registering it is the release's job."""
+        self.v2 = self._serve(self.v2_port, "2", "shop-v2.log")
+
+    def _serve(self, port: int, version: str, log: str) -> Process:
+        hypercorn = BIN / "hypercorn"
+        process = Process([str(hypercorn), "shop_service:app", "--bind", f"127.0.0.1:{port}"], self.workdir / log,
+                          env=dict(os.environ, SHOP_VERSION=version), cwd=str(Path(__file__).parent))
+        wait_until(lambda: self._service_up(process, port, log), timeout=30, what=f"the shop service v{version}")
+        return process
+
+    def _service_up(self, process: Process, port: int, log: str) -> bool:
+        if not process.alive():
+            raise RuntimeError(f"the shop service exited; see {self.workdir / log}")
         try:
-            return self.http.get(f"http://127.0.0.1:{self.service_port}/discover", timeout=1).status_code < 500
+            return self.http.get(f"http://127.0.0.1:{port}/discover", timeout=1).status_code < 500
         except requests.RequestException:
             return False
 
+    def version_of(self, deployment: dict) -> str:
+        uri = (deployment.get("uri") or "").rstrip("/")
+        return {f"http://127.0.0.1:{self.service_port}": "v1", f"http://127.0.0.1:{self.v2_port}": "v2"}.get(uri, "")
+
     def stop(self) -> None:
-        if self.service:
-            self.service.stop()
+        for process in (self.v2, self.service):
+            if process:
+                process.stop()
         self.server.stop()
 
     def send(self, target: str, order_ids) -> list:
@@ -147,17 +168,54 @@ def show_counts(admin_url: str, title: str, token: str | None = None) -> None:
         print("  (no invocations)")
 
 
-def playbook(collections: Path, admin_url: str, name: str, extravars: dict, check: bool) -> None:
+def ansible_env(collections: Path, admin_url: str) -> dict:
+    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), RESTATE_ADMIN_URL=admin_url,
+                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+                ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_DISPLAY_SKIPPED_HOSTS="false")
+
+
+def playbook(collections: Path, admin_url: str, name: str, extravars: dict, check: bool) -> float:
+    """Runs the playbook restate.admin.NAME with its output shown; returns how long it took (seconds)."""
     say(f"ansible-playbook restate.admin.{name} {'--check ' if check else ''}-e '{json.dumps(extravars)}'")
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), RESTATE_ADMIN_URL=admin_url,
-               ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_DISPLAY_SKIPPED_HOSTS="false")
     args = [str(BIN / "ansible-playbook"), "-i", "localhost,", f"restate.admin.{name}", "-e", json.dumps(extravars)]
     if check:
         args.append("--check")
-    result = subprocess.run(args, env=env, check=False)
+    started = time.monotonic()
+    result = subprocess.run(args, env=ansible_env(collections, admin_url), check=False)
     if result.returncode != 0:
         raise SystemExit(f"demo: restate.admin.{name} failed (exit {result.returncode})")
+    return time.monotonic() - started
+
+
+def module(collections: Path, admin_url: str, name: str, args: dict) -> dict:
+    """One task of restate.admin.NAME in a playbook of its own (output kept quiet); returns its result."""
+    with tempfile.TemporaryDirectory(prefix="restate-demo-task-") as scratch:
+        result_file = Path(scratch) / "result.json"
+        play = [{"name": f"restate.admin.{name}", "hosts": "localhost", "connection": "local", "gather_facts": False,
+                 "tasks": [{"name": name, f"restate.admin.{name}": args, "register": "result"},
+                           {"name": "Keep the result", "ansible.builtin.copy": {
+                               "content": "{{ result | to_json }}", "dest": str(result_file)}}]}]
+        (Path(scratch) / "task.yml").write_text(json.dumps(play))
+        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(Path(scratch) / "task.yml")],
+                              env=ansible_env(collections, admin_url), capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n", file=sys.stderr)
+            raise SystemExit(f"demo: restate.admin.{name} failed (exit {proc.returncode})")
+        return json.loads(result_file.read_text())
+
+
+def show_deployments(collections: Path, admin_url: str, title: str, version_of=lambda deployment: "") -> list:
+    """The deployments as restate.admin.restate_deployment_info reports them: status, latest of what, pinned."""
+    deployments = module(collections, admin_url, "restate_deployment_info", {})["deployments"]
+    say(f"{title} (restate.admin.restate_deployment_info)")
+    print(f"  {'deployment':<27} {'':<3} {'status':<9} {'latest of':<28} pinned, not completed")
+    for deployment in deployments:
+        pinned = ", ".join(f"{n} {status}" for status, n in sorted(deployment["pinned"].items())) or "none"
+        latest = ", ".join(deployment["latest_of"]) or "-"
+        print(f"  {deployment['id']:<27} {version_of(deployment):<3} {deployment['status']:<9} {latest:<28} {pinned}")
+    if not deployments:
+        print("  (no deployments)")
+    return deployments
 
 
 def run_jobs(collections: Path, admin_url: str, jobs: list, apply: bool) -> None:
@@ -165,6 +223,53 @@ def run_jobs(collections: Path, admin_url: str, jobs: list, apply: bool) -> None
         playbook(collections, admin_url, name, extravars, check=True)
         if apply:
             playbook(collections, admin_url, name, extravars, check=False)
+
+
+def release(shop: Shop, collections: Path) -> None:
+    """Version 2 released while checkouts are suspended on version 1: v1 draining, kept; then drained and removed."""
+    admin = shop.server.admin_url
+    v1 = shop.v1_id
+    say(f"Release: {RELEASE_CHECKOUTS} new checkouts on v1 ({v1}), each reserving the cart (a ctx.run) "
+        "before it waits for the payment")
+    checkouts = shop.send("Orders/checkout", [f"c-v1-{n}" for n in range(RELEASE_CHECKOUTS)])
+    wait_for(admin, checkouts, ("suspended",), "suspended checkouts")
+    wanted = set(checkouts)
+    rows = query(admin, "SELECT id, pinned_deployment_id FROM sys_invocation WHERE target = 'Orders/checkout'")
+    pinned = sum(1 for row in rows if row["id"] in wanted and row.get("pinned_deployment_id") == v1)
+    print(f"  {pinned} of {len(checkouts)} suspended checkouts pinned to v1: they resume on v1 whatever is "
+          "registered after")
+
+    say(f"Starting v2 of the shop service on port {shop.v2_port} (Orders/track added), not registered yet")
+    shop.start_v2()
+    show_deployments(collections, admin, "Deployments before the release", shop.version_of)
+
+    v2_uri = f"http://127.0.0.1:{shop.v2_port}"
+    extravars = {"uri": v2_uri, "use_http_11": True, "drain_timeout": DRAIN_TIMEOUT,
+                 "service_settings": {"Orders": {"journal_retention": "7d"}}}
+    playbook(collections, admin, "deployment_release", extravars, check=True)
+    took = playbook(collections, admin, "deployment_release", extravars, check=False)
+    print(f"  the release took {took:.1f}s, {DRAIN_TIMEOUT}s of it waiting for v1 to drain")
+    show_deployments(collections, admin, "Deployments after the release: v1 kept, draining", shop.version_of)
+    answer = shop.http.post(f"{shop.server.ingress_url}/Orders/track", json="c-v1-0", timeout=30)
+    answer.raise_for_status()
+    print(f"  new calls go to v2: Orders/track answers {answer.json()!r}")
+
+    cancel = {"filters": {"deployment": v1, "status": ["suspended"]}, "state": "cancelled", "wait": True,
+              "report": "failed"}
+    say(f"Finishing the checkouts pinned to v1: restate.admin.restate_invocation {json.dumps(cancel)}")
+    started = time.monotonic()
+    summary = module(collections, admin, "restate_invocation", cancel)["summary"]
+    print(f"  matched {summary['matched']}, cancelled {summary['changed']}, failed {summary['failed']}, "
+          f"still pending {summary.get('pending', 0)}, in {time.monotonic() - started:.1f}s")
+    show_deployments(collections, admin, "Deployments now: v1 drained", shop.version_of)
+
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    playbook(collections, admin, "deployment_cleanup", {"older_than": now}, check=True)
+    took = playbook(collections, admin, "deployment_release", extravars, check=False)
+    print(f"  the second release run took {took:.1f}s: v2 already registered, v1 drained and removed")
+    show_deployments(collections, admin, "Deployments after the second release run: v1 removed", shop.version_of)
+    say("Stopping the shop service v1: no deployment points at it any more")
+    shop.service.stop()
 
 
 def interrupted(*unused_signal):
@@ -189,6 +294,9 @@ def main() -> int:
             ("recover_stuck", {}),
         ], apply)
         show_counts(existing, "Invocations after", token)
+        show_deployments(collections, existing, "Deployments")
+        say("No release on an existing server; only a dry run of the drained deployments' cleanup")
+        playbook(collections, existing, "deployment_cleanup", {}, check=True)
         return 0
 
     shop = Shop(workdir)
@@ -207,12 +315,14 @@ def main() -> int:
         ], apply=True)
         time.sleep(2)  # let the resumed reservations finish
         show_counts(admin, "Invocations after")
+        release(shop, collections)
+        show_counts(admin, "Invocations at the end")
         return 0
     except KeyboardInterrupt:
         print("\ndemo: interrupted", file=sys.stderr)
         return 130
     finally:
-        say("Stopping restate-server and the shop service")
+        say("Stopping restate-server and the shop services")
         shop.stop()
 
 

@@ -2,13 +2,18 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small shop, written with the Restate Python SDK, whose invocations end up in the states operators meet.
 
-- ``Orders/checkout`` waits for a payment confirmation that never comes (suspended).
+- ``Orders/checkout`` reserves the cart (a ``ctx.run``, journaled: the invocation is now pinned to the deployment
+  that ran it), then waits for a payment confirmation that never comes (suspended).
 - ``Orders/status`` answers at once; every tenth order id is unknown (completed, success or failure).
 - ``Payments/charge`` keeps failing against a card processor that is down, retrying ever more slowly
   (backing-off, with a growing retry count).
 - ``Inventory/reserve`` fails three times and pauses; once resumed it succeeds (paused, then completed).
+
+``SHOP_VERSION=2`` in the environment serves version 2: the same services with one handler more, ``Orders/track``
+(a compatible change: the server registers it as new revisions of the same services).
 """
 
+import os
 from datetime import timedelta
 
 import restate
@@ -19,8 +24,13 @@ payments = restate.Service("Payments")
 inventory = restate.Service("Inventory")
 
 
+async def _reserve_cart(order_id: str) -> str:
+    return f"cart of {order_id} reserved"
+
+
 @orders.handler()
 async def checkout(ctx: restate.Context, order_id: str) -> str:
+    await ctx.run_typed("reserve the cart", _reserve_cart, order_id=order_id)
     unused_awakeable_id, confirmation = ctx.awakeable()
     return await confirmation
 
@@ -56,6 +66,13 @@ async def reserve(ctx: restate.Context, order_id: str) -> str:
     if _attempts[invocation_id] <= 3:
         raise RuntimeError("warehouse lock timeout")
     return f"reserved stock for {order_id}"
+
+
+if os.environ.get("SHOP_VERSION") == "2":
+
+    @orders.handler()
+    async def track(ctx: restate.Context, order_id: str) -> str:
+        return f"order {order_id}: waiting for payment (answered by shop v2)"
 
 
 app = restate.app(services=[orders, payments, inventory])
