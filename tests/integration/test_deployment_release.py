@@ -3,6 +3,7 @@ pinned older deployment and reports it, a second release changes nothing, on_pin
 
 from __future__ import annotations
 
+import pytest
 
 
 def server_view(lab):
@@ -30,7 +31,7 @@ def test_release_check_then_keep_then_idempotent_then_kill(lab, play):
     assert report["older"] == [old_id]
     assert report["pinned_before"] == {old_id: {"suspended": 1}}
     assert sorted(report["settings_changed"]) == ["Flow", "Tester"]
-    assert "Would register" in output
+    assert "Would register a new deployment (the dry run named it dp_" in output and "an id not kept" in output
 
     report, changed, output = play.playbook("deployment_release", job, "deployment_release_report")
     new_id = report["deployment"]
@@ -84,3 +85,18 @@ def test_cleanup_removes_drained_older_than_with_a_guard(lab, play):
 
     report, changed, output = play.playbook("deployment_cleanup", job, "deployment_cleanup_report")
     assert report["matched"] == 0 and changed == 0
+
+
+@pytest.mark.parametrize("extra, named", [
+    ({"retire": "maybe"}, "deployment_release_retire"),
+    ({"drain_timeout": "5m"}, "deployment_release_drain_timeout"),
+    ({"use_http_11": "yes please"}, "deployment_release_use_http_11"),
+])
+def test_a_typo_stops_the_release_before_anything_is_registered(lab, play, extra, named):
+    # Passed as given, the role's argument spec refuses it (| bool or | int in the playbook would have made it false
+    # or 0, and the release would have gone on).
+    before = server_view(lab)
+    report, unused_changed, output = play.playbook("deployment_release", dict({"uri": lab.version().url}, **extra),
+                                                   "deployment_release_report", expect_rc=2)
+    assert report is None and named in output, output[-2000:]
+    assert server_view(lab) == before
