@@ -16,8 +16,10 @@ from ansible_collections.restate.admin.plugins.module_utils._queries_api import 
 from ansible_collections.restate.admin.plugins.module_utils._services_api import ServicesApi
 from ansible_collections.restate.admin.plugins.module_utils._transport import (
     DEFAULT_ADMIN_URL,
+    TLS_SERVER_SIGNS,
     RestateApiError,
     Transport,
+    scheme_hint,
 )
 
 # The admin API versions this client speaks; a server announces its own range in GET /version.
@@ -72,6 +74,11 @@ class AdminClient:
                 if error.status in (404, 405):
                     raise RestateApiError("GET", "/version", status=error.status, admin_url=error.admin_url,
                                           message=f"{error.message or 'not found'}; {NOT_AN_ADMIN_API}")
+                if error.reason == "connection":  # the run's first call: a TLS server drops a plain one
+                    raise RestateApiError("GET", "/version", admin_url=error.admin_url, reason="connection",
+                                          message=scheme_hint(error.admin_url, error.message, "http:",
+                                                              TLS_SERVER_SIGNS,
+                                                              "if the server speaks TLS, use https:// in admin_url"))
                 raise
             try:
                 self._server_version = response.json()

@@ -484,7 +484,7 @@ def look(client, items, state):
 
 
 def read_back(client, items, state, repeated):
-    """Read back the items whose after is not known yet: waited for, or refused by the server."""
+    """Read back the items whose after is not known yet: waited for, refused by the server, or left without an answer."""
     for start in range(0, len(items), IDS_PER_QUERY):
         chunk = items[start:start + IDS_PER_QUERY]
         after_rows = read_rows(client, [item["id"] for item in chunk], AFTER_COLUMNS)
@@ -492,7 +492,13 @@ def read_back(client, items, state, repeated):
             row = after_rows.get(item["id"])
             item["after"] = row["status"] if row else "absent"
             item["_now"] = row
-            if item.get("_refused") and reached(state, row):
+            if "error" in item and not item.get("_refused") and reached(state, row):
+                # No answer came (the retries ran out on dropped connections or time-outs), yet the state is
+                # reached: a call that arrived did the work, its answer was lost.
+                item["note"] = (f"no answer came ({item.pop('error')}), yet the invocation is {item['after']} now: "
+                                "a call that reached the server did it")
+                item["changed"] = True
+            elif item.get("_refused") and reached(state, row):
                 answer = item.pop("error")
                 if repeated:
                     item["changed"] = True

@@ -209,15 +209,13 @@ class Transport:
             return RestateApiError(method, path, message=message, admin_url=admin_url, reason=reason)
 
         if isinstance(exc, requests.exceptions.SSLError):
-            message = _scheme_hint(admin_url, _short(exc), "https:", PLAIN_SERVER_SIGNS,
+            message = scheme_hint(admin_url, _short(exc), "https:", PLAIN_SERVER_SIGNS,
                                    "the server speaks plain HTTP: use http:// in admin_url")
             return error("tls", message), False
         if isinstance(exc, requests.exceptions.ChunkedEncodingError):  # dropped in the middle of an answer
             return error("connection", _short(exc)), "idempotent"
         if isinstance(exc, requests.exceptions.ConnectionError):
-            message = _scheme_hint(admin_url, _short(exc), "http:", TLS_SERVER_SIGNS,
-                                   "if the server speaks TLS, use https:// in admin_url")
-            return error("connection", message), True if _never_sent(exc) else "idempotent"
+            return error("connection", _short(exc)), True if _never_sent(exc) else "idempotent"
         if isinstance(exc, requests.exceptions.Timeout):
             return error("timeout", _short(exc)), "idempotent"
         header_refused = isinstance(exc, (requests.exceptions.InvalidHeader, UnicodeError))  # not latin-1 either
@@ -298,13 +296,14 @@ def _loopback(url) -> bool:
         return False
 
 
-# What a TLS client reads from a plain HTTP server, and what a plain client gets from a TLS server (the alert bytes
-# 0x15 0x03, or a connection the server drops).
+# What a TLS client reads from a plain HTTP server, and what a plain client reads from a TLS server: its alert record
+# (0x15 0x03) where an HTTP status line should be, or (Python's ssl) a reset. Only the first call of a run is judged
+# so (AdminClient.version): later, a dropped connection says nothing of TLS.
 PLAIN_SERVER_SIGNS = ("wrong version number", "record layer", "unknown protocol", "packet length")
-TLS_SERVER_SIGNS = ("badstatusline", "remotedisconnected", "connection reset", "\\x15\\x03")
+TLS_SERVER_SIGNS = ("\\x15\\x03", "badstatusline", "remotedisconnected", "connection reset")
 
 
-def _scheme_hint(admin_url, message, scheme, signs, advice) -> str:
+def scheme_hint(admin_url, message, scheme, signs, advice) -> str:
     """``message``, with ``advice`` added when an ``scheme`` URL failed in a way that says the server speaks the other
     way (TLS to a plain HTTP server, or the reverse)."""
     lowered = message.lower()

@@ -255,3 +255,21 @@ def test_a_long_paged_task_says_how_far_it_is_after_each_page(admin, monkeypatch
     done = [line.split(" (")[0] for line in lines]
     assert done == ["4 invocations done", "8 invocations done", "10 invocations done"]
     assert "(4 changed, 0 failed)" in lines[0] and lines[0].endswith("/s")
+
+
+def test_a_call_whose_answers_were_all_lost_but_did_its_work_counts_as_changed(admin):
+    ids = admin.add("suspended", 3)
+
+    def lost(fake, invocation_id, action):
+        fake.set(invocation_id, status="completed", completion_failure="[409] killed")  # it arrived and was done
+        return RestateApiError("PATCH", f"/invocations/{invocation_id}/{action}", reason="connection",
+                               message="('Connection aborted.', RemoteDisconnected(...))", admin_url="http://fake")
+
+    admin.intercept = lost
+    result = run(admin, state="killed", ids=ids)
+    assert not result.get("failed") and result["summary"]["changed"] == 3, result
+    assert all("no answer came" in item["note"] for item in result["invocations"])
+    admin.intercept = lambda *unused: refused(503, "still no answer")  # and one that never arrived stays a failure
+    fresh = admin.add("suspended")
+    failed = run(admin, state="killed", ids=fresh)
+    assert failed["failed"] and failed["summary"]["failed"] == 1
