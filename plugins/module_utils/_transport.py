@@ -210,7 +210,7 @@ class Transport:
 
         if isinstance(exc, requests.exceptions.SSLError):
             message = scheme_hint(admin_url, _short(exc), "https:", PLAIN_SERVER_SIGNS,
-                                   "the server speaks plain HTTP: use http:// in admin_url")
+                                  "the server speaks plain HTTP: use http:// in admin_url")
             return error("tls", message), False
         if isinstance(exc, requests.exceptions.ChunkedEncodingError):  # dropped in the middle of an answer
             return error("connection", _short(exc)), "idempotent"
