@@ -409,8 +409,8 @@ def record_purge_section(total, made_seconds, seconds, peak_mb, cli_seconds, cli
         f"| {task} | {seconds:.1f} | {total / seconds:,.0f} | {cli_seconds / seconds:.2f}x | {peak_mb:.0f} MB |",
         f"| official CLI, one process | {cli_seconds:.1f} | {total / cli_seconds:,.0f} | 1.00x | "
         f"{cli_peak_mb:.0f} MB |",
-        "", f"The restate-server's own peak RSS over the whole run: {server_peak_mb:.0f} MB. The machine's 1-minute load "
-        f"average as each purge started: {load[0]:.1f} (the task), {load[1]:.1f} (the CLI).", ""])
+        "", f"The restate-server's own peak RSS over the whole run: {server_peak_mb:.0f} MB. The machine's 1-minute "
+        f"load average as each purge started: {load[0]:.1f} (the task), {load[1]:.1f} (the CLI).", ""])
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text()
     start = text.find(PURGE_SECTION)
