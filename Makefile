@@ -64,10 +64,12 @@ bench: setup
 integration:
 	scripts/pytest.sh tests/integration
 
-## Reliability suite alone, with the load runs that make test leaves out (100,000 invocations; a server killed mid 10,000).
+## Reliability suite alone, with the load runs that make test leaves out (as make load).
 reliability: setup
 	scripts/pytest.sh tests/integration/test_reliability.py -m "load or not load"
 
+## The load runs alone: a million purged in one task beside the official CLI (LOAD_N, default 1000000; writes its
+## section of docs/benchmarks.md), 100,000 listed and purged both ways, a server killed mid 10,000 cancels.
 load: setup
 	scripts/pytest.sh tests/integration/test_reliability.py -m load
 

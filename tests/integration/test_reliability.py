@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
+import re
+import shutil
 import signal
 import ssl
 import threading
 import time
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from harness.fault_proxy import FaultProxy
-from harness.server import Restate, server_version, sql_ids
+from harness.playbook import ROOT, run_with_peak_rss
+from harness.server import CLI_BIN, Restate, server_version, sql_ids, wait_until
 
 MODULE = "restate.admin.restate_invocation"
 INFO = "restate.admin.restate_invocation_info"
@@ -303,6 +309,138 @@ def test_generated_filter_values_match_literally_on_the_real_server(restate, cli
     assert checked["matched"] >= 50, "generated values hit real rows, so literal matching is proven, not just misses"
 
 
+OK_COUNT = ("SELECT COUNT(*) AS n FROM sys_invocation WHERE target_service_name = 'Tester' AND "
+            "target_handler_name = 'ok'")
+
+
+def ok_count(server, condition="") -> int:
+    """How many `Tester/ok` invocations the server has (``condition``: more SQL, from AND). Asked again for a while
+    if refused: a server just started answers "expecting a partition store" until its partitions run."""
+    def answer():
+        try:
+            return server.query(OK_COUNT + condition)
+        except AssertionError:
+            return None
+
+    return wait_until(answer, timeout=60, interval=0.5, what="an answer to a count")[0]["n"]
+
+
+def make_completed_ok(server, count, tag, per_call=1000, in_flight=200) -> float:
+    """``count`` more completed `Tester/ok` invocations, made by `Tester/fan_out` (each call sends ``per_call``
+    one-way calls from inside the service), ``in_flight`` ingress calls at a time; returns the seconds until all
+    of them completed. The fan_out invocations are purged after: only the `Tester/ok` ones are left. One ingress
+    call per invocation made about 10,000 a minute here; this, as many as the server and the SDK service run."""
+    before = ok_count(server)
+    started = time.monotonic()
+    orders = [{"count": min(per_call, count - start), "tag": f"{tag}-{start}"} for start in range(0, count, per_call)]
+    with ThreadPoolExecutor(in_flight) as pool:
+        fan_outs = list(pool.map(lambda order: server.send("Tester/fan_out", order), orders))
+
+    def all_completed():
+        return ok_count(server, " AND status = 'completed'") >= before + count
+
+    # a COUNT over a million rows costs the server a moment: not too often
+    wait_until(all_completed, timeout=max(600, count / 50), interval=2 if count < 100_000 else 10,
+               what=f"{count:,} completed Tester/ok")
+    seconds = time.monotonic() - started
+    assert ok_count(server) == before + count, "fan_out made exactly the invocations asked for"
+    server.wait_statuses(fan_outs, "completed", timeout=60)
+    with ThreadPoolExecutor(16) as pool:
+        purges = list(pool.map(lambda i: server.http.patch(f"{server.admin_url}/invocations/{i}/purge", timeout=30),
+                               fan_outs))
+    assert {response.status_code for response in purges} == {200}, "the fan_out invocations purged"
+    return seconds
+
+
+LOAD_N = int(os.environ.get("LOAD_N", "1000000"))
+PURGE_SECTION = "## Purge of a million in one task"
+
+
+@pytest.mark.load
+def test_a_million_purged_in_one_task_beside_the_official_cli(tmp_path, ansible, capsys):
+    """Load: LOAD_N (a million) completed invocations purged by one `report: failed` task, every process of
+    ansible-playbook at or under 150 MB peak RSS; then as many purged by the official CLI, for the rate ratio.
+    The figures are printed as they come (make load shows them), and written into docs/benchmarks.md for a run of
+    100,000 or more."""
+    total = LOAD_N
+
+    def say(line):
+        with capsys.disabled():
+            print(line, flush=True)
+
+    server = Restate(tmp_path / "million").start()
+    try:
+        made_seconds = make_completed_ok(server, total, "million")
+        say(f"\nmade {total:,} completed Tester/ok in {made_seconds:.0f} s ({total / made_seconds:,.0f}/s)")
+        load = [os.getloadavg()[0]]  # the machine's 1-minute load average as each purge starts
+        started = time.perf_counter()
+        purged = ansible.run(MODULE, {"filters": {"service": "Tester", "handler": "ok"}, "state": "purged",
+                                      "report": "failed", "limit": total}, env={"RESTATE_ADMIN_URL": server.admin_url})
+        seconds = time.perf_counter() - started
+        peak_mb = ansible.last_peak_mb
+        say(f"restate_invocation purged {total:,} in one task: {seconds:.1f} s ({total / seconds:,.0f}/s), "
+            f"largest process of ansible-playbook {peak_mb:.0f} MB peak RSS")
+        assert not purged["failed"], purged.get("msg")
+        assert purged["summary"]["changed"] == total and purged["invocations"] == []
+        assert ok_count(server) == 0, "every invocation purged"
+
+        made_again = make_completed_ok(server, total, "cli")
+        say(f"made {total:,} again in {made_again:.0f} s ({total / made_again:,.0f}/s)")
+        env = dict(os.environ, RESTATE_ADMIN_URL=server.admin_url, RESTATE_HOST="127.0.0.1", NO_COLOR="1",
+                   CLICOLOR="0", RESTATE_NO_TELEMETRY="1")
+        load.append(os.getloadavg()[0])
+        cli, cli_seconds, cli_peak_mb = run_with_peak_rss(
+            [str(CLI_BIN), "invocations", "purge", "Tester/ok", "--limit", str(total), "--yes"], env)
+        assert cli.returncode == 0, f"{cli.stdout[-2000:]}\n{cli.stderr[-2000:]}"
+        assert ok_count(server) == 0, "the CLI purged every invocation"
+        server_peak_mb = server_peak_rss_mb(server)
+        say(f"official CLI purged {total:,}: {cli_seconds:.1f} s ({total / cli_seconds:,.0f}/s), "
+            f"{cli_peak_mb:.0f} MB peak RSS; restate_invocation / CLI rate: {cli_seconds / seconds:.2f}x; "
+            f"restate-server {server_peak_mb:.0f} MB peak RSS; load average as each purge started: "
+            f"{load[0]:.1f}, {load[1]:.1f}")
+        if total >= 100_000:
+            record_purge_section(total, made_seconds, seconds, peak_mb, cli_seconds, cli_peak_mb, server_peak_mb,
+                                 load)
+        assert peak_mb <= 150, f"a process of the task peaked at {peak_mb:.0f} MB purging {total:,}"
+    finally:
+        server.stop()
+        shutil.rmtree(server.workdir / "data", ignore_errors=True)  # gigabytes at a million
+
+
+def server_peak_rss_mb(server) -> float:
+    """The restate-server process's own peak RSS so far (VmHWM), in MB."""
+    status = (Path("/proc") / str(server.server.process.pid) / "status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def record_purge_section(total, made_seconds, seconds, peak_mb, cli_seconds, cli_peak_mb, server_peak_mb, load):
+    """Put the figures in docs/benchmarks.md's section of their own (make bench keeps it when it rewrites the rest)."""
+    task = "restate_invocation, one ansible-playbook task, `report: failed`"
+    section = "\n".join([
+        PURGE_SECTION, "",
+        f"Measured by `make load` ({time.strftime('%Y-%m-%d')}, `LOAD_N={total}`), one run each way, "
+        f"{os.cpu_count()} cores: {total:,} completed `Tester/ok` invocations (made in {made_seconds:.0f} s by a "
+        "fan-out handler of the SDK test service) purged by one `restate_invocation` task (`filters: {service: "
+        "Tester, handler: ok}`, `state: purged`, `report: failed`, `limit` the count) through `ansible-playbook`; "
+        "then as many again purged by the official CLI "
+        f"(`restate invocations purge Tester/ok --limit {total} --yes`).", "",
+        "| way | seconds | invocations/s | ratio to CLI | peak RSS, largest process |", "|---|---:|---:|---:|---:|",
+        f"| {task} | {seconds:.1f} | {total / seconds:,.0f} | {cli_seconds / seconds:.2f}x | {peak_mb:.0f} MB |",
+        f"| official CLI, one process | {cli_seconds:.1f} | {total / cli_seconds:,.0f} | 1.00x | "
+        f"{cli_peak_mb:.0f} MB |",
+        "", f"The restate-server's own peak RSS over the whole run: {server_peak_mb:.0f} MB. The machine's 1-minute "
+        f"load average as each purge started: {load[0]:.1f} (the task), {load[1]:.1f} (the CLI).", ""])
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text()
+    start = text.find(PURGE_SECTION)
+    if start < 0:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        end = text.find("\n## ", start + len(PURGE_SECTION))
+        text = text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else "")
+    path.write_text(text)
+
+
 @pytest.mark.load
 def test_100000_invocations_listed_counted_and_purged_in_one_task(tmp_path, ansible):
     """Load: counts match SQL, one task purges all of them, memory stays bounded both ways the code runs."""
@@ -311,10 +449,7 @@ def test_100000_invocations_listed_counted_and_purged_in_one_task(tmp_path, ansi
         total = 100_000
 
         def make_completed(tag):
-            ids = []
-            for start in range(0, total, 10_000):
-                ids += server.send_many("Tester/ok", [f"{tag}-{n}" for n in range(start, start + 10_000)], threads=32)
-            server.wait_statuses(ids, "completed", timeout=600)
+            make_completed_ok(server, total, tag)
 
         make_completed("load")
         env = {"RESTATE_ADMIN_URL": server.admin_url}
@@ -323,7 +458,7 @@ def test_100000_invocations_listed_counted_and_purged_in_one_task(tmp_path, ansi
         assert listed["matched"] == total and listed["summary"] == {"completed": total}
         check = ansible.run(MODULE, {"filters": selection, "state": "purged", "limit": total}, check=True, env=env)
         assert check["summary"]["changed"] == total and check["changed"], "the dry run predicts every purge"
-        assert server.query("SELECT COUNT(*) AS n FROM sys_invocation")[0]["n"] == total
+        assert server.query("SELECT COUNT(*) AS n FROM sys_invocation")[0]["n"] == total, "only Tester/ok is left"
         # The real run in ansible-playbook, the code in Ansible's worker: no process of the run (the worker, or the
         # main process that gets the result) grows past the bound when the result lists only failures.
         purged = ansible.run(MODULE, {"filters": selection, "state": "purged", "limit": total, "report": "failed"},
