@@ -118,7 +118,10 @@ def check_refused(name, host, args, secrets=(), header_secrets=()):
     assert result.get("failed") is True, result
     assert not result.get("changed"), result
     msg = result["msg"]
-    assert names_an_option(name, msg), msg
+    # ansible-core 2.21's AnsibleModule refuses a NUL character in any argument itself, before the module's code runs,
+    # while it logs the task's arguments to syslog: its words, naming no option.
+    ansible_refused_nul = host == "module" and "\\x00" in repr(args) and "embedded null character" in msg
+    assert ansible_refused_nul or names_an_option(name, msg), msg
     assert "Traceback" not in msg + printed and "exception" not in result, result
     shown = json.dumps(result) + printed
     if host == "worker" and not WORKER_HIDES_HEADER_VALUES:
@@ -328,3 +331,10 @@ def test_headers_given_as_a_key_value_string_stay_hidden_when_another_option_is_
                                                      "headers": "X-Api-Key=" + secret_value},
                         header_secrets=[secret_value])
     assert "admin_url" in msg
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_a_nul_character_is_refused_whoever_refuses_it(closed_url, host):
+    # The worker path refuses it by name; ansible-core 2.21's AnsibleModule refuses it first on the module path.
+    check_refused("restate_invocation", host, {"id": GOOD_ID, "state": "purged", "admin_url": closed_url,
+                                               "filters": "\x00", "retries": 0})
