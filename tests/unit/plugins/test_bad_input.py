@@ -303,7 +303,9 @@ def run_generated(name, host, data, closed_url):
     check_refused(name, host, args, secrets=secrets, header_secrets=header_secrets)
 
 
-PROPERTY = settings(max_examples=120, deadline=None,
+# Derandomized: make test runs the same examples every time (a CI run never fails on a new draw); run with
+# --hypothesis-seed=N and a larger max_examples to explore further.
+PROPERTY = settings(max_examples=120, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
 
