@@ -284,8 +284,9 @@ def bad_tasks(draw, name):
     elif token == "anything":  # a wrong type or value, but no distinctive secret to look for
         # Not a short string: Ansible hides a no_log value wherever it occurs in the result, so a token such as
         # 'r' leaves no message readable (every r becomes ********), whoever writes it.
-        args["token"] = draw(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.lists(scalar),
-                                       odd_text.filter(lambda text: len(text.strip()) >= 12)))
+        long_text = odd_text.filter(lambda text: len(text.strip()) >= 12)
+        args["token"] = draw(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
+                                       st.lists(long_text, max_size=2), long_text))  # a list's items are hidden too
     if draw(st.booleans()):
         value = draw(secret)
         name_ = draw(st.sampled_from(["X-Api-Key", "X Key", "Authorization", ""]))
