@@ -119,14 +119,6 @@ def version_tuple(version):
         return None
 
 
-def report(task, items, matched):
-    """The task result for these items (all of a task's items at once)."""
-    tally = Tally(task)
-    tally.matched = matched
-    tally.add(items)
-    return tally.outcome()
-
-
 def diff_lines(state, changed) -> dict:
     """One line per change before and after, never the same: a restart names the new invocation, a journal purge
     the journal's size, a request the server applies later says so."""

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
-from ansible_collections.restate.admin.plugins.module_utils._invocation_report import report
+from ansible_collections.restate.admin.plugins.module_utils._invocation_report import Tally
 from ansible_collections.restate.admin.plugins.module_utils._invocation_task import check_deployment_registered
+
+
+def report(task, items, matched):
+    """The result Tally gives for these items, all of a task's items at once."""
+    tally = Tally(task)
+    tally.matched = matched
+    tally.add(items)
+    return tally.outcome()
 
 
 class Task:
