@@ -309,53 +309,64 @@ def test_generated_filter_values_match_literally_on_the_real_server(restate, cli
     assert checked["matched"] >= 50, "generated values hit real rows, so literal matching is proven, not just misses"
 
 
-OK_COUNT = ("SELECT COUNT(*) AS n FROM sys_invocation WHERE target_service_name = 'Tester' AND "
-            "target_handler_name = 'ok'")
+# The handlers Tester/fan_out calls, and the status each settles in.
+FANNED_OUT = {"ok": "completed", "sleep": "suspended"}
 
 
-def ok_count(server, condition="") -> int:
-    """How many `Tester/ok` invocations the server has (``condition``: more SQL, from AND). Asked again for a while
-    if refused: a server just started answers "expecting a partition store" until its partitions run."""
+def tester_count(server, handler, condition="") -> int:
+    """How many `Tester/<handler>` invocations the server has (``condition``: more SQL, from AND). Asked again for a
+    while if refused: a server just started answers "expecting a partition store" until its partitions run."""
+    sql = ("SELECT COUNT(*) AS n FROM sys_invocation WHERE target_service_name = 'Tester' AND "
+           f"target_handler_name = '{handler}'{condition}")
+
     def answer():
         try:
-            return server.query(OK_COUNT + condition)
+            return server.query(sql)
         except AssertionError:
             return None
 
     return wait_until(answer, timeout=60, interval=0.5, what="an answer to a count")[0]["n"]
 
 
-def make_completed_ok(server, count, tag, per_call=1000, backlog=10_000) -> float:
-    """``count`` more completed `Tester/ok` invocations, made by `Tester/fan_out` (each call sends ``per_call``
-    one-way calls from inside the service), with at most ``backlog`` of them not completed yet (300,000 at once:
-    the server opened a connection to the service for each until it ran out of file descriptors); returns the
-    seconds until all of them completed. The fan_out invocations are purged after: only the `Tester/ok` ones are
-    left. One ingress call per invocation made about 10,000 a minute here; this, what the server and the service
-    can run."""
-    before = ok_count(server)
+def ok_count(server, condition="") -> int:
+    return tester_count(server, "ok", condition)
+
+
+def make_by_fan_out(server, count, tag, handler="ok", per_call=1000, backlog=10_000) -> float:
+    """``count`` more `Tester/ok` invocations, completed (or `Tester/sleep` ones, suspended for two hours), made by
+    `Tester/fan_out` (each call sends ``per_call`` one-way calls from inside the service), with at most ``backlog`` of
+    them not settled yet (300,000 at once: the server opened a connection to the service for each until it ran out of
+    file descriptors); returns the seconds until all of them settled. The fan_out invocations are purged after: only
+    the ones made are left. One ingress call per invocation made about 10,000 a minute here; this, what the server
+    and the service can run."""
+    settled = f" AND status = '{FANNED_OUT[handler]}'"
+    before = tester_count(server, handler)
     started = time.monotonic()
     orders = [{"count": min(per_call, count - start), "tag": f"{tag}-{start}"} for start in range(0, count, per_call)]
+    if handler == "sleep":
+        for order in orders:
+            order["sleep"] = 7200
     step = max(1, backlog // per_call // 2)
     fan_outs = []
     sent = [0]
 
     def backlog_small():
-        return sent[0] - (ok_count(server, " AND status = 'completed'") - before) <= backlog // 2
+        return sent[0] - (tester_count(server, handler, settled) - before) <= backlog // 2
 
     with ThreadPoolExecutor(step) as pool:
         for first in range(0, len(orders), step):
             chunk = orders[first:first + step]
-            wait_until(backlog_small, timeout=600, interval=1, what="the backlog of Tester/ok to shrink")
+            wait_until(backlog_small, timeout=600, interval=1, what=f"the backlog of Tester/{handler} to shrink")
             fan_outs += pool.map(lambda order: server.send("Tester/fan_out", order), chunk)
             sent[0] += sum(order["count"] for order in chunk)
 
-    def all_completed():
-        return ok_count(server, " AND status = 'completed'") >= before + count
+    def all_settled():
+        return tester_count(server, handler, settled) >= before + count
 
-    wait_until(all_completed, timeout=max(600, count / 50), interval=2,
-               what=f"{count:,} completed Tester/ok")
+    wait_until(all_settled, timeout=max(600, count / 50), interval=2,
+               what=f"{count:,} {FANNED_OUT[handler]} Tester/{handler}")
     seconds = time.monotonic() - started
-    assert ok_count(server) == before + count, "fan_out made exactly the invocations asked for"
+    assert tester_count(server, handler) == before + count, "fan_out made exactly the invocations asked for"
     server.wait_statuses(fan_outs, "completed", timeout=60)
     with ThreadPoolExecutor(16) as pool:
         purges = list(pool.map(lambda i: server.http.patch(f"{server.admin_url}/invocations/{i}/purge", timeout=30),
@@ -386,7 +397,7 @@ def test_a_million_purged_in_one_task_beside_the_official_cli(tmp_path, ansible,
         # service's listen backlog takes (connect errors, retries, a creation rate that falls to a quarter)
         server.http.post(f"{server.admin_url}/deployments", json={"uri": server.service.url, "use_http_11": False,
                                                                   "force": True}, timeout=30).raise_for_status()
-        made_seconds = make_completed_ok(server, total, "million")
+        made_seconds = make_by_fan_out(server, total, "million")
         say(f"\nmade {total:,} completed Tester/ok in {made_seconds:.0f} s ({total / made_seconds:,.0f}/s)")
         load = [os.getloadavg()[0]]  # the machine's 1-minute load average as each purge starts
         started = time.perf_counter()
@@ -400,7 +411,7 @@ def test_a_million_purged_in_one_task_beside_the_official_cli(tmp_path, ansible,
         assert purged["summary"]["changed"] == total and purged["invocations"] == []
         assert ok_count(server) == 0, "every invocation purged"
 
-        made_again = make_completed_ok(server, total, "cli")
+        made_again = make_by_fan_out(server, total, "cli")
         say(f"made {total:,} again in {made_again:.0f} s ({total / made_again:,.0f}/s)")
         env = dict(os.environ, RESTATE_ADMIN_URL=server.admin_url, RESTATE_HOST="127.0.0.1", NO_COLOR="1",
                    CLICOLOR="0", RESTATE_NO_TELEMETRY="1")
@@ -446,15 +457,87 @@ def record_purge_section(total, made_seconds, seconds, peak_mb, cli_seconds, cli
         f"{cli_peak_mb:.0f} MB |",
         "", f"The restate-server's own peak RSS over the whole run: {server_peak_mb:.0f} MB. The machine's 1-minute "
         f"load average as each purge started: {load[0]:.1f} (the task), {load[1]:.1f} (the CLI).", ""])
+    record_section(PURGE_SECTION, section)
+
+
+def record_section(title, section):
+    """Put ``section`` (starting with its ``title`` line) in docs/benchmarks.md in place of the one there, or at the
+    end (make bench keeps the load sections when it rewrites the rest)."""
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text()
-    start = text.find(PURGE_SECTION)
+    start = text.find(title)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + section
     else:
-        end = text.find("\n## ", start + len(PURGE_SECTION))
+        end = text.find("\n## ", start + len(title))
         text = text[:start] + section + ("\n" + text[end + 1:] if end >= 0 else "")
     path.write_text(text)
+
+
+SUSPENDED_N = int(os.environ.get("LOAD_SUSPENDED_N", "200000"))
+SUSPENDED_SECTION = "## Cancel and kill of suspended invocations in one task"
+SUSPENDED_FIGURES = {}  # state -> (seconds, peak MB), for the section written after the last of them
+
+
+@pytest.mark.load
+@pytest.mark.parametrize("state", ["cancelled", "killed"])
+def test_200000_suspended_cancelled_or_killed_in_one_task(tmp_path, ansible, capsys, state):
+    """Load: LOAD_SUSPENDED_N (200,000) `Tester/sleep` invocations, suspended on a two-hour timer, cancelled (or
+    killed) by one `report: failed` task, every process of ansible-playbook at or under 150 MB peak RSS; SQL then
+    shows every one of them ended that way."""
+    total = SUSPENDED_N
+
+    def say(line):
+        with capsys.disabled():
+            print(line, flush=True)
+
+    server = Restate(tmp_path / state).start()
+    try:
+        server.http.post(f"{server.admin_url}/deployments", json={"uri": server.service.url, "use_http_11": False,
+                                                                  "force": True}, timeout=30).raise_for_status()
+        # Over HTTP/2 the SDK keeps a sleeping invocation's stream open until the server asks it to suspend, after
+        # the inactivity timeout (a minute by default): 10,000 in flight would then make 170 a second
+        server.http.patch(f"{server.admin_url}/services/Tester", json={"inactivity_timeout": "1s"},
+                          timeout=30).raise_for_status()
+        made_seconds = make_by_fan_out(server, total, state, handler="sleep")
+        say(f"\nmade {total:,} suspended Tester/sleep in {made_seconds:.0f} s ({total / made_seconds:,.0f}/s)")
+        started = time.perf_counter()
+        result = ansible.run(MODULE, {"filters": {"service": "Tester", "handler": "sleep"}, "state": state,
+                                      "report": "failed", "limit": total}, env={"RESTATE_ADMIN_URL": server.admin_url})
+        seconds = time.perf_counter() - started
+        peak_mb = ansible.last_peak_mb
+        say(f"restate_invocation {state} {total:,} in one task: {seconds:.1f} s ({total / seconds:,.0f}/s), "
+            f"largest process of ansible-playbook {peak_mb:.0f} MB peak RSS")
+        assert not result["failed"], result.get("msg")
+        assert result["summary"]["changed"] == total and result["invocations"] == []
+        failure = "[409] cancelled" if state == "cancelled" else "[409] killed"
+
+        def all_ended():
+            return tester_count(server, "sleep", f" AND completion_failure = '{failure}'") == total
+
+        wait_until(all_ended, timeout=max(120, total / 300), interval=2, what=f"{total:,} ended {failure}")
+        assert tester_count(server, "sleep") == total, "nothing else happened to them"
+        SUSPENDED_FIGURES[state] = (seconds, peak_mb, made_seconds)
+        if total >= 100_000 and len(SUSPENDED_FIGURES) == 2:
+            record_suspended_section(total)
+        assert peak_mb <= 150, f"a process of the task peaked at {peak_mb:.0f} MB ({state}, {total:,})"
+    finally:
+        server.stop()
+        shutil.rmtree(server.workdir / "data", ignore_errors=True)
+
+
+def record_suspended_section(total):
+    rows = [f"| `state: {state}` | {seconds:.1f} | {total / seconds:,.0f} | {peak_mb:.0f} MB | {made:.0f} s |"
+            for state, (seconds, peak_mb, made) in sorted(SUSPENDED_FIGURES.items())]
+    record_section(SUSPENDED_SECTION, "\n".join([
+        SUSPENDED_SECTION, "",
+        f"Measured by `make load` ({time.strftime('%Y-%m-%d')}, `LOAD_SUSPENDED_N={total}`), one run each, "
+        f"{os.cpu_count()} cores, a server of its own for each: {total:,} `Tester/sleep` invocations suspended on a "
+        "two-hour timer (made by the fan-out handler), then one `restate_invocation` task (`filters: {service: "
+        "Tester, handler: sleep}`, `report: failed`, `limit` the count) through `ansible-playbook`; SQL then shows "
+        "every one of them completed with `[409] cancelled` (or `killed`).", "",
+        "| task | seconds | invocations/s | peak RSS, largest process | making them took |",
+        "|---|---:|---:|---:|---:|", *rows, ""]))
 
 
 @pytest.mark.load
@@ -465,7 +548,7 @@ def test_100000_invocations_listed_counted_and_purged_in_one_task(tmp_path, ansi
         total = 100_000
 
         def make_completed(tag):
-            make_completed_ok(server, total, tag)
+            make_by_fan_out(server, total, tag)
 
         make_completed("load")
         env = {"RESTATE_ADMIN_URL": server.admin_url}

@@ -12,7 +12,8 @@ Served over plain HTTP/1.1 by hypercorn; the harness registers it with `use_http
 | paused        | `Tester/pause_then_sleep`: pauses after two quick failed attempts; once |
 |               | resumed it succeeds and sleeps (suspended); `Tester/fail_pause` never  |
 | completed     | `Tester/ok` (success), `Tester/fail_terminal` (terminal failure)        |
-|               | `Tester/fan_out` sends many one-way `Tester/ok` calls at once (load)   |
+|               | `Tester/fan_out` sends many one-way `Tester/ok` (or `Tester/sleep`)   |
+|               | calls at once (load)                                                   |
 
 The handlers that should simply settle retry a failed attempt within a second: with the server's default policy
 (500 ms doubling to a minute), a few transient failures of this one-worker service outlast the harness's waits.
@@ -39,9 +40,13 @@ async def ok(ctx: restate.Context, value: str) -> str:
 @tester.handler(invocation_retry_policy=SETTLE_SOON)
 async def fan_out(ctx: restate.Context, order: dict) -> int:
     """Sends ``order["count"]`` one-way calls to `Tester/ok`, bodies ``order["tag"]-0``, ``-1``, ...: the load tests
-    make a million completed invocations this way, a few hundred ingress calls instead of a million."""
+    make a million completed invocations this way, a few hundred ingress calls instead of a million. With
+    ``order["sleep"]`` (seconds), to `Tester/sleep` instead: as many suspended ones."""
     for n in range(order["count"]):
-        ctx.service_send(ok, f"{order['tag']}-{n}")
+        if "sleep" in order:
+            ctx.service_send(sleep, order["sleep"])
+        else:
+            ctx.service_send(ok, f"{order['tag']}-{n}")
     return order["count"]
 
 
