@@ -23,7 +23,7 @@ class Tally:
         self.kill_after = task.params.get("kill_after") is not None
         self.matched = 0
         self.counts = Counter(inspected=0, changed=0, unchanged=0, failed=0, missing=0, pending=0,
-                              killed_after_cancel=0, stuck_on_old_server=0)
+                              killed_after_cancel=0, dropped_by_old_server=0)
         self.by_service = Counter()
         self.listed = []
         self.first_errors = []
@@ -39,6 +39,8 @@ class Tally:
             self.diff_after.append(diff["after"])
         counts = self.counts
         for item in items:
+            if item.pop("_dropped", False):
+                counts["dropped_by_old_server"] += 1
             for key in ("_row", "_expected", "_now", "_refused"):
                 item.pop(key, None)
             counts["inspected"] += 1
@@ -61,8 +63,6 @@ class Tally:
                     self.missing_named.append(item["id"])
             if "pending" in item:
                 counts["pending"] += 1
-                if item["changed"] and item["after"] == "suspended":
-                    counts["stuck_on_old_server"] += 1
             if item.get("killed_after_cancel"):
                 counts["killed_after_cancel"] += 1
             if self.list_all or "error" in item:
@@ -98,15 +98,17 @@ class Tally:
 
 
 def warn_about_server(task, tally, state):
-    """Say so when an older server is known to accept a call and drop it (Restate 1.6: a cancel of an invocation
-    suspended on an awakeable or a workflow promise), with the version, the count and the remedy."""
+    """Say so when an older server is known to accept a call and drop it (Restate 1.6: a cancel of a paused
+    invocation, or of one suspended on an awakeable or a workflow promise), with the version, the count and the
+    remedy."""
     version = version_tuple(getattr(task, "server_version", None))
     if state != "cancelled" or version is None or version >= (1, 7):
         return
-    stuck = tally.counts["stuck_on_old_server"]
-    if stuck:
-        task.warn(f"Restate {task.server_version} accepts a cancel of an invocation suspended on an awakeable or a "
-                  f"workflow promise and drops it: {stuck} cancelled invocation(s) are still suspended. Kill them "
+    dropped = tally.counts["dropped_by_old_server"]
+    if dropped:
+        task.warn(f"Restate {task.server_version} accepts a cancel of a paused invocation (and resumes it instead) or "
+                  "of one suspended on an awakeable or a workflow promise, and drops it: "
+                  f"{dropped} invocation(s) were not cancelled (their items say pending: cancel dropped). Kill them "
                   "(state: killed), or upgrade the server to 1.7 or later")
 
 

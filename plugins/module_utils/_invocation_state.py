@@ -181,6 +181,22 @@ _PLANNERS = {
 }
 
 
+def dropped_cancel_reason(version: str, before: str, now: dict | None) -> str | None:
+    """Restate before 1.7 accepts some cancels and drops them: of a paused invocation (it resumes it instead) and of
+    one suspended on an awakeable or a workflow promise. Why this cancel, as read back, was dropped; None if not."""
+    status = now["status"] if now else ABSENT
+    if status in ("completed", ABSENT):
+        return None
+    if before == "paused":
+        dropped = "resumes a paused invocation it is asked to cancel, and drops the cancel"
+    elif status == "suspended":
+        dropped = "drops a cancel of an invocation suspended on an awakeable or a workflow promise"
+    else:
+        return None
+    return (f"cancel dropped: Restate {version} {dropped}; the invocation is {status}. Kill it (state: killed), or "
+            "upgrade the server to 1.7 or later")
+
+
 def settled(state: str, before: dict, now: dict | None) -> bool:
     """Whether an acted-on invocation has reached the end state of ``state`` (for wait)."""
     status = now["status"] if now else ABSENT

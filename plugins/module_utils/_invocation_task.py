@@ -13,12 +13,17 @@ import time
 from ansible_collections.restate.admin.plugins.module_utils._audit_log import AuditLog
 from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
-from ansible_collections.restate.admin.plugins.module_utils._invocation_report import Tally, warn_about_server
+from ansible_collections.restate.admin.plugins.module_utils._invocation_report import (
+    Tally,
+    version_tuple,
+    warn_about_server,
+)
 from ansible_collections.restate.admin.plugins.module_utils._invocation_state import (
     ACTIONS,
     ROW_COLUMNS,
     SELECTABLE,
     WAITABLE,
+    dropped_cancel_reason,
     looked_at,
     pending_reason,
     plan,
@@ -457,9 +462,15 @@ def carry_out(task, client, items, state, params):
         # (unchanged): without a repeat in this run, it can only be the latter.
         read_back(client, [item for item in to_act if item["after"] is None], state, client.repeats > 0)
         if state in WAITABLE:
+            drops_cancels = state == "cancelled" and (version_tuple(task.server_version) or (1, 7)) < (1, 7)
             for item in to_act:
-                reason = pending_reason(state, item["_row"], item.get("_now")) if "error" not in item else None
-                if reason and item["changed"]:
+                if "error" in item or not item["changed"]:
+                    continue
+                reason = pending_reason(state, item["_row"], item.get("_now"))
+                dropped = drops_cancels and dropped_cancel_reason(task.server_version, item["before"], item.get("_now"))
+                if dropped:
+                    item["pending"], item["_dropped"] = dropped, True
+                elif reason:
                     item["pending"] = reason
     for item in items:
         if item["after"] is None:

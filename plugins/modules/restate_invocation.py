@@ -195,8 +195,9 @@ notes:
     completed) is unchanged, with a note that another run or client got there first, so that the counts of
     concurrent runs add up. Only when the client repeated calls after a lost answer in this task (it warns about
     each retry) is such an invocation counted as changed, with a note, since the first call may have done it.
-  - Restate 1.6 accepts a cancel of an invocation suspended on an awakeable or a workflow promise and drops it; the
-    task warns with the server version, the count and the remedy (O(state=killed)).
+  - Restate 1.6 accepts a cancel of an invocation suspended on an awakeable or a workflow promise and drops it, and
+    takes a cancel of a paused invocation as a resume and drops the cancel; such items say so in C(pending)
+    (C(cancel dropped)), and the task warns with the server version, the count and the remedy (O(state=killed)).
 seealso:
   - module: restate.admin.restate_invocation_info
 """

@@ -146,8 +146,42 @@ def test_a_cancel_dropped_by_an_older_server_is_warned_about_with_version_count_
     admin.intercept = lambda *unused: ACCEPTED
     task = FakeTask(admin, state="cancelled", ids=ids)
     task.server_version = "1.6.2"
-    warning = [w for w in run_task(task)["warnings"] if "1.6.2" in w]
-    assert warning and "3 cancelled invocation(s) are still suspended" in warning[0] and "state: killed" in warning[0]
+    result = run_task(task)
+    warning = [w for w in result["warnings"] if "1.6.2" in w]
+    assert warning and "3 invocation(s) were not cancelled" in warning[0] and "state: killed" in warning[0]
+    assert all(item["pending"].startswith("cancel dropped: Restate 1.6.2") for item in result["invocations"])
+    assert result["summary"]["pending"] == 3
+
+
+def test_a_cancel_of_a_paused_invocation_on_an_older_server_is_dropped_and_said_so(admin, monkeypatch):
+    # Restate 1.6 resumes a paused invocation it is asked to cancel and never delivers the cancel
+    monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.2)
+    paused, other = admin.add("paused", 2)
+
+    def resumes_instead(fake, invocation_id, unused_action):
+        fake.set(invocation_id, status="suspended" if invocation_id == paused else "completed")
+        return ACCEPTED
+
+    admin.intercept = resumes_instead
+    task = FakeTask(admin, state="cancelled", ids=[paused, other])
+    task.server_version = "1.6.2"
+    result = run_task(task)
+    items = {item["id"]: item for item in result["invocations"]}
+    assert items[paused]["changed"] and items[paused]["after"] == "suspended"
+    assert "resumes a paused invocation" in items[paused]["pending"] and "state: killed" in items[paused]["pending"]
+    assert "pending" not in items[other], "one that completed after all is not flagged"
+    assert any("1 invocation(s) were not cancelled" in w for w in result["warnings"]), result["warnings"]
+
+
+def test_the_same_cancel_on_a_current_server_is_pending_not_dropped(admin, monkeypatch):
+    monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.2)
+    paused = admin.add("paused")
+    admin.intercept = lambda *unused: ACCEPTED
+    task = FakeTask(admin, state="cancelled", ids=paused)
+    task.server_version = "1.7.12"
+    result = run_task(task)
+    assert result["invocations"][0]["pending"].startswith("cancel requested, not applied yet")
+    assert not [w for w in result.get("warnings", []) if "not cancelled" in w]
 
 
 @pytest.mark.parametrize("check_mode", [True, False])
