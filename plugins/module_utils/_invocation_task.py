@@ -183,13 +183,20 @@ def shared(row):
     return row
 
 
-def cancel_pending(client, ids) -> set:
-    """Ids whose journal holds the built-in cancel signal (signal index 1): a cancel was already delivered."""
+def cancel_pending(client, ids, span=None) -> set:
+    """Ids whose journal holds the built-in cancel signal (signal index 1): a cancel was already delivered.
+    ``span``: the (first, last) created_at of a page's ids, which bounds the join below to about the page."""
     if len(ids) > IDS_PER_JOURNAL_QUERY:
         # For thousands of ids, one join over the active invocations is several times faster than an IN list
-        # (10,000 ids: 0.09 s against 0.53 s on a 1.7 server).
+        # (10,000 ids: 0.09 s against 0.53 s on a 1.7 server). Unbounded, it would also return every invocation
+        # cancelled by the pages before and not ended yet: a 200,000 cancel read up to a hundred thousand per page.
+        within = ""
+        if span:
+            first, last = (f"TIMESTAMP {sql_literal(created_at)}" for created_at in span)
+            within = f" AND i.created_at >= {first} AND i.created_at <= {last}"
         sql = ("SELECT DISTINCT j.id FROM sys_journal j JOIN sys_invocation i ON j.id = i.id WHERE i.status <> "
-               f"'completed' AND j.entry_type = {CANCEL_SIGNAL_TYPE} AND j.entry_lite_json LIKE {CANCEL_SIGNAL_LIKE}")
+               f"'completed'{within} AND j.entry_type = {CANCEL_SIGNAL_TYPE} AND j.entry_lite_json LIKE "
+               f"{CANCEL_SIGNAL_LIKE}")
         wanted = set(ids)
         return {row["id"] for row in client.query(sql) if row["id"] in wanted}
     sql = (f"SELECT DISTINCT id FROM sys_journal WHERE {ids_condition(ids)} AND entry_type = {CANCEL_SIGNAL_TYPE} "
@@ -312,7 +319,7 @@ def run(task):
             ids = rows.pop("_order", None) or list(rows)
             if isinstance(batches, Pages):
                 tally.matched += len(ids)
-            items = plan_batch(client, state, ids, rows)
+            items = plan_batch(client, state, ids, rows, getattr(batches, "span", None))
             rows = None  # drop the reference: the items keep the rows they need
             try:
                 carry_out(task, client, items, state, params)
@@ -375,7 +382,8 @@ def page_rows() -> int:
 class Pages:
     """The rows of a filters selection oldest first, one page ({id: row}) at a time, keyset on (created_at, id): a
     page is read only once the one before has been acted on. ``beyond`` is set at the end: how many more match
-    after the last row read (the limit was reached), 0 otherwise."""
+    after the last row read (the limit was reached), 0 otherwise. ``span``: the first and last created_at of the
+    page last given."""
 
     def __init__(self, client, filters, state, limit, rows_per_page):
         self.client = client
@@ -386,6 +394,7 @@ class Pages:
         self.limit = limit
         self.rows_per_page = rows_per_page
         self.beyond = 0
+        self.span = None
 
     def __iter__(self):
         seen = 0
@@ -397,6 +406,7 @@ class Pages:
             if not page:
                 return
             last = {"created_at": page[-1]["created_at"], "id": page[-1]["id"]}
+            self.span = (page[0]["created_at"], last["created_at"])
             seen += len(page)
             rows = {}
             for row in page:
@@ -410,10 +420,11 @@ class Pages:
         self.beyond = self.client.query(sql)[0]["n"]
 
 
-def plan_batch(client, state, ids, rows) -> list:
-    """The planned items of a batch of ids, with what planning needs to read (pending cancels, earlier restarts)."""
+def plan_batch(client, state, ids, rows, span=None) -> list:
+    """The planned items of a batch of ids, with what planning needs to read (pending cancels, earlier restarts);
+    ``span``: the batch's first and last created_at, when it is a page."""
     active_ids = [i for i in ids if i in rows and rows[i]["status"] != "completed"]
-    pending = cancel_pending(client, active_ids) if state == "cancelled" and active_ids else set()
+    pending = cancel_pending(client, active_ids, span) if state == "cancelled" and active_ids else set()
     completed_ids = [i for i in ids if i in rows and rows[i]["status"] == "completed"]
     restarts = existing_restarts(client, completed_ids) if state == "restarted" and completed_ids else {}
     return [plan_item(state, invocation_id, rows.get(invocation_id), invocation_id in pending,

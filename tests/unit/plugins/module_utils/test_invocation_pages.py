@@ -307,3 +307,30 @@ def test_a_call_whose_answers_were_all_lost_but_did_its_work_counts_as_changed(a
     fresh = admin.add("suspended")
     failed = run(admin, state="killed", ids=fresh)
     assert failed["failed"] and failed["summary"]["failed"] == 1
+
+
+def test_a_paged_cancel_reads_the_pending_cancels_of_its_own_page_only(admin, monkeypatch):
+    # Cancels are requests: the invocations of the pages before stay running with the signal in their journal. A
+    # page's look for pending cancels must not read those again (a 200,000 cancel read up to 100,000 ids a page).
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
+    monkeypatch.setattr(_invocation_task, "IDS_PER_JOURNAL_QUERY", 1)  # the join, as for pages of thousands
+    monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.1)
+    ids = admin.add("running", 9)
+    admin.intercept = None
+    answers = []
+    query = admin.query
+
+    def counted(sql, columns=None):
+        rows = query(sql, columns)
+        if "JOIN" in sql:
+            answers.append({row["id"] for row in rows})
+        return rows
+
+    monkeypatch.setattr(admin, "query", counted)
+    first = run(admin, state="cancelled", filters={"service": "Tester"}, report="failed")
+    assert first["summary"]["changed"] == 9 and first["summary"]["pending"] == 9
+    assert answers == [set(), set(), set()], "each page read no cancel of the pages before"
+    answers.clear()
+    rerun = run(admin, state="cancelled", filters={"service": "Tester"}, report="failed")
+    assert rerun["summary"]["changed"] == 0 and rerun["summary"]["pending"] == 9, "the re-run sees every one pending"
+    assert answers == [set(ids[:3]), set(ids[3:6]), set(ids[6:])]
