@@ -313,7 +313,7 @@ def test_generated_filter_values_match_literally_on_the_real_server(restate, cli
 FANNED_OUT = {"ok": "completed", "sleep": "suspended"}
 
 
-def tester_count(server, handler, condition="") -> int:
+def invocations_of(server, handler, condition="") -> int:
     """How many `Tester/<handler>` invocations the server has (``condition``: more SQL, from AND). Asked again for a
     while if refused: a server just started answers "expecting a partition store" until its partitions run."""
     sql = ("SELECT COUNT(*) AS n FROM sys_invocation WHERE target_service_name = 'Tester' AND "
@@ -329,7 +329,7 @@ def tester_count(server, handler, condition="") -> int:
 
 
 def ok_count(server, condition="") -> int:
-    return tester_count(server, "ok", condition)
+    return invocations_of(server, "ok", condition)
 
 
 def make_by_fan_out(server, count, tag, handler="ok", per_call=1000, backlog=10_000) -> float:
@@ -340,7 +340,7 @@ def make_by_fan_out(server, count, tag, handler="ok", per_call=1000, backlog=10_
     the ones made are left. One ingress call per invocation made about 10,000 a minute here; this, what the server
     and the service can run."""
     settled = f" AND status = '{FANNED_OUT[handler]}'"
-    before = tester_count(server, handler)
+    before = invocations_of(server, handler)
     started = time.monotonic()
     orders = [{"count": min(per_call, count - start), "tag": f"{tag}-{start}"} for start in range(0, count, per_call)]
     if handler == "sleep":
@@ -351,7 +351,7 @@ def make_by_fan_out(server, count, tag, handler="ok", per_call=1000, backlog=10_
     sent = [0]
 
     def backlog_small():
-        return sent[0] - (tester_count(server, handler, settled) - before) <= backlog // 2
+        return sent[0] - (invocations_of(server, handler, settled) - before) <= backlog // 2
 
     with ThreadPoolExecutor(step) as pool:
         for first in range(0, len(orders), step):
@@ -361,12 +361,12 @@ def make_by_fan_out(server, count, tag, handler="ok", per_call=1000, backlog=10_
             sent[0] += sum(order["count"] for order in chunk)
 
     def all_settled():
-        return tester_count(server, handler, settled) >= before + count
+        return invocations_of(server, handler, settled) >= before + count
 
     wait_until(all_settled, timeout=max(600, count / 50), interval=2,
                what=f"{count:,} {FANNED_OUT[handler]} Tester/{handler}")
     seconds = time.monotonic() - started
-    assert tester_count(server, handler) == before + count, "fan_out made exactly the invocations asked for"
+    assert invocations_of(server, handler) == before + count, "fan_out made exactly the invocations asked for"
     server.wait_statuses(fan_outs, "completed", timeout=60)
     with ThreadPoolExecutor(16) as pool:
         purges = list(pool.map(lambda i: server.http.patch(f"{server.admin_url}/invocations/{i}/purge", timeout=30),
@@ -515,10 +515,10 @@ def test_200000_suspended_cancelled_or_killed_in_one_task(tmp_path, ansible, cap
         failure = "[409] cancelled" if state == "cancelled" else "[409] killed"
 
         def all_ended():
-            return tester_count(server, "sleep", f" AND completion_failure = '{failure}'") == total
+            return invocations_of(server, "sleep", f" AND completion_failure = '{failure}'") == total
 
         wait_until(all_ended, timeout=max(120, total / 300), interval=2, what=f"{total:,} ended {failure}")
-        assert tester_count(server, "sleep") == total, "nothing else happened to them"
+        assert invocations_of(server, "sleep") == total, "nothing else happened to them"
         SUSPENDED_FIGURES[state] = (seconds, peak_mb, made_seconds, pending)
         if total >= 100_000 and len(SUSPENDED_FIGURES) == 2:
             record_suspended_section(total)
