@@ -97,13 +97,10 @@ class Tally:
         return outcome
 
 
-def warn_about_server(task, tally, state):
+def warn_about_server(task, tally):
     """Say so when an older server is known to accept a call and drop it (Restate 1.6: a cancel of a paused
     invocation, or of one suspended on an awakeable or a workflow promise), with the version, the count and the
-    remedy."""
-    version = version_tuple(getattr(task, "server_version", None))
-    if state != "cancelled" or version is None or version >= (1, 7):
-        return
+    remedy. carry_out marks such items only on a server before 1.7."""
     dropped = tally.counts["dropped_by_old_server"]
     if dropped:
         task.warn(f"Restate {task.server_version} accepts a cancel of a paused invocation (and resumes it instead) or "

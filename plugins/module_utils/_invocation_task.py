@@ -345,7 +345,7 @@ def run(task):
             audit.end(outcome["summary"], True, str(error))
         task.fail_on(error, **outcome)
 
-    warn_about_server(task, tally, state)
+    warn_about_server(task, tally)
     if tally.list_all and tally.counts["inspected"] > REPORT_ALL_CEILING:
         task.warn(f"report: all lists {tally.counts['inspected']} invocations, more than {REPORT_ALL_CEILING}: Ansible "
                   "holds several copies of such a result on the controller (100,000 listed: about 130 MB). Use "
