@@ -22,12 +22,13 @@ class Tally:
         self.list_all = task.params["report"] == "all"
         self.kill_after = task.params.get("kill_after") is not None
         self.matched = 0
-        self.counts = Counter(inspected=0, changed=0, unchanged=0, failed=0, missing=0, pending=0,
-                              killed_after_cancel=0, dropped_by_old_server=0)
+        self.counts = Counter(inspected=0, changed=0, unchanged=0, failed=0, missing=0, pending=0, done=0,
+                              already=0, killed_after_cancel=0, dropped_by_old_server=0)
         self.by_service = Counter()
         self.listed = []
         self.first_errors = []
         self.missing_named = []
+        self.named = task.params.get("id") is not None or task.params.get("ids") is not None
         self.diff_before, self.diff_after = [], []
 
     def add(self, items, audit=None):
@@ -61,8 +62,16 @@ class Tally:
                 counts["missing"] += 1
                 if "error" not in item and len(self.missing_named) < 21:
                     self.missing_named.append(item["id"])
-            if "pending" in item:
+            # Each item counted once under what it came to: failed, pending (asked, not applied), done, or already
+            # in the state (nothing to do).
+            if "error" in item:
+                pass
+            elif "pending" in item:
                 counts["pending"] += 1
+            elif item["changed"]:
+                counts["done"] += 1
+            else:
+                counts["already"] += 1
             if item.get("killed_after_cancel"):
                 counts["killed_after_cancel"] += 1
             if self.list_all or "error" in item:
@@ -82,6 +91,11 @@ class Tally:
                    "failed": counts["failed"], "missing": counts["missing"],
                    # Accepted, but not (yet) in the wanted state as read back: a request the server applies later.
                    "pending": counts["pending"],
+                   # done + pending + already + failed = the invocations inspected, each counted once.
+                   "done": counts["done"], "already": counts["already"],
+                   # Matched, but beyond limit: left for a later run.
+                   "left": max(self.matched - counts["inspected"], 0),
+                   "check_mode": bool(self.task.check_mode),
                    # What a report of a bulk run needs per service, without listing (and Ansible copying) every
                    # invocation.
                    "changed_by_service": dict(self.by_service)}
@@ -89,12 +103,60 @@ class Tally:
             summary["killed_after_cancel"] = counts["killed_after_cancel"]
         return summary
 
+    def line(self) -> str:
+        """The summary as one sentence (summary_line)."""
+        return summary_line(self.state, self.summary(), self.task.params.get("limit"), self.named)
+
     def outcome(self) -> dict:
         """The task result: listed items, summary, and diff when asked."""
-        outcome = {"changed": self.counts["changed"] > 0, "invocations": self.listed, "summary": self.summary()}
+        summary = self.summary()
+        outcome = {"changed": self.counts["changed"] > 0, "invocations": self.listed, "summary": summary}
         if self.task.diff_mode:
             outcome["diff"] = {"before": "".join(self.diff_before), "after": "".join(self.diff_after)}
         return outcome
+
+
+# The verb of the summary line, as done and as predicted in check mode.
+VERBS = {
+    "cancelled": ("Cancelled", "Would cancel"),
+    "killed": ("Killed", "Would kill"),
+    "paused": ("Paused", "Would pause"),
+    "resumed": ("Resumed", "Would resume"),
+    "purged": ("Purged", "Would purge"),
+    "journal_purged": ("Purged the journals of", "Would purge the journals of"),
+    "restarted": ("Restarted", "Would restart"),
+}
+
+
+def plural(count, noun) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def summary_line(state, summary, limit=None, named=False) -> str:
+    """One sentence for a log or a mail: what was done (or would be, in check mode) of how many, then what is
+    pending, needed nothing, failed and is left, each invocation counted once, the same words in both modes."""
+    check = summary["check_mode"]
+    verb = VERBS[state][1 if check else 0]
+    of = "given" if named else "matching"
+    line = f"{verb} {summary['done']} of {plural(summary['matched'], f'{of} invocation')}"
+    by_service = sorted(summary["changed_by_service"].items())
+    if by_service and summary["done"]:
+        shown = ", ".join(f"{name}: {count}" for name, count in by_service[:5])
+        line += f" ({shown}{', ...' if len(by_service) > 5 else ''})"
+    parts = []
+    if summary.get("killed_after_cancel"):
+        parts.append(f"{summary['killed_after_cancel']} {'would be ' if check else ''}killed after the cancel")
+    if summary["pending"]:
+        action = ACTIONS[state]
+        parts.append(f"{summary['pending']} {'would stay' if check else 'still'} pending ({action} accepted, not "
+                     "applied yet: see each invocation's pending)")
+    if summary["already"]:
+        parts.append(f"{summary['already']} needed no change")
+    if summary["failed"]:
+        parts.append(f"{summary['failed']} failed")
+    if summary["left"]:
+        parts.append(f"{summary['left']} left for the next run (limit {limit})")
+    return line + ("; " + ", ".join(parts) if parts else "") + "."
 
 
 def warn_about_server(task, tally):

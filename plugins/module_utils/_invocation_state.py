@@ -34,8 +34,9 @@ STATES = tuple(ACTIONS)
 # For a `filters` selection, the invocations each state applies to (in the wanted state or able to reach it);
 # the rest are not selected at all.
 SELECTABLE = {
-    "cancelled": None,
-    "killed": None,
+    # A completed invocation needs no cancel or kill: selecting it would only spend the limit on it.
+    "cancelled": "status <> 'completed'",
+    "killed": "status <> 'completed'",
     "paused": "status IN ('ready', 'running', 'backing-off', 'paused')",
     "resumed": "status <> 'completed'",
     "purged": "status = 'completed'",
@@ -51,7 +52,10 @@ WAITABLE = ("cancelled", "killed", "paused", "resumed")
 # What plan() and settled() read of a sys_invocation row for a state, besides id and status: a selection reads
 # only these, so that thousands of rows are parsed and held with no column nobody looks at.
 ROW_COLUMNS = {"journal_purged": ("journal_size",), "restarted": ("journal_size", "target_service_ty"),
-               "resumed": ("modified_at",)}
+               "resumed": ("modified_at", "last_start_at", "retry_count")}
+# What shows that an invocation ran again after a resume: 1.7 does not always move modified_at when a resumed
+# invocation fails again at once and pauses, but its attempt start and retry count move.
+RAN_AGAIN_COLUMNS = ("modified_at", "last_start_at", "retry_count")
 
 
 class Plan:
@@ -96,6 +100,9 @@ def _cancelled(status, row, cancel_pending, restarted_as):
     if cancel_pending:
         return Plan(expected=status, note="a cancel is already pending; it takes effect at the next await point "
                                           "(use kill_after or state=killed for handlers that never get there)")
+    if status == "paused":
+        # The server accepts it and leaves the invocation paused until something resumes it.
+        return Plan("cancel", expected="paused")
     return Plan("cancel", expected=_gone_or_completed(status))
 
 
@@ -205,9 +212,14 @@ def settled(state: str, before: dict, now: dict | None) -> bool:
     if state == "paused":
         return status in ("paused", "completed", ABSENT)
     if state == "resumed":
-        # An always-failing handler pauses again at once, so 'paused' with a newer modification also counts.
-        return status != "paused" or (now or {}).get("modified_at") != before.get("modified_at")
+        # An always-failing handler pauses again at once, so 'paused' having run again also counts.
+        return status != "paused" or ran_again(before, now)
     return True
+
+
+def ran_again(before: dict, now: dict | None) -> bool:
+    """Whether the invocation read back (``now``) has run since ``before`` was read."""
+    return any((now or {}).get(column) != before.get(column) for column in RAN_AGAIN_COLUMNS)
 
 
 def looked_at(state: str, before: dict, now: dict | None) -> bool:
@@ -218,8 +230,7 @@ def looked_at(state: str, before: dict, now: dict | None) -> bool:
     if state != "resumed":
         return settled(state, before, now)
     status = now["status"] if now else ABSENT
-    return status not in ("running", "ready", "paused") or (
-        status == "paused" and now.get("modified_at") != before.get("modified_at"))
+    return status not in ("running", "ready", "paused") or (status == "paused" and ran_again(before, now))
 
 
 def pending_reason(state: str, before: dict, now: dict | None) -> str | None:
@@ -241,10 +252,17 @@ def pending_reason(state: str, before: dict, now: dict | None) -> str | None:
         return (f"pause requested, not applied yet: the invocation is still {status}; the server pauses it when its "
                 "current attempt ends (a long ctx.run runs to its end first). Use wait: true to wait for it. The "
                 "server shows no trace of a requested pause, so a re-run sends it again (harmless)")
-    if state == "resumed" and status in ("paused", "backing-off"):
-        if status == "paused" and (now or {}).get("modified_at") == before.get("modified_at"):
-            return "resume requested, not applied yet: the invocation is still paused. Use wait: true to wait for it"
-        return (f"resumed, but it failed again and is {status}: fix what makes it fail (see last_failure with "
-                "restate_invocation_info) and resume it again, possibly on another deployment (deployment: latest), "
-                "or give it up with state: killed")
+    if state == "resumed" and status == "paused" and not ran_again(before, now):
+        return "resume requested, not applied yet: the invocation is still paused. Use wait: true to wait for it"
     return None
+
+
+def failed_again_note(state: str, before: dict, now: dict | None) -> str | None:
+    """For a resume the server applied: a note when the invocation failed again at once (it ran: the resume is
+    done, but it is not out of trouble); None otherwise."""
+    status = now["status"] if now else ABSENT
+    if state != "resumed" or not (status == "backing-off" or (status == "paused" and ran_again(before, now))):
+        return None
+    return (f"resumed, but it failed again and is {status}: fix what makes it fail (see last_failure with "
+            "restate_invocation_info) and resume it again, possibly on another deployment (deployment: latest), "
+            "or give it up with state: killed")

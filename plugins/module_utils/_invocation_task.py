@@ -24,6 +24,7 @@ from ansible_collections.restate.admin.plugins.module_utils._invocation_state im
     SELECTABLE,
     WAITABLE,
     dropped_cancel_reason,
+    failed_again_note,
     looked_at,
     pending_reason,
     plan,
@@ -42,9 +43,10 @@ from ansible_collections.restate.admin.plugins.module_utils._selection import (
     where_conditions,
     where_sql,
 )
+from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
 
 # What the read-back after acting and the polling of wait need: the status, and what plan() and settled() look at.
-AFTER_COLUMNS = ["id", "status", "journal_size", "modified_at"]
+AFTER_COLUMNS = ["id", "status", "journal_size", "modified_at", "last_start_at", "retry_count"]
 # Ids per query: an IN list of 20,000 ids is under a megabyte of SQL; 12,000 took 0.25 s on a 1.7 server, so one
 # query per polling round covers a whole bulk task.
 IDS_PER_QUERY = 20000
@@ -75,6 +77,7 @@ SPEC = {
         "filters": FILTERS_ARGSPEC,
         "state": {"type": "str", "required": True, "choices": list(ACTIONS)},
         "limit": {"type": "int", "default": 1000},
+        "max_matched": {"type": "int"},
         "wait": {"type": "bool", "default": False},
         "wait_timeout": {"type": "int", "default": 120},
         "kill_after": {"type": "float"},
@@ -100,6 +103,12 @@ def check_options(params):
     for option, only_for in (("kill_after", "cancelled"), ("deployment", "resumed"), ("from_entry", "restarted")):
         if params[option] is not None and state != only_for:
             raise InputError(f"{option} applies only to state={only_for}, not state={state}; remove it")
+    if params["max_matched"] is not None:
+        if params["max_matched"] < 0:
+            raise InputError(f"max_matched must be 0 or more, got {params['max_matched']}")
+        if params["filters"] is None and not params["all_invocations"]:
+            raise InputError("max_matched guards a filters selection; with id or ids the invocations are named "
+                             "already: remove max_matched")
     if params["kill_after"] is not None and not 0 <= params["kill_after"] < math.inf:
         raise InputError(f"kill_after must be 0 or more seconds, got {params['kill_after']}")
     if params["from_entry"] is not None and params["from_entry"] < 0:
@@ -142,6 +151,24 @@ def check_selection(params):
     if params["id"] is None and params["ids"] is None and params["filters"] is None:
         raise InputError("all_invocations: false selects nothing; give id, ids or filters, or set "
                          "all_invocations: true to act on every invocation (up to limit) on purpose")
+
+
+def selection_conditions(filters, state) -> list:
+    """The SQL conditions of a filters selection for a state: the filters, and the invocations the state applies to."""
+    conditions = where_conditions(normalize_filters(filters))
+    if SELECTABLE[state]:
+        conditions.append(SELECTABLE[state])
+    return conditions
+
+
+def check_matched(client, params):
+    """The count guard: refuse, before any change, a selection that matches more than max_matched."""
+    conditions = selection_conditions(params["filters"] or {}, params["state"])
+    matched = client.query(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(conditions)}")[0]["n"]
+    if matched > params["max_matched"]:
+        raise InputError(f"{matched} invocations match the selection for state={params['state']}, more than "
+                         f"max_matched={params['max_matched']} allows; nothing was {params['state']}. Narrow the "
+                         "filters, or raise max_matched if that many is intended")
 
 
 def check_deployment_registered(client, deployment):
@@ -303,6 +330,8 @@ def run(task):
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
         if state == "resumed":
             check_deployment_registered(client, params["deployment"])
+        if named is None and params["max_matched"] is not None:
+            check_matched(client, params)
         if named is not None:
             ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
             tally.matched = len(ids)
@@ -343,6 +372,9 @@ def run(task):
         outcome = tally.outcome()
         if audit is not None:
             audit.end(outcome["summary"], True, str(error))
+        if tally.counts["inspected"] and isinstance(error, (InputError, RestateApiError)):
+            # Stopped half-way: say what was done before.
+            task.fail_json(msg=f"{error}. Before it stopped: {tally.line()}", **outcome)
         task.fail_on(error, **outcome)
 
     warn_about_server(task, tally)
@@ -357,17 +389,17 @@ def run(task):
         task.warn(f"{tally.counts['missing']} invocation(s) not found on the server, reported as already {state}: "
                   f"{', '.join(missing[:20])}{' ...' if tally.counts['missing'] > 20 else ''}")
     failed = tally.counts["failed"]
-    msg = None
+    msg = tally.line()
     if failed:
         errors = "; ".join(tally.first_errors)
         more = f" (and {failed - 5} more, see invocations)" if failed > 5 else ""
         msg = (f"{failed} of {tally.counts['inspected']} invocations could not be brought to state={state}: "
-               f"{errors}{more}")
+               f"{errors}{more}. {msg}")
     if audit is not None:
-        audit.end(outcome["summary"], bool(failed), msg)
+        audit.end(outcome["summary"], bool(failed), msg if failed else None)
     if failed:
         task.fail_json(msg=msg, **outcome)
-    task.exit_json(**outcome)
+    task.exit_json(msg=msg, **outcome)
 
 
 def page_rows() -> int:
@@ -387,9 +419,7 @@ class Pages:
 
     def __init__(self, client, filters, state, limit, rows_per_page):
         self.client = client
-        self.conditions = where_conditions(normalize_filters(filters))
-        if SELECTABLE[state]:
-            self.conditions.append(SELECTABLE[state])
+        self.conditions = selection_conditions(filters, state)
         self.columns = state_columns(state) + ["created_at"]
         self.limit = limit
         self.rows_per_page = rows_per_page
@@ -472,20 +502,32 @@ def carry_out(task, client, items, state, params):
         # was lost (the first one did the work: changed), or was the only one and another run got there first
         # (unchanged): without a repeat in this run, it can only be the latter.
         read_back(client, [item for item in to_act if item["after"] is None], state, client.repeats > 0)
-        if state in WAITABLE:
-            drops_cancels = state == "cancelled" and (version_tuple(task.server_version) or (1, 7)) < (1, 7)
-            for item in to_act:
-                if "error" in item or not item["changed"]:
-                    continue
-                reason = pending_reason(state, item["_row"], item.get("_now"))
-                dropped = drops_cancels and dropped_cancel_reason(task.server_version, item["before"], item.get("_now"))
-                if dropped:
-                    item["pending"], item["_dropped"] = dropped, True
-                elif reason:
-                    item["pending"] = reason
+    if state in WAITABLE:
+        mark_pending(task, [item for item in to_act if "error" not in item and item["changed"]], state, params)
     for item in items:
         if item["after"] is None:
             item["after"] = item["_expected"] if item["changed"] else item["before"]
+
+
+def mark_pending(task, items, state, params):
+    """Say of each acted-on item what is left to happen: a request the server has not applied (pending), or a note
+    that a resumed invocation failed again. In check mode, from the expected status, so that --check counts what
+    the real run will count: a cancel of a paused invocation stays pending until something resumes it."""
+    drops_cancels = state == "cancelled" and (version_tuple(task.server_version) or (1, 7)) < (1, 7)
+    for item in items:
+        now = {"status": item["_expected"]} if task.check_mode else item.get("_now")
+        dropped = drops_cancels and dropped_cancel_reason(task.server_version, item["before"], now)
+        reason = None if task.check_mode and state == "resumed" else pending_reason(state, item["_row"], now)
+        note = None if task.check_mode else failed_again_note(state, item["_row"], now)
+        if task.check_mode and reason and params["kill_after"] is not None:
+            # kill_after would kill what the cancel leaves pending.
+            item["_expected"], item["killed_after_cancel"] = "completed", True
+        elif dropped:
+            item["pending"], item["_dropped"] = dropped, True
+        elif reason:
+            item["pending"] = reason
+        elif note:
+            item["note"] = note
 
 
 def look(client, items, state):

@@ -127,17 +127,36 @@ def test_a_pause_the_server_applies_later_is_pending(admin, monkeypatch):
     assert item["changed"] and item["after"] == "running" and "pause requested" in item["pending"]
 
 
-def test_a_resume_that_fails_again_says_so(admin, monkeypatch):
+@pytest.mark.parametrize("ran_again", [{"modified_at": "2026-12-01T00:00:05.000000Z"},
+                                       {"last_start_at": "2026-12-01T00:00:05.000000Z", "retry_count": 7},
+                                       {"status": "backing-off", "retry_count": 7}])
+def test_a_resume_applied_that_fails_again_is_done_with_a_note_not_pending(admin, monkeypatch, ran_again):
+    """The server applied the resume (the invocation ran: modified_at, or only its last start and retry count,
+    moved), then it failed again at once: done, with a note that says what to do, never '(resume requested,
+    pending)' in the diff or the pending count."""
     monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.2)
     paused = admin.add("paused")
 
     def fails_again(fake, invocation_id, unused_action):
-        fake.set(invocation_id, modified_at="2026-12-01T00:00:05.000000Z")  # ran, failed, paused again
+        fake.set(invocation_id, **ran_again)  # ran, failed, paused (or backing off) again
         return ACCEPTED
 
     admin.intercept = fails_again
-    item = run(admin, state="resumed", ids=paused)["invocations"][0]
-    assert item["after"] == "paused" and "failed again" in item["pending"] and "state: killed" in item["pending"]
+    result = run(admin, state="resumed", ids=paused, diff=True)
+    item = result["invocations"][0]
+    assert item["after"] == ran_again.get("status", "paused") and "pending" not in item
+    assert "failed again" in item["note"] and "state: killed" in item["note"]
+    assert (result["summary"]["done"], result["summary"]["pending"]) == (1, 0)
+    assert "pending" not in result["diff"]["after"]
+
+
+def test_a_resume_not_applied_yet_is_pending(admin, monkeypatch):
+    monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.2)
+    paused = admin.add("paused")
+    admin.intercept = lambda *unused: ACCEPTED  # 200, and nothing moved yet
+    result = run(admin, state="resumed", ids=paused)
+    assert "resume requested, not applied yet" in result["invocations"][0]["pending"]
+    assert (result["summary"]["done"], result["summary"]["pending"]) == (0, 1)
 
 
 def test_a_cancel_dropped_by_an_older_server_is_warned_about_with_version_count_and_remedy(admin, monkeypatch):

@@ -47,6 +47,7 @@ def test_only_what_must_change_is_acted_on_and_the_rest_is_reported(admin):
     assert admin.calls == [("purge", i) for i in completed]
     assert result["failed"] and "is running, not completed" in result["msg"]
     assert result["summary"] == {"matched": 4, "changed": 2, "unchanged": 1, "failed": 1, "missing": 1, "pending": 0,
+                                 "done": 2, "already": 1, "left": 0, "check_mode": False,
                                  "changed_by_service": {"Tester": 2}}
     assert [admin.status(i) for i in completed] == ["absent", "absent"]
 
@@ -141,3 +142,84 @@ def test_info_counts_per_status_and_lists_newest_first_up_to_the_limit(admin):
     assert result["invocations"][0]["status"] == "completed"
     only_suspended = run_info(admin, filters={"status": ["suspended"]}, order="oldest_first")
     assert [row["id"] for row in only_suspended["invocations"]] == suspended and not admin.calls
+
+
+# -- what a job relies on: nothing widened, pending never done, --check as the real run ------------------------------
+
+@pytest.mark.parametrize("filters", [{}, {"service": None}, {"service": None, "status": None},
+                                     {"handler": None, "created_before": None}])
+@pytest.mark.parametrize("state", ["cancelled", "killed", "purged"])
+def test_a_filters_selection_that_names_nothing_is_refused_before_any_call(admin, filters, state):
+    admin.add("suspended", 2)
+    admin.add("completed", 2)
+    before = {i: admin.status(i) for i in admin.ids()}
+    for check_mode in (True, False):
+        result = run(admin, filters=filters, state=state, check_mode=check_mode)
+        assert result["failed"] and "filters is empty" in result["msg"] and "all_invocations" in result["msg"]
+    assert admin.calls == [] and {i: admin.status(i) for i in admin.ids()} == before
+    assert not any("FROM sys_invocation WHERE" in sql or "FROM sys_invocation ORDER" in sql for sql in admin.queries)
+
+
+def test_a_cancel_selection_never_spends_its_limit_on_completed_invocations(admin):
+    admin.add("completed", 3)  # the oldest
+    suspended = admin.add("suspended", 2)
+    result = run(admin, filters={"service": "Tester"}, state="cancelled", limit=2)
+    assert [call[1] for call in admin.calls] == suspended
+    assert (result["summary"]["matched"], result["summary"]["done"]) == (2, 2)
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_the_count_guard_refuses_more_matches_than_max_matched_before_any_call(admin, check_mode):
+    suspended = admin.add("suspended", 3)
+    admin.add("completed", 5)  # not cancellable: not counted
+    result = run(admin, filters={"service": "Tester"}, state="cancelled", max_matched=2, check_mode=check_mode)
+    assert result["failed"] and result["msg"].startswith("3 invocations match the selection for state=cancelled, "
+                                                         "more than max_matched=2 allows; nothing was cancelled")
+    assert admin.calls == [] and {admin.status(i) for i in suspended} == {"suspended"}
+    result = run(admin, filters={"service": "Tester"}, state="cancelled", max_matched=3, check_mode=check_mode)
+    assert not result.get("failed") and result["summary"]["matched"] == 3
+
+
+def test_max_matched_with_named_invocations_is_refused(admin):
+    suspended = admin.add("suspended")
+    result = run(admin, ids=suspended, state="cancelled", max_matched=1)
+    assert result["failed"] and "max_matched guards a filters selection" in result["msg"] and admin.calls == []
+
+
+def test_check_mode_of_a_cancel_of_a_paused_invocation_predicts_it_stays_paused_with_the_cancel_pending(admin):
+    """Restate 1.7 accepts the cancel of a paused invocation and leaves it paused until something resumes it: the
+    dry run predicts exactly what the real run reports, item by item and in the counts and the message."""
+    paused = admin.add("paused", 2)
+    suspended = admin.add("suspended", 3)
+    predicted = run(admin, filters={"service": "Tester"}, state="cancelled", check_mode=True)
+    assert admin.calls == []
+    real = run(admin, filters={"service": "Tester"}, state="cancelled")
+
+    def outcome(result):
+        return {item["id"]: (item["after"], "pending" in item, item["changed"]) for item in result["invocations"]}
+    assert outcome(predicted) == outcome(real)
+    assert {i: outcome(real)[i] for i in paused} == {i: ("paused", True, True) for i in paused}
+    assert {k: v for k, v in predicted["summary"].items() if k != "check_mode"} == {
+        k: v for k, v in real["summary"].items() if k != "check_mode"}
+    assert (real["summary"]["done"], real["summary"]["pending"]) == (3, 2)
+    assert predicted["msg"] == real["msg"].replace("Cancelled", "Would cancel").replace("still", "would stay")
+    assert real["msg"].startswith("Cancelled 3 of 5 matching invocations (Tester: 5); 2 still pending")
+    assert {admin.status(i) for i in suspended} == {"completed"}
+
+
+def test_a_re_run_counts_pending_cancels_as_pending_not_as_done(admin):
+    paused = admin.add("paused", 2)
+    run(admin, ids=paused, state="cancelled")
+    again = run(admin, ids=paused, state="cancelled")
+    assert not again["changed"]
+    assert (again["summary"]["done"], again["summary"]["pending"], again["summary"]["already"]) == (0, 2, 0)
+    assert "2 still pending" in again["msg"] and "needed no change" not in again["msg"]
+
+
+def test_check_mode_with_kill_after_predicts_the_kill_of_what_the_cancel_leaves_pending(admin):
+    paused = admin.add("paused")
+    predicted = run(admin, ids=paused, state="cancelled", kill_after=0, wait_timeout=5, check_mode=True)
+    real = run(admin, ids=paused, state="cancelled", kill_after=0, wait_timeout=5)
+    for result in (predicted, real):
+        assert result["summary"]["killed_after_cancel"] == 1 and result["summary"]["done"] == 1
+        assert result["invocations"][0]["after"] == "completed"

@@ -20,8 +20,9 @@ def report(task, items, matched):
 class Task:
     diff_mode = False
 
-    def __init__(self, report_option, kill_after=None):
-        self.params = {"report": report_option, "kill_after": kill_after, "state": "purged"}
+    def __init__(self, report_option, kill_after=None, check_mode=False, state="purged"):
+        self.params = {"report": report_option, "kill_after": kill_after, "state": state, "limit": 1000}
+        self.check_mode = check_mode
 
 
 def items():
@@ -40,7 +41,55 @@ def test_summary_counts_every_invocation_and_changes_per_service_whatever_is_lis
     outcome = report(Task(report_option), items(), matched=5)
     assert len(outcome["invocations"]) == listed
     assert outcome["summary"] == {"matched": 5, "changed": 3, "unchanged": 1, "failed": 1, "missing": 1, "pending": 0,
+                                  "done": 3, "already": 1, "left": 0, "check_mode": False,
                                   "changed_by_service": {"Checkout": 2, "Cart": 1}}
+
+
+def test_each_invocation_is_counted_once_as_done_pending_already_or_failed():
+    """A cancel accepted but not applied (changed, pending), one pending from an earlier run (unchanged, pending), one
+    refused and one done: pending is never counted as done, nor as already done."""
+    listed = [
+        {"id": "inv_a", "target": "Checkout/pay", "before": "suspended", "after": "completed", "changed": True},
+        {"id": "inv_b", "target": "Checkout/pay", "before": "paused", "after": "paused", "changed": True,
+         "pending": "cancel requested, not applied yet"},
+        {"id": "inv_c", "target": "Checkout/pay", "before": "paused", "after": "paused", "changed": False,
+         "pending": "cancel requested, not applied yet"},
+        {"id": "inv_d", "target": "Checkout/pay", "before": "completed", "after": "completed", "changed": False},
+        {"id": "inv_e", "target": "Checkout/pay", "before": "running", "after": "running", "changed": True,
+         "pending": "x", "error": "inv_e did not reach state=cancelled within wait_timeout=1s"},
+    ]
+    summary = report(Task("failed", state="cancelled"), listed, matched=7)["summary"]
+    assert (summary["done"], summary["pending"], summary["already"], summary["failed"], summary["left"]) == (1, 2, 1, 1, 2)
+    assert summary["done"] + summary["pending"] + summary["already"] + summary["failed"] + summary["left"] == 7
+
+
+@pytest.mark.parametrize("check_mode, words", [
+    (False, "Cancelled 1 of 7 matching invocations (Checkout: 1); 2 still pending (cancel accepted, not applied yet: "
+            "see each invocation's pending), 1 needed no change, 1 failed, 2 left for the next run (limit 1000)."),
+    (True, "Would cancel 1 of 7 matching invocations (Checkout: 1); 2 would stay pending (cancel accepted, not "
+           "applied yet: see each invocation's pending), 1 needed no change, 1 failed, 2 left for the next run "
+           "(limit 1000)."),
+])
+def test_the_summary_line_reads_the_same_in_check_mode_and_for_real(check_mode, words):
+    tally = Tally(Task("failed", state="cancelled", check_mode=check_mode))
+    tally.matched = 7
+    tally.add([
+        {"id": "inv_a", "target": "Checkout/pay", "before": "suspended", "after": "completed", "changed": True},
+        {"id": "inv_b", "target": "Cart/pay", "before": "paused", "after": "paused", "changed": False, "pending": "x"},
+        {"id": "inv_c", "target": "Cart/pay", "before": "paused", "after": "paused", "changed": False, "pending": "x"},
+        {"id": "inv_d", "target": "Cart/pay", "before": "completed", "after": "completed", "changed": False},
+        {"id": "inv_e", "target": "Cart/pay", "before": "running", "after": "running", "changed": False, "error": "x"},
+    ])
+    assert tally.line() == words
+
+
+def test_the_summary_line_says_given_for_named_invocations_and_counts_in_the_singular():
+    task = Task("all", state="purged")
+    task.params["ids"] = ["inv_a"]
+    tally = Tally(task)
+    tally.matched = 1
+    tally.add([{"id": "inv_a", "target": "Checkout/pay", "before": "completed", "after": "absent", "changed": True}])
+    assert tally.line() == "Purged 1 of 1 given invocation (Checkout: 1)."
 
 
 def test_nothing_changed_counts_no_service():
