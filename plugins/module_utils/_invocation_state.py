@@ -101,7 +101,9 @@ def _cancelled(status, row, cancel_pending, restarted_as):
         return Plan(expected=status, note="a cancel is already pending; it takes effect at the next await point "
                                           "(use kill_after or state=killed for handlers that never get there)")
     if status == "paused":
-        # The server accepts it and leaves the invocation paused until something resumes it.
+        # Restate 1.7 runs a paused invocation again to deliver the cancel: one that reaches an await point ends
+        # cancelled, one that fails first pauses again with the cancel pending. Which, only its handler tells; the
+        # prediction is the one that never counts as done what may not be.
         return Plan("cancel", expected="paused")
     return Plan("cancel", expected=_gone_or_completed(status))
 

@@ -332,39 +332,7 @@ def run(task):
             check_deployment_registered(client, params["deployment"])
         if named is None and params["max_matched"] is not None:
             check_matched(client, params)
-        if named is not None:
-            ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
-            tally.matched = len(ids)
-            batches = [read_rows(client, ids, state_columns(state))]
-            batches[0]["_order"] = ids
-        elif params["report"] == "failed":
-            # Page by page: only the counts and the failures outlive a page, so memory stays flat.
-            batches = Pages(client, params["filters"] or {}, state, params["limit"], page_rows())
-        else:
-            selected, tally.matched = select_rows(client, params["filters"] or {}, state, params["limit"])
-            batches = [{row["id"]: row for row in selected}]
-            selected = None
-        for rows in batches:
-            ids = rows.pop("_order", None) or list(rows)
-            if isinstance(batches, Pages):
-                tally.matched += len(ids)
-            items = plan_batch(client, state, ids, rows, getattr(batches, "span", None))
-            rows = None  # drop the reference: the items keep the rows they need
-            try:
-                carry_out(task, client, items, state, params)
-            except Exception as error:  # pylint: disable=broad-exception-caught
-                # The calls may have been sent; say for each invocation that its outcome was not confirmed.
-                for item in items:
-                    if item["changed"] and item["after"] is None and "error" not in item:
-                        item["error"] = f"{item['id']}: outcome not confirmed ({error}); run the task again to finish"
-                    elif item["after"] is None:
-                        item["after"] = item["before"]
-                tally.add(items, audit)
-                raise
-            tally.add(items, audit)
-            task.progress(tally.progress(started))
-        if isinstance(batches, Pages):
-            tally.matched += batches.beyond
+        drive(task, client, tally, audit, named, started)
         if named is None and tally.matched > tally.counts["inspected"]:
             task.warn(f"{tally.matched} invocations match the filters; this run acts on the first "
                       f"{tally.counts['inspected']} (limit). Run again, or raise limit, for the rest.")
@@ -400,6 +368,47 @@ def run(task):
     if failed:
         task.fail_json(msg=msg, **outcome)
     task.exit_json(msg=msg, **outcome)
+
+
+def drive(task, client, tally, audit=None, named=None, started=None):
+    """Bring the invocations of ``task.params`` (``named`` ids, or its filters selection) to its state, batch by
+    batch, adding every item to ``tally`` (and ``audit``); raises on a client error after adding what was done."""
+    params = task.params
+    state = params["state"]
+    started = time.monotonic() if started is None else started
+    if named is not None:
+        ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
+        tally.matched = len(ids)
+        batches = [read_rows(client, ids, state_columns(state))]
+        batches[0]["_order"] = ids
+    elif params["report"] == "failed":
+        # Page by page: only the counts and the failures outlive a page, so memory stays flat.
+        batches = Pages(client, params["filters"] or {}, state, params["limit"], page_rows())
+    else:
+        selected, tally.matched = select_rows(client, params["filters"] or {}, state, params["limit"])
+        batches = [{row["id"]: row for row in selected}]
+        selected = None
+    for rows in batches:
+        ids = rows.pop("_order", None) or list(rows)
+        if isinstance(batches, Pages):
+            tally.matched += len(ids)
+        items = plan_batch(client, state, ids, rows, getattr(batches, "span", None))
+        rows = None  # drop the reference: the items keep the rows they need
+        try:
+            carry_out(task, client, items, state, params)
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            # The calls may have been sent; say for each invocation that its outcome was not confirmed.
+            for item in items:
+                if item["changed"] and item["after"] is None and "error" not in item:
+                    item["error"] = f"{item['id']}: outcome not confirmed ({error}); run the task again to finish"
+                elif item["after"] is None:
+                    item["after"] = item["before"]
+            tally.add(items, audit)
+            raise
+        tally.add(items, audit)
+        task.progress(tally.progress(started))
+    if isinstance(batches, Pages):
+        tally.matched += batches.beyond
 
 
 def page_rows() -> int:

@@ -74,8 +74,9 @@ def validate_invocation_id(value, option="id") -> str:
     return text
 
 
-def parse_time(value, option: str, now: datetime) -> datetime:
-    """An RFC 3339 timestamp, or an age such as 90s, 15m, 12h, 7d, 2w, 1d12h meaning that long before now."""
+def parse_time(value, option: str, now: datetime, prefix: str = "filters.") -> datetime:
+    """An RFC 3339 timestamp, or an age such as 90s, 15m, 12h, 7d, 2w, 1d12h meaning that long before now; errors
+    name ``prefix`` + ``option``."""
     if isinstance(value, datetime):
         moment = value
     else:
@@ -85,14 +86,14 @@ def parse_time(value, option: str, now: datetime) -> datetime:
             try:
                 return now - timedelta(seconds=seconds)
             except OverflowError:
-                raise InputError(f"filters.{option}: age {text!r} is too large")
+                raise InputError(f"{prefix}{option}: age {text!r} is too large")
         try:
             moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
         except ValueError:
-            raise InputError(f"filters.{option}: {text[:80]!r} is neither an RFC 3339 timestamp nor an age; "
+            raise InputError(f"{prefix}{option}: {text[:80]!r} is neither an RFC 3339 timestamp nor an age; "
                              "use e.g. '2026-01-31T12:00:00Z' or '7d' (units s, m, h, d, w)")
     if moment.tzinfo is None:
-        raise InputError(f"filters.{option}: {str(value)[:80]!r} has no time zone; add 'Z' or an offset "
+        raise InputError(f"{prefix}{option}: {str(value)[:80]!r} has no time zone; add 'Z' or an offset "
                          "such as '+02:00'")
     return moment.astimezone(timezone.utc)
 
@@ -154,7 +155,8 @@ def normalize_filters(filters, now: datetime | None = None) -> dict:
     if filters is None:
         return {}
     if not isinstance(filters, dict):
-        raise InputError("filters: expected a dictionary such as {service: Greeter, status: [suspended]}")
+        raise InputError("filters: expected a dictionary such as {service: Greeter, status: [suspended]}, got "
+                         f"{type(filters).__name__} {str(filters)[:80]!r}")
     now = now or datetime.now(timezone.utc)
     result = {}
     for key, value in filters.items():

@@ -62,6 +62,15 @@ options:
         matched in all, and a warning says when some were left for a later run.
     type: int
     default: 1000
+  max_matched:
+    description:
+      - With O(filters) (or O(all_invocations)), a count guard for unattended runs - when more invocations match the
+        selection than this, the task fails before any change and says how many match. One C(COUNT) query over the
+        same selection the task acts on (only the invocations O(state) applies to).
+      - Unlike O(limit), which acts on the first ones and leaves the rest for a later run, this refuses the whole run,
+        for jobs where an unexpectedly large selection means a wrong filter.
+    type: int
+    version_added: 1.1.0
   wait:
     description:
       - Wait until every invocation acted on has reached its end state, checking all of them with one query per
@@ -171,6 +180,9 @@ attributes:
     details:
       - Reads the state and reports exactly which invocations would change and which call each would get, without
         sending any call that changes something. RV(invocations[].after) is then the status expected afterwards.
+      - A cancel of a paused invocation is predicted to stay pending - Restate 1.7 runs the invocation again to
+        deliver it, and one whose handler fails before an await point pauses again with the cancel pending; one that
+        reaches an await point ends cancelled, which the real run then counts as done.
   diff_mode:
     support: full
     details:
@@ -266,6 +278,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description:
+    - One sentence for a log or a mail - what was done (C(Would ...) in check mode) of how many, per service, then
+      how many are still pending, needed no change, failed and were left beyond O(limit); each invocation is counted
+      once, with the same words in check mode as in the real run. On failure, the failures first, then this sentence.
+  returned: always
+  type: str
+  sample: "Cancelled 47 of 50 matching invocations (Checkout: 47); 3 still pending (cancel accepted, not applied yet:
+    see each invocation's pending)."
 invocations:
   description:
     - One entry per invocation inspected, in the order of O(ids) or oldest first for O(filters).
@@ -337,10 +358,12 @@ summary:
       description: Invocations named, or matching O(filters) (even beyond O(limit)).
       type: int
     changed:
-      description: Invocations changed (that would change, in check mode).
+      description:
+        - Invocations the call was sent to (would be sent to, in check mode), whether or not the server has applied it
+          yet; see RV(summary.done) and RV(summary.pending).
       type: int
     unchanged:
-      description: Invocations already in the state.
+      description: Invocations no call was sent to (already in the state, a cancel already pending, or failed before).
       type: int
     failed:
       description: Invocations that could not be brought to the state.
@@ -349,8 +372,29 @@ summary:
       description: Named invocations the server does not know.
       type: int
     pending:
-      description: Invocations with RV(invocations[].pending) set, listed or not.
+      description:
+        - Invocations with RV(invocations[].pending) set and no error, listed or not - the call was accepted (or an
+          earlier run's cancel is still pending) but the state is not reached. Never counted in RV(summary.done).
       type: int
+    done:
+      description:
+        - Invocations this task brought to the state (would bring, in check mode) - changed, not pending, not
+          failed. RV(summary.done) + RV(summary.pending) + RV(summary.already) + RV(summary.failed) +
+          RV(summary.left) = RV(summary.matched).
+      type: int
+      version_added: 1.1.0
+    already:
+      description: Invocations that needed no change (already in the state) and have nothing pending.
+      type: int
+      version_added: 1.1.0
+    left:
+      description: Invocations that matched O(filters) beyond O(limit), left for a later run.
+      type: int
+      version_added: 1.1.0
+    check_mode:
+      description: Whether these are the predictions of a check-mode run.
+      type: bool
+      version_added: 1.1.0
     changed_by_service:
       description:
         - How many invocations changed (would change, in check mode) per target service, virtual object or
@@ -361,8 +405,8 @@ summary:
       description: How many invocations O(kill_after) killed because their cancel had no effect in time.
       type: int
       returned: when O(kill_after) is set
-  sample: {matched: 1200, changed: 1150, unchanged: 50, failed: 0, missing: 0, pending: 0,
-           changed_by_service: {Checkout: 1000, Billing: 150}}
+  sample: {matched: 1200, changed: 1150, unchanged: 50, failed: 0, missing: 0, pending: 0, done: 1150, already: 50,
+           left: 0, check_mode: false, changed_by_service: {Checkout: 1000, Billing: 150}}
 """
 
 

@@ -91,8 +91,9 @@ def test_journal_only_cleanup_with_a_limit_goes_on_with_the_next_batch(server, a
         report, changed, output = ansible.playbook("retention_cleanup", job, "invocation_cleanup_report", env=env)
         assert (report["purged"], report["left_for_next_run"]) == (purged, left), output[-2000:]
         assert with_journal() == left, "left for the next run is exactly what still has a journal"
-        assert f"Purged {purged} journals of invocations completed more than 1s ago" in output
-        assert f"{left} left for the next run" in output
+        total = purged + left
+        assert f"Purged the journals of {purged} of {total} matching invocation" in output
+        assert (f"{left} left for the next run (limit 2)" in output) == (left > 0)
     report, changed, output = ansible.playbook("retention_cleanup", job, "invocation_cleanup_report", env=env)
     assert changed == 0 and report["purged"] == 0 and report["matched"] == 0
     rows = server.query("SELECT id, status, completion_result FROM sys_invocation")
@@ -176,14 +177,14 @@ def test_bulk_cancel_max_invocations_at_the_count_still_passes(server, ansible):
     job = {"filters": {"target": "Tester/sleep"}, "max_invocations": "2", "kill_after": "0", "wait": "false"}
     report, changed, output = ansible.playbook("bulk_cancel", job, "bulk_cancel_report",
                                                env={"RESTATE_ADMIN_URL": server.admin_url})
-    assert report["changed"] == 2 and "cancelled 2 of 2" in output
+    assert report["changed"] == 2 and "Cancelled 2 of 2 matching invocations" in output
     server.wait_statuses(targets, "completed")
 
 
 # -- 3. recover_stuck counts each invocation once; --check predicts the real run ---------------------------------------
 
 def comparable(report):
-    return {key: value for key, value in report.items() if key != "retrying"} | {
+    return {key: value for key, value in report.items() if key not in ("retrying", "check_mode")} | {
         "retrying": sorted(item["id"] for item in report["retrying"])}
 
 
@@ -202,6 +203,7 @@ def test_recover_stuck_on_latest_counts_each_invocation_once(server, ansible, se
     assert snapshot(server) == before
     assert (predicted["resumed"], predicted["moved_to_deployment"], predicted["still_retrying"]) == (2, 3, 0)
     assert "would resume 2 paused, would move 3 retrying to latest, 0 still retrying" in output, output[-3000:]
+    assert predicted["check_mode"] is True
 
     report, changed, output = ansible.playbook("recover_stuck", job, "stuck_invocations_report", env=env)
     assert comparable(report) == comparable(predicted), "--check predicts the real run, counts included"
@@ -311,7 +313,7 @@ def test_still_retrying_is_the_length_of_its_list(server, ansible):
     report, changed, output = ansible.playbook("recover_stuck", {"max_retries": "1", "limit": "2"},
                                                "stuck_invocations_report", env=env)
     assert report["still_retrying"] == len(report["retrying"]) == 2 and report["retrying_truncated"]
-    assert "at least 2 still retrying past 1 attempts (list truncated at the limit)" in output
+    assert "at least 2 still retrying (retry count 1 or more), list truncated at the limit" in output
 
 
 # -- 6. messages read right for every accepted value -------------------------------------------------------------------
@@ -324,8 +326,8 @@ def test_retention_given_as_a_timestamp_reads_as_one(server, ansible):
                                                "invocation_cleanup_report",
                                                env={"RESTATE_ADMIN_URL": server.admin_url})
     assert report["purged"] == 1
-    assert f"Purged 1 invocations completed before {stamp} (Tester: 1); 0 left for the next run." in output
-    assert "ago" not in output.split("Purged 1", 1)[1].split("\n", 1)[0]
+    assert "Purged 1 of 1 matching invocation (Tester: 1)." in output
+    assert f"Report the cleanup (retention {stamp})" in output
 
 
 # -- what held: keep it --------------------------------------------------------------------------------------------------
@@ -352,3 +354,93 @@ def test_recover_stuck_keeps_to_its_limit_and_to_known_services(server, ansible)
     # the one resumed (on the same process, its third attempt) succeeds and sleeps; the limit kept the others paused
     wait_until(lambda: sorted(statuses(server, paused).values()) == ["paused", "paused", "suspended"],
                what="one resumed invocation to sleep, two to stay paused")
+
+
+# -- 7. issue 28: a null filter never selects everything; pending is never done; --check is the real run ---------------
+
+EMPTY_FILTERS = [
+    {}, {"service": None}, {"service": None, "status": None}, {"service": ""}, {"status": []}, None, "", "{}",
+    '{"service": null}', {"service": "{{ lookup('env', 'RESTATE_ADMIN_TEST_UNSET') }}"},
+]
+
+
+@pytest.mark.parametrize("filters", EMPTY_FILTERS, ids=[repr(f) for f in EMPTY_FILTERS])
+def test_bulk_cancel_with_filters_that_name_nothing_touches_nothing(mix, ansible, filters):
+    """Every "empty" form of the filters, given or templated to nothing, is refused before any change: in --check
+    and for real, on both modes."""
+    before = snapshot(mix)
+    for check, mode in ((True, "cancel"), (False, "cancel"), (False, "kill")):
+        report, unused_changed, output = ansible.playbook("bulk_cancel", {"filters": filters, "mode": mode},
+                                                          "bulk_cancel_report", check=check,
+                                                          env={"RESTATE_ADMIN_URL": mix.admin_url}, expect_rc=2)
+        assert report is None, output[-3000:]
+        # Refused by the module (empty, or an empty value), by Ansible's check of the option (a null status), or by
+        # the role's argument spec (null, or text that is no dictionary): each names the filters.
+        assert any(words in output for words in (
+            "filters is empty (no filter has a value)", "filters.service: must not be empty",
+            "filters.status: give at least one status", "value of status must be one of",
+            "bulk_cancel_filters must be a dictionary", "cannot be converted to a dict",
+            "dictionary requested, could not parse JSON")), output[-3000:]
+        assert snapshot(mix) == before
+
+
+@pytest.mark.parametrize("job, extravars, report_fact", [
+    ("retention_cleanup", {"retention": "1s"}, "invocation_cleanup_report"),
+    ("recover_stuck", {"max_retries": "1"}, "stuck_invocations_report"),
+])
+@pytest.mark.parametrize("empty", [None, ""])
+def test_a_job_whose_service_or_handler_is_empty_selects_what_its_default_selects(mix, ansible, job, extravars,
+                                                                                report_fact, empty):
+    """retention_cleanup and recover_stuck always select by age or status; an empty service or handler means "all",
+    exactly as when it is not given: never something wider (a null read as a filter value, say)."""
+    env = {"RESTATE_ADMIN_URL": mix.admin_url}
+    before = snapshot(mix)
+    default, unused_changed, unused_output = ansible.playbook(job, extravars, report_fact, check=True, env=env)
+    given, unused_changed, unused_output = ansible.playbook(job, dict(extravars, service=empty, handler=empty),
+                                                            report_fact, check=True, env=env)
+    assert given == default and snapshot(mix) == before
+
+
+def test_bulk_cancel_counts_a_cancel_the_server_holds_as_pending_not_as_done(server, ansible):
+    """Restate 1.7 runs a paused invocation again to deliver a cancel; one that fails before an await point pauses
+    again with the cancel pending. The report says pending, in --check as for real, and a re-run still says pending,
+    never "already done"."""
+    paused = server.send_many("Tester/fail_pause", [f"never-stops-{n}" for n in range(3)])
+    server.wait_statuses(paused, "paused")
+    suspended = server.make("suspended", 2)
+    env = {"RESTATE_ADMIN_URL": server.admin_url}
+    job = {"filters": {"service": "Tester"}}
+    counted = ("matched", "done", "pending", "already", "failed", "left", "changed", "unchanged")
+    predicted, unused_changed, output = ansible.playbook("bulk_cancel", job, "bulk_cancel_report", check=True, env=env)
+    assert "Would cancel 2 of 5 matching invocations (Tester: 5); 3 would stay pending" in output, output[-3000:]
+    report, unused_changed, output = ansible.playbook("bulk_cancel", job, "bulk_cancel_report", env=env)
+    assert "Cancelled 2 of 5 matching invocations (Tester: 5); 3 still pending" in output, output[-3000:]
+    assert {k: report[k] for k in counted} == {k: predicted[k] for k in counted}, "--check predicts the real run"
+    assert (report["done"], report["pending"], report["already"]) == (2, 3, 0)
+    assert set(statuses(server, paused).values()) == {"paused"}
+    assert set(statuses(server, suspended).values()) == {"completed-failure"}
+
+    report, changed, output = ansible.playbook("bulk_cancel", job, "bulk_cancel_report", env=env)
+    assert changed == 0 and (report["matched"], report["done"], report["pending"], report["already"]) == (3, 0, 3, 0)
+    assert "Cancelled 0 of 3 matching invocations; 3 still pending" in output and "already" not in output
+
+
+def test_recover_stuck_never_counts_what_it_resumed_as_still_retrying(server, ansible):
+    """Paused invocations that back off again once resumed (they fail at once) are counted once, as resumed; --check
+    (where they are still paused) predicts the same numbers."""
+    backing_off = server.make("backing-off", 3)  # Tester/fail_backoff: fails again at once when resumed
+    for invocation_id in backing_off:
+        server.http.patch(f"{server.admin_url}/invocations/{invocation_id}/pause", timeout=30).raise_for_status()
+    server.wait_statuses(backing_off, "paused")
+    others = server.make("paused", 3)  # Tester/pause_then_sleep: succeeds and sleeps once resumed
+    env = {"RESTATE_ADMIN_URL": server.admin_url}
+    job = {"max_retries": "1"}
+    predicted, unused_changed, output = ansible.playbook("recover_stuck", job, "stuck_invocations_report", check=True,
+                                                         env=env)
+    assert (predicted["resumed"], predicted["still_retrying"]) == (6, 0), output[-3000:]
+    report, unused_changed, output = ansible.playbook("recover_stuck", job, "stuck_invocations_report", env=env)
+    server.wait_statuses(backing_off, "backing-off")  # resumed, failed again: retrying with retry count >= 1
+    assert comparable(report) == comparable(predicted), "--check predicts the real run, counts included"
+    assert (report["resumed"], report["still_retrying"]) == (6, 0), output[-3000:]
+    assert "Killed 0, resumed 6 paused, 0 still retrying (retry count 1 or more)." in output
+    server.wait_statuses(others, "suspended")

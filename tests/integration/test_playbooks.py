@@ -49,7 +49,8 @@ def test_retention_cleanup_purges_exactly_the_old_completed_invocations(server, 
                                                "invocation_cleanup_report", check=True, env={"RESTATE_ADMIN_URL": server.admin_url})
     assert states(server) == before and changed == 1
     assert report["purged"] == 3 and report["per_service"] == {"Tester": 3}
-    assert f"Would purge 3 invocations completed before {stamp} (Tester: 3)" in output  # a time, not an age
+    assert "Would purge 3 of 3 matching invocations (Tester: 3)." in output
+    assert f"Report the cleanup (retention {stamp})" in output  # a time, not an age
 
     report, changed, unused_output = ansible.playbook("retention_cleanup", dict(job, result="failure"),
                                                       "invocation_cleanup_report", env={"RESTATE_ADMIN_URL": server.admin_url})
@@ -98,7 +99,8 @@ def test_bulk_cancel_guards_then_cancels_exactly_the_selection(server, ansible):
 
     unused_report, unused_changed, output = ansible.playbook("bulk_cancel", dict(job, max_invocations=4),
                                                              "bulk_cancel_report", env=env, expect_rc=2)
-    assert "5 active invocations match" in output and "nothing was cancelled" in output
+    assert "5 invocations match the selection for state=cancelled, more than max_matched=4" in output
+    assert "nothing was cancelled" in output
     assert states(server) == before
 
     report, changed, output = ansible.playbook("bulk_cancel", job, "bulk_cancel_report", check=True, env=env)
@@ -106,7 +108,8 @@ def test_bulk_cancel_guards_then_cancels_exactly_the_selection(server, ansible):
     assert "Would cancel 5 of 5 matching invocations" in output
 
     report, changed, output = ansible.playbook("bulk_cancel", job, "bulk_cancel_report", env=env)
-    assert report["changed"] == 5 and report["failed"] == 0 and "cancelled 5 of 5" in output
+    assert report["changed"] == 5 and report["failed"] == 0 and "Cancelled 5 of 5 matching invocations" in output
+    assert (report["done"], report["pending"], report["check_mode"]) == (5, 0, False)
     after = states(server)
     assert all(after[i] == ("completed", "[409] cancelled") for i in targets)
     assert all(after[i] == before[i] for i in others)
@@ -122,14 +125,14 @@ def test_bulk_cancel_kill_after_reports_what_it_killed(server, ansible):
     report, changed, output = ansible.playbook("bulk_cancel", job, "bulk_cancel_report",
                                                env={"RESTATE_ADMIN_URL": server.admin_url})
     assert report["changed"] == 1 and report["killed_after_cancel"] == 1 and changed == 1
-    assert "1 killed after" in output
+    assert "1 killed after the cancel" in output
     assert server.row(ignores_cancel)["completion_failure"] == "[409] killed"
 
 
 def test_bulk_cancel_refuses_empty_filters(server, ansible):
     unused_report, unused_changed, output = ansible.playbook(
         "bulk_cancel", {"filters": {}}, "bulk_cancel_report", env={"RESTATE_ADMIN_URL": server.admin_url}, expect_rc=2)
-    assert "bulk_cancel_filters is empty" in output
+    assert "filters is empty (no filter has a value)" in output
 
 
 def test_recover_stuck_kills_the_old_and_resumes_the_rest(server, ansible):
