@@ -25,18 +25,22 @@ from ansible.module_utils import basic
 
 from ansible_collections.restate.admin.plugins.action import restate_invocation as invocation_action
 from ansible_collections.restate.admin.plugins.action import restate_invocation_info as info_action
+from ansible_collections.restate.admin.plugins.action import restate_invocation_recovery as recovery_action
 from ansible_collections.restate.admin.plugins.module_utils import _transport
 from ansible_collections.restate.admin.plugins.module_utils import _invocation_info_task, _invocation_task
+from ansible_collections.restate.admin.plugins.module_utils import _recovery_task
 from ansible_collections.restate.admin.plugins.module_utils._connection_options import check_admin_url
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import CONNECTION_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import FILTER_KEYS
 from ansible_collections.restate.admin.plugins.modules import restate_invocation, restate_invocation_info
+from ansible_collections.restate.admin.plugins.modules import restate_invocation_recovery
 
 GOOD_ID = "inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz"
 MODULES = {
     "restate_invocation": (restate_invocation, invocation_action.ActionModule, _invocation_task.SPEC),
     "restate_invocation_info": (restate_invocation_info, info_action.ActionModule, _invocation_info_task.SPEC),
+    "restate_invocation_recovery": (restate_invocation_recovery, recovery_action.ActionModule, _recovery_task.SPEC),
 }
 # Until the worker hides the values of no_log options that are dictionaries (the lead's part of issue 19), a
 # header value that passes the checks shows in the worker's result under invocation.module_args.headers.
@@ -253,6 +257,7 @@ OPTION_VALUES = {
     "audit_log": st.one_of(st.none(), st.just("/nonexistent-restate-admin-test/audit.jsonl")),
     "admin_url": anything, "validate_certs": anything, "ca_path": anything, "client_cert": anything,
     "client_key": anything, "timeout": anything, "retries": anything,
+    "max_retries": anything, "kill_older_than": anything,
 }
 
 
@@ -273,7 +278,8 @@ def reaches_elsewhere(value, closed_url) -> bool:
 def bad_tasks(draw, name):
     spec = MODULES[name][2]["argument_spec"]
     options = sorted((set(spec) | set(CONNECTION_ARGSPEC)) - {"token", "headers"})
-    args = {"id": GOOD_ID} if name == "restate_invocation_info" else {"id": GOOD_ID, "state": "purged"}
+    args = {"restate_invocation_info": {"id": GOOD_ID}, "restate_invocation_recovery": {}}.get(
+        name, {"id": GOOD_ID, "state": "purged"})
     for option in draw(st.lists(st.sampled_from(options), min_size=1, max_size=4, unique=True)):
         args[option] = draw(OPTION_VALUES[option])
     secrets, header_secrets = [], []
@@ -323,6 +329,13 @@ def test_restate_invocation_refuses_generated_input_by_name_without_secrets(host
 @given(data=bad_tasks("restate_invocation_info"))
 def test_restate_invocation_info_refuses_generated_input_by_name_without_secrets(host, data, closed_url):
     run_generated("restate_invocation_info", host, data, closed_url)
+
+
+@pytest.mark.parametrize("host", HOSTS)
+@PROPERTY
+@given(data=bad_tasks("restate_invocation_recovery"))
+def test_restate_invocation_recovery_refuses_generated_input_by_name_without_secrets(host, data, closed_url):
+    run_generated("restate_invocation_recovery", host, data, closed_url)
 
 
 @pytest.mark.parametrize("host", HOSTS)
