@@ -23,7 +23,11 @@ SPEC = {
         "workflow_completion_retention": {"type": "str"},
         "inactivity_timeout": {"type": "str"},
         "abort_timeout": {"type": "str"},
+        "settings": {"type": "dict"},
     },
+    "mutually_exclusive": [["settings", "public"], ["settings", "idempotency_retention"],
+                           ["settings", "journal_retention"], ["settings", "workflow_completion_retention"],
+                           ["settings", "inactivity_timeout"], ["settings", "abort_timeout"]],
 }
 
 

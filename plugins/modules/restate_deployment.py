@@ -16,9 +16,16 @@ description:
     latest deployment of its services (a rollback) or what it serves changed. The module says so in a warning when
     a known endpoint is not the latest.
   - With O(state=absent), removes the deployment given by O(id), O(uri) or O(arn), but only a drained one - the latest
-    deployment of no service, with no invocation that is not completed pinned to it. Otherwise the task fails naming
+    deployment of no service, with no invocation that is not completed pinned to it and no attempt running on it
+    (an invocation in its first step is not pinned yet, but would be stranded). Otherwise the task fails naming
     the services it still serves and its pinned invocations per status, unless O(force=true). O(wait=true) waits up to
     O(wait_timeout) for the drain, then removes it.
+  - With O(state=present), RV(replaces) lists the deployments the endpoint replaces - those that serve one of its
+    services and are the latest of no service after the task - read from the server after the registration; the
+    deployment_release role retires exactly those.
+  - An endpoint given in another form than the registered one (V(https://) for a registered V(http://)) is taken by
+    the server as the registered one; the module reports it unchanged, with a warning, unless the registration moved
+    or revised its services.
   - A restate-server removes a deployment only when forced (C(DELETE /deployments/{id}?force=true)); the drain check
     is this module's, made just before the removal.
 author:
@@ -86,6 +93,14 @@ options:
       - Seconds O(wait) waits.
     type: int
     default: 300
+  drain_delay:
+    description:
+      - With O(state=absent), seconds the deployment must be seen drained, without a break, before it is removed
+        (the Restate Kubernetes operator waits 300 by default). The module watches it that long; when it stops being
+        drained meanwhile, the wait goes on within O(wait_timeout) with O(wait=true), and the removal is refused
+        without it. V(0) removes a drained deployment at once.
+    type: int
+    default: 0
 extends_documentation_fragment:
   - restate.admin.connection
   - restate.admin.action_group
@@ -148,6 +163,13 @@ EXAMPLES = r"""
     wait: true
     wait_timeout: 600
 
+- name: Retire an old release once it has stayed drained for five minutes
+  restate.admin.restate_deployment:
+    uri: http://checkout-v1:9080
+    state: absent
+    wait: true
+    drain_delay: 300
+
 - name: Remove a deployment by id whatever still runs on it
   restate.admin.restate_deployment:
     id: dp_11y34lPUiDu9cYkItxmdc2Z
@@ -194,7 +216,8 @@ deployment:
       type: list
       elements: str
     pinned:
-      description: O(state=absent) - invocations not completed pinned to it, per status.
+      description: O(state=absent) - invocations not completed pinned to it, per status; under
+        C(running (attempt not pinned yet)), attempts running on it that are not pinned yet.
       type: dict
       sample: {suspended: 3, running: 1}
     pinned_total:
@@ -207,13 +230,43 @@ runs_on:
   type: dict
   sample: {Checkout: {deployment_id: dp_11y34lPUiDu9cYkItxmdc2Z, revision: 2}}
 latest:
-  description: O(state=present) - whether the endpoint is the latest deployment of all its services after the task.
+  description: O(state=present) - whether the endpoint is the latest deployment of all its services after the task
+    (read from the server after a registration; in check mode, as the dry run predicts).
   returned: when O(state=present)
   type: bool
+behind:
+  description: O(state=present) - the services the endpoint is not the latest deployment of after the task, each with
+    the deployment it runs on (after a rollback to another deployment, or another registration meanwhile).
+  returned: when O(state=present)
+  type: dict
+  sample: {Checkout: dp_11y34lPUiDu9cYkItxmdc2Z}
+replaces:
+  description:
+    - O(state=present) - the older deployments this one replaces, oldest first - they serve one of its services and
+      are the latest of no service after the task - each with RV(deployment.status), RV(deployment.latest_of),
+      RV(deployment.pinned) and RV(deployment.pinned_total). Empty while RV(latest) is false - then the live
+      deployment is another one, and none is replaced.
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  sample: [{id: dp_11y34lPUiDu9cYkItxmdc2Z, status: draining, latest_of: [], pinned: {suspended: 1}, pinned_total: 1}]
 removed:
   description: O(state=absent) - whether the deployment was removed.
   returned: when O(state=absent)
   type: bool
+gone:
+  description: O(state=absent) - true when the deployment was not, or no longer, on the server (at the start, during
+    the wait or at the removal) - removed by someone else, or never there.
+  returned: when O(state=absent)
+  type: bool
+blocked_by:
+  description: O(state=absent) - why the removal was refused - V(latest) (the latest deployment of a service),
+    V(pinned) (invocations pinned or attempts running on it), V(drain_delay) (drained for less than O(drain_delay));
+    empty when nothing blocked it. A failure without it is an error (the server unreachable, bad input).
+  returned: when O(state=absent) found the deployment
+  type: list
+  elements: str
+  sample: [pinned]
 waited:
   description: O(state=absent) - seconds spent waiting for the drain.
   returned: when O(state=absent) found the deployment

@@ -54,6 +54,13 @@ options:
     description:
       - How long after the inactivity timeout the server aborts an invocation that did not suspend.
     type: str
+  settings:
+    description:
+      - The settings as one dict (keys V(public), V(idempotency_retention), V(journal_retention),
+        V(workflow_completion_retention), V(inactivity_timeout), V(abort_timeout)), instead of the options of the same
+        names - for a role or playbook that keeps them per service in a variable. An unknown key (a misspelling) fails
+        the task before any call, naming the closest setting.
+    type: dict
 extends_documentation_fragment:
   - restate.admin.connection
   - restate.admin.action_group

@@ -21,7 +21,7 @@ def test_release_check_then_keep_then_idempotent_then_kill(lab, play):
     lab.server.wait_statuses([pinned], "suspended")
     lab.wait_pinned(pinned, old_id)
     new = lab.version()
-    job = {"uri": new.url, "use_http_11": True, "drain_timeout": 3,
+    job = {"uri": new.url, "use_http_11": True, "drain_timeout": 3, "drain_delay": 2,
            "service_settings": {"Tester": {"journal_retention": "3d"}, "Flow": {"workflow_completion_retention": "P2D"}}}
 
     before = server_view(lab)
@@ -55,6 +55,38 @@ def test_release_check_then_keep_then_idempotent_then_kill(lab, play):
     assert old_id not in lab.deployment_ids()
     assert lab.server.statuses([pinned])[pinned] == "completed-failure"
     assert lab.latest() == {"Flow": new_id, "Holder": new_id, "Tester": new_id}
+
+
+def test_release_after_a_rollback_touches_nothing_live(lab, play):
+    # v2 released over v1, then rolled back to v1 (force): v1 is the live deployment again. Releasing v2 again must
+    # stop before touching anything: no pinned invocation cancelled, v1 not removed (it was retired as "older").
+    v1, v2 = lab.version(), lab.version()
+    v1_id = lab.register(v1.url)
+    v2_id = lab.register(v2.url)
+    rolled = play.run("restate.admin.restate_deployment", {"uri": v1.url, "use_http_11": True, "force": True})
+    assert rolled["changed"] is True and rolled["latest"] is True, rolled
+    assert set(lab.latest().values()) == {v1_id}
+    live = [lab.server.send("Tester/sleep", 7200) for unused in range(2)]
+    lab.server.wait_statuses(live, "suspended")
+    for invocation_id in live:
+        lab.wait_pinned(invocation_id, v1_id)
+    job = {"uri": v2.url, "use_http_11": True, "drain_timeout": 5, "drain_delay": 0, "on_pinned": "cancel"}
+
+    for check in (True, False):
+        report, unused_changed, output = play.playbook("deployment_release", job, "deployment_release_report",
+                                                       check=check, expect_rc=2)
+        assert report is None, output[-3000:]
+        assert f"{v2_id} ({v2.url}) is already registered and is not the latest deployment of Flow, Holder, " \
+               f"Tester (they run on {v1_id}" in output, output[-3000:]
+        assert "nothing was changed" in output
+        assert lab.server.statuses(live) == {i: "suspended" for i in live}
+        assert {v1_id, v2_id} <= lab.deployment_ids()
+        assert set(lab.latest().values()) == {v1_id}
+        rows = lab.server.query(f"SELECT id, pinned_deployment_id FROM sys_invocation WHERE id IN "
+                              f"({', '.join(repr(i) for i in live)})")
+        assert {r["pinned_deployment_id"] for r in rows} == {v1_id}
+    for invocation_id in live:
+        lab.kill(invocation_id)
 
 
 def test_release_refuses_without_endpoint(play):
