@@ -3,7 +3,11 @@ pinned older deployment and reports it, a second release changes nothing, on_pin
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+from harness.server import wait_until
 
 
 def server_view(lab):
@@ -123,6 +127,10 @@ def test_cleanup_removes_drained_older_than_with_a_guard(lab, play):
     ({"retire": "maybe"}, "deployment_release_retire"),
     ({"drain_timeout": "5m"}, "deployment_release_drain_timeout"),
     ({"use_http_11": "yes please"}, "deployment_release_use_http_11"),
+    ({"drain_timeout": -5}, "deployment_release_drain_timeout and deployment_release_drain_delay are seconds, 0 or"),
+    ({"drain_delay": -1}, "got 300 and -1"),
+    ({"deployment_release_on_pined": "cancel"}, "Unknown variables deployment_release_on_pined (misspelled?)"),
+    ({"service_settings": {"Tester": {"journal_retension": "3d"}}}, "unknown settings journal_retension"),
 ])
 def test_a_typo_stops_the_release_before_anything_is_registered(lab, play, extra, named):
     # Passed as given, the role's argument spec refuses it (| bool or | int in the playbook would have made it false
@@ -132,3 +140,46 @@ def test_a_typo_stops_the_release_before_anything_is_registered(lab, play, extra
                                                    "deployment_release_report", expect_rc=2)
     assert report is None and named in output, output[-2000:]
     assert server_view(lab) == before
+
+
+@pytest.mark.parametrize("extra, named", [
+    ({"max_deployments": -1}, "deployment_cleanup_max_deployments must be 0 or more, got -1"),
+    ({"deployment_cleanup_max_deployment": 5}, "Unknown variables deployment_cleanup_max_deployment (misspelled?)"),
+    ({"service": "Testr"}, "no deployment serves a service named 'Testr' (did you mean 'Tester'?)"),
+])
+def test_a_typo_stops_the_cleanup_before_anything_is_removed(lab, play, extra, named):
+    lab.register(lab.version().url)
+    lab.register(lab.version().url)  # the one before is drained: a cleanup would remove it
+    before = lab.deployment_ids()
+    report, unused_changed, output = play.playbook("deployment_cleanup", dict({"older_than": "0s"}, **extra),
+                                                   "deployment_cleanup_report", expect_rc=2)
+    assert report is None and named in output, output[-2000:]
+    assert lab.deployment_ids() == before
+
+
+def test_an_older_deployment_removed_by_someone_else_during_the_wait_is_reported_gone(lab, play):
+    old_id = lab.register(lab.version().url)
+    held = lab.server.send("Tester/sleep", 7200)
+    lab.server.wait_statuses([held], "suspended")
+    lab.wait_pinned(held, old_id)
+    new = lab.version()
+
+    def remove_during_the_wait():  # once the release registered its deployment, as another run or person would
+        wait_until(lambda: new.url.rstrip("/") + "/" in {d.get("uri") for d in lab.deployments()}, timeout=120,
+                   what="the release's registration")
+        time.sleep(3)
+        response = lab.server.http.delete(f"{lab.server.admin_url}/deployments/{old_id}", params={"force": "true"},
+                                          timeout=30)
+        assert response.status_code == 202, response.text
+
+    remover = threading.Thread(target=remove_during_the_wait)
+    remover.start()
+    report, unused_changed, output = play.playbook(
+        "deployment_release", {"uri": new.url, "use_http_11": True, "drain_timeout": 90, "drain_delay": 0},
+        "deployment_release_report")
+    remover.join()
+    # (the drained deployments the earlier tests left are retired as well)
+    assert report["gone"] == [old_id] and report["kept"] == [] and old_id not in report["retired"], output[-3000:]
+    assert f"{old_id} was removed meanwhile by another run or person" in output
+    assert "still pinned" not in output
+    lab.kill(held)
