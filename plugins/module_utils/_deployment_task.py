@@ -25,6 +25,7 @@ from ansible_collections.restate.admin.plugins.module_utils._deployments_api imp
 )
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
+from ansible_collections.restate.admin.plugins.module_utils._services_api import SETTINGS
 from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
 
 SPEC = {
@@ -211,6 +212,9 @@ def present(task, client, params):
         deployment["dry_run"] = True  # the server's dry run gives an id it does not keep
     outcome["deployment"] = deployment
     outcome["runs_on"] = after
+    # What the registration resets the settings to (in check mode, what it would): a check run of restate_service
+    # compares with these, since the dry run left the server's as they were.
+    outcome["service_settings"] = {s.get("name"): {k: s[k] for k in SETTINGS if k in s} for s in answer_services}
     # Read again after a real registration: another run may have registered its own deployment meanwhile.
     latest_after = (_predicted_latest(services, answer_services, new_id) if task.check_mode
                     else latest_of(client.services.list()))

@@ -234,6 +234,12 @@ latest:
     (read from the server after a registration; in check mode, as the dry run predicts).
   returned: when O(state=present)
   type: bool
+service_settings:
+  description: O(state=present), when the endpoint was registered (in check mode, would be) - each service's settings
+    as the registration leaves them (it resets them to what the endpoint declares), as the server answered.
+  returned: when O(state=present) registered (or in check mode would register) the endpoint
+  type: dict
+  sample: {Checkout: {public: true, journal_retention: 1d, idempotency_retention: 1d, abort_timeout: 10m}}
 behind:
   description: O(state=present) - the services the endpoint is not the latest deployment of after the task, each with
     the deployment it runs on (after a rollback to another deployment, or another registration meanwhile).

@@ -93,6 +93,24 @@ def test_release_after_a_rollback_touches_nothing_live(lab, play):
         lab.kill(invocation_id)
 
 
+def test_check_predicts_the_settings_a_registration_resets(lab, play):
+    # Tester is at 3d after a first release; a second release's registration resets it to 1d and the settings step
+    # sets 3d again: --check must say so too (it compared with the server's 3d and said nothing would change).
+    job = {"use_http_11": True, "retire": False, "service_settings": {"Tester": {"journal_retention": "3d"}}}
+    play.playbook("deployment_release", dict(job, uri=lab.version().url), "deployment_release_report")
+    assert lab.services()["Tester"]["journal_retention"] == "3d"
+    second = dict(job, uri=lab.version().url)
+    planned, unused_changed, output = play.playbook("deployment_release", second, "deployment_release_report",
+                                                    check=True)
+    assert planned["settings_changed"] == ["Tester"], output[-3000:]
+    assert lab.services()["Tester"]["journal_retention"] == "3d"
+    done, unused_changed, output = play.playbook("deployment_release", second, "deployment_release_report")
+    assert done["settings_changed"] == ["Tester"] and lab.services()["Tester"]["journal_retention"] == "3d"
+    again, unused_changed, output = play.playbook("deployment_release", second, "deployment_release_report",
+                                                  check=True)
+    assert again["registered"] is False and again["settings_changed"] == [], output[-3000:]
+
+
 def test_release_refuses_without_endpoint(play):
     unused_report, unused_changed, output = play.playbook("deployment_release", {}, "deployment_release_report",
                                                           expect_rc=2)

@@ -83,6 +83,40 @@ def test_known_endpoint_not_latest_warns_and_force_rolls_back(lab, play):
     assert all(lab.services()[name]["revision"] == revisions[name] + 1 for name in SERVICES)
 
 
+def test_the_https_form_of_a_registered_http_endpoint_is_reported_unchanged(lab, play):
+    version = lab.version()
+    known_id = lab.register(version.url)
+    before = {name: s["revision"] for name, s in lab.services().items()}
+    for check in (True, False):
+        again = register(play, version.url.replace("http://", "https://"), check=check)
+        assert not again["failed"], again["msg"]
+        assert again["changed"] is False and again["deployment"]["id"] == known_id, again
+        assert again["deployment"]["uri"].startswith("http://") and again["latest"] is True
+        assert any("the server took it as that one and changed nothing" in w for w in again["warnings"]), again
+    assert {name: s["revision"] for name, s in lab.services().items()} == before
+
+
+def test_an_attempt_running_unpinned_keeps_the_deployment_from_draining(lab, play):
+    # A handler busy before its first journal entry is not pinned yet; removing its deployment would strand it.
+    old_id = lab.register(lab.version().url)
+    busy = lab.server.send("Tester/idle_first", 600)
+    lab.server.wait_statuses([busy], "running")
+    lab.register(lab.version().url)
+    assert lab.pinned(busy) is None
+    listed = info(play, id=old_id)["deployments"][0]
+    assert listed["status"] == "draining" and listed["pinned"] == {"running (attempt not pinned yet)": 1}, listed
+    refused = play.run(DEPLOYMENT, {"id": old_id, "state": "absent"})
+    assert refused["failed"] and refused["blocked_by"] == ["pinned"] and old_id in lab.deployment_ids()
+    lab.kill(busy)
+    lab.server.wait_statuses([busy], "completed")
+
+    started = time.monotonic()
+    removed = play.run(DEPLOYMENT, {"id": old_id, "state": "absent", "drain_delay": 3})
+    assert not removed["failed"], removed["msg"]
+    assert removed["removed"] is True and removed["waited"] >= 3 and time.monotonic() - started >= 3
+    assert old_id not in lab.deployment_ids()
+
+
 def test_removal_refused_while_pinned_allowed_once_they_end(lab, play):
     old = lab.version()
     old_id = lab.register(old.url)
