@@ -111,6 +111,21 @@ def test_check_predicts_the_settings_a_registration_resets(lab, play):
     assert again["registered"] is False and again["settings_changed"] == [], output[-3000:]
 
 
+def test_on_pinned_cancel_with_a_paused_invocation_says_the_cancel_is_pending(lab, play):
+    old_id = lab.register(lab.version().url)
+    paused = lab.server.send("Tester/pinned_pause", "x")
+    lab.server.wait_statuses([paused], "paused", timeout=60)
+    lab.wait_pinned(paused, old_id)
+    job = {"uri": lab.version().url, "use_http_11": True, "drain_timeout": 3, "drain_delay": 0, "on_pinned": "cancel"}
+    report, unused_changed, output = play.playbook("deployment_release", job, "deployment_release_report",
+                                                   expect_rc=2)
+    assert f"on_pinned=cancel: 1 pinned invocations did not end within 3s ({paused} paused). A cancel of a paused " \
+           "or backing-off invocation stays pending until it resumes or retries. Their deployments were not " \
+           "removed. Use on_pinned=kill, or resume them" in output, output[-4000:]
+    assert old_id in lab.deployment_ids()
+    lab.kill(paused)
+
+
 def test_release_refuses_without_endpoint(play):
     unused_report, unused_changed, output = play.playbook("deployment_release", {}, "deployment_release_report",
                                                           expect_rc=2)
