@@ -143,6 +143,51 @@ def _predicted_latest(services, answer_services, new_id) -> dict:
     return latest_of(after)
 
 
+def _headers_text(headers: dict, changed=()) -> str:
+    """Header names only: the values may be credentials."""
+    return "".join(f"header {name}: (hidden{', new value' if name in changed else ''})\n" for name in sorted(headers))
+
+
+def _update_in_place(task, client, params, existing):
+    """Bring a registered endpoint's additional_headers to the given ones with PATCH /deployments/{id} (which a 1.7
+    server applies without new revisions), and say so where the server cannot update what differs (metadata,
+    use_http_11). (changed, (diff before, diff after))."""
+    have = {str(k): str(v) for k, v in (existing.get("additional_headers") or {}).items()}
+    notes = []
+    if params["metadata"] is not None:
+        wanted_metadata = {str(k): str(v) for k, v in params["metadata"].items()}
+        if wanted_metadata != (existing.get("metadata") or {}):
+            notes.append("metadata")
+    if params["uri"] and existing.get("http_version") and \
+            (existing["http_version"] == "HTTP/1.1") != bool(params["use_http_11"]):
+        notes.append(f"use_http_11 (registered with {existing['http_version']})")
+    if notes:
+        task.warn(f"deployment {existing['id']} is registered with other {' and '.join(notes)} than given; the server "
+                  "does not update them on a registered deployment (PATCH /deployments/{id} ignores them), so they "
+                  "are unchanged. Register the endpoint under a new URI (a new deployment) to change them")
+    if params["additional_headers"] is None:
+        return False, ("", "")
+    wanted = {str(k): str(v) for k, v in params["additional_headers"].items()}
+    if wanted == have:
+        return False, (_headers_text(have), _headers_text(have))
+    new_values = {name for name in wanted if have.get(name) != wanted[name]}
+    if not task.check_mode:
+        try:
+            answer = client.deployments.update(existing["id"], {"additional_headers": wanted})
+        except RestateApiError as error:
+            if error.status not in (404, 405, 501):
+                raise
+            raise RestateApiError(error.method, error.path, status=error.status, admin_url=error.admin_url,
+                                  reason=error.reason,
+                                  message=f"{error.message} (this server does not update the headers of registered "
+                                          f"deployment {existing['id']}, or it was removed meanwhile; register the "
+                                          "endpoint under a new URI with the new headers)")
+        if {str(k): str(v) for k, v in (answer.get("additional_headers") or {}).items()} != wanted:
+            raise RestateApiError("PATCH", f"/deployments/{existing['id']}", status=200,
+                                  message="the server answered with other headers than sent; they were not updated")
+    return True, (_headers_text(have), _headers_text(wanted, new_values))
+
+
 def present(task, client, params):
     endpoint = params["uri"] or params["arn"]
     deployments = client.deployments.list()
@@ -167,6 +212,7 @@ def present(task, client, params):
                                               "registers it again)")
             unchanged = False
         if unchanged and not (params["force"] and lagging):
+            updated, header_diff = _update_in_place(task, client, params, existing)
             replacement = _replacement(client, deployments, existing["id"], names, latest_of(services))
             if lagging:
                 task.warn(_behind_message(endpoint, existing["id"], replacement["behind"]) + "; registering it "
@@ -175,9 +221,12 @@ def present(task, client, params):
             outcome["deployment"] = dict(describe(existing, {}), created=False)
             outcome["runs_on"] = {n: current[n] for n in names if n in current}
             outcome.update(replacement)
+            outcome["changed"] = updated
             if task.diff_mode:
                 view = {n: current[n] for n in names if n in current}
                 outcome["diff"] = _diff(view, view, f"deployment {endpoint}")
+                outcome["diff"]["before"] += header_diff[0]
+                outcome["diff"]["after"] += header_diff[1]
             return outcome
 
     try:

@@ -13,7 +13,8 @@ description:
     Restate server (C(POST /deployments)); the server discovers its services, and new invocations of those services
     run on it.
   - An endpoint the server already knows is left alone (C(changed=false)) unless O(force=true) and it is not the
-    latest deployment of its services (a rollback) or what it serves changed. The module says so in a warning when
+    latest deployment of its services (a rollback) or what it serves changed, or O(additional_headers) differ from
+    its registered headers (updated in place). The module says so in a warning when
     a known endpoint is not the latest.
   - With O(state=absent), removes the deployment given by O(id), O(uri) or O(arn), but only a drained one - the latest
     deployment of no service, with no invocation that is not completed pinned to it and no attempt running on it
@@ -54,15 +55,22 @@ options:
   use_http_11:
     description:
       - Talk to the endpoint over HTTP/1.1 (request/response) instead of HTTP/2. O(uri) only.
+      - A restate-server 1.7 does not change it on a registered deployment; a value other than registered gives a
+        warning and changes nothing.
     type: bool
     default: false
   additional_headers:
     description:
       - Headers the server sends with every request to the endpoint. Never returned or logged.
+      - For an endpoint already registered, the headers are brought to exactly these (a rotation) with
+        C(PATCH /deployments/{id}), which gives its services no new revision; the diff names the headers and hides
+        their values. A server without that call fails the task saying so.
     type: dict
   metadata:
     description:
       - Metadata to attach to the deployment (string keys and values).
+      - A restate-server 1.7 does not update the metadata of a registered deployment; other metadata than registered
+        gives a warning and changes nothing.
     type: dict
   assume_role_arn:
     description:
@@ -118,7 +126,8 @@ attributes:
   diff_mode:
     support: full
     details:
-      - O(state=present), each service of the endpoint with the deployment and revision it runs on, before and after.
+      - O(state=present), each service of the endpoint with the deployment and revision it runs on, before and after;
+        for a registered endpoint given O(additional_headers), the header names (values hidden, changed ones marked).
       - O(state=absent), the deployment and its status before; nothing after.
   platform:
     platforms: posix
@@ -145,6 +154,12 @@ EXAMPLES = r"""
     uri: http://checkout-v2:9080
     metadata:
       release: "2.0.0"
+
+- name: Rotate the token the server sends to the endpoint (updated in place, no new revisions)
+  restate.admin.restate_deployment:
+    uri: http://checkout-v2:9080
+    additional_headers:
+      Authorization: "Bearer {{ checkout_token }}"
 
 - name: Register a Lambda version
   restate.admin.restate_deployment:
