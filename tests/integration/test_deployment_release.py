@@ -87,7 +87,7 @@ def test_release_after_a_rollback_touches_nothing_live(lab, play):
         assert {v1_id, v2_id} <= lab.deployment_ids()
         assert set(lab.latest().values()) == {v1_id}
         rows = lab.server.query(f"SELECT id, pinned_deployment_id FROM sys_invocation WHERE id IN "
-                              f"({', '.join(repr(i) for i in live)})")
+                                f"({', '.join(repr(i) for i in live)})")
         assert {r["pinned_deployment_id"] for r in rows} == {v1_id}
     for invocation_id in live:
         lab.kill(invocation_id)
