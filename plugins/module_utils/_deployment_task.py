@@ -247,9 +247,9 @@ def present(task, client, params):
     # http endpoint). Changed only if the services moved or got new revisions.
     outcome["changed"] = created or before != after
     if known is not None and existing is None:
+        nothing = "" if outcome["changed"] else " and changed nothing"
         task.warn(f"{endpoint} is the endpoint the server has registered as {new_id} "
-                  f"({known.get('uri') or known.get('arn')}); the server took it as that one"
-                  + ("" if outcome["changed"] else " and changed nothing"))
+                  f"({known.get('uri') or known.get('arn')}); the server took it as that one{nothing}")
     deployment = {"id": new_id,
                   ("uri" if params["uri"] else "arn"): (known.get("uri") or known.get("arn")) if known else endpoint,
                   "services": sorted(({"name": s.get("name"), "revision": s.get("revision")} for s in answer_services),

@@ -60,9 +60,11 @@ def replaced(deployments, latest: dict, new_id: str, new_services) -> list:
     no service. A deployment still the latest of any service is live and never replaced (after a rollback, the
     deployment rolled back to is the latest again)."""
     names = set(new_services)
-    return [d for d in deployments
-            if d.get("id") != new_id and not latest.get(d.get("id"))
-            and any(s.get("name") in names for s in d.get("services", []))]
+
+    def shares_a_service(deployment):
+        return any(s.get("name") in names for s in deployment.get("services", []))
+
+    return [d for d in deployments if d.get("id") != new_id and not latest.get(d.get("id")) and shares_a_service(d)]
 
 
 def behind(new_id: str, new_services, latest: dict) -> dict:
