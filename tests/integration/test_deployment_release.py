@@ -126,6 +126,32 @@ def test_on_pinned_cancel_with_a_paused_invocation_says_the_cancel_is_pending(la
     lab.kill(paused)
 
 
+def test_two_releases_at_once_never_remove_the_live_deployment(lab, play):
+    # Not serialised (see docs/deployments-and-services.md): each run either completes or stops saying another
+    # registration took its services; neither crashes, and the deployment the services run on at the end stays.
+    versions = [lab.version(), lab.version()]
+    outcomes = [None, None]
+
+    def release(index):
+        outcomes[index] = play.playbook(
+            "deployment_release", {"uri": versions[index].url, "use_http_11": True, "drain_timeout": 5,
+                                   "drain_delay": 0}, "deployment_release_report", expect_rc=(0, 2))
+
+    runs = [threading.Thread(target=release, args=(index,)) for index in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+    live = set(lab.latest().values())
+    assert len(live) == 1 and live <= lab.deployment_ids()
+    for report, unused_changed, output in outcomes:
+        assert "NoneType" not in output, output[-3000:]
+        if report is None:
+            assert "another run or person registered a deployment meanwhile" in output, output[-3000:]
+        else:
+            assert not set(report["retired"]) & live and not set(report["older"]) & live, report
+
+
 def test_release_refuses_without_endpoint(play):
     unused_report, unused_changed, output = play.playbook("deployment_release", {}, "deployment_release_report",
                                                           expect_rc=2)
