@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from harness.fault_proxy import FaultProxy
 from harness.server import wait_until
 
 
@@ -124,6 +125,28 @@ def test_on_pinned_cancel_with_a_paused_invocation_says_the_cancel_is_pending(la
            "removed. Use on_pinned=kill, or resume them" in output, output[-4000:]
     assert old_id in lab.deployment_ids()
     lab.kill(paused)
+
+
+def test_an_error_in_the_drain_wait_fails_the_release(lab, play):
+    # The server answering 503 to every read of the older deployment during the wait (as while it restarts): the run
+    # fails naming the error; it ended rc 0 with retired: [] and kept: [] while the wait's failures were ignored.
+    old_id = lab.register(lab.version().url)
+    held = lab.server.send("Tester/sleep", 7200)
+    lab.server.wait_statuses([held], "suspended")
+    lab.wait_pinned(held, old_id)
+    proxy = FaultProxy(lab.server.admin_url)
+    try:
+        proxy.add("status503", count=100, match=f"GET /deployments/{old_id}")
+        report, unused_changed, output = play.playbook(
+            "deployment_release", {"uri": lab.version().url, "use_http_11": True, "drain_timeout": 60,
+                                   "drain_delay": 0}, "deployment_release_report",
+            env={"RESTATE_ADMIN_URL": proxy.url}, expect_rc=2)
+    finally:
+        proxy.close()
+    assert report is None and "503" in output, output[-3000:]
+    assert "Wait for each older deployment to drain" in output.split("fatal:")[0].split("TASK [")[-1]
+    assert old_id in lab.deployment_ids()
+    lab.kill(held)
 
 
 def test_two_releases_at_once_never_remove_the_live_deployment(lab, play):
