@@ -130,3 +130,11 @@ def test_drain_delay_checked(given, option):
     with pytest.raises(InputError) as error:
         check_options(params(**given))
     assert str(error.value).startswith(option)
+
+
+def test_header_diff_names_headers_and_hides_values():
+    from ansible_collections.restate.admin.plugins.module_utils._deployment_task import _headers_text
+
+    text = _headers_text({"x-token": "s3cr3t-value", "x-keep": "other-value"}, changed={"x-token"})
+    assert text == "header x-keep: (hidden)\nheader x-token: (hidden, new value)\n"
+    assert "s3cr3t" not in text and "other-value" not in text
