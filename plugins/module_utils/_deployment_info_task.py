@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from datetime import datetime, timezone
 
@@ -61,6 +62,13 @@ def run(task):
         deployments = [one] if one else []
     elif params["service"]:
         name = params["service"].strip()
+        served = sorted({s.get("name") for d in deployments for s in d.get("services", [])})
+        if name not in served:
+            # A misspelled name would match nothing and look like "nothing to do".
+            close = difflib.get_close_matches(name, served, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            task.fail_json(msg=f"service: no deployment serves a service named {name!r}{hint}; the server's "
+                               f"deployments serve {', '.join(served) or 'no service'}")
         deployments = [d for d in deployments if any(s.get("name") == name for s in d.get("services", []))]
     if before is not None:
         deployments = [d for d in deployments if (d.get("created_at") or "")[:19] < before]

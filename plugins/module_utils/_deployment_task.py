@@ -15,12 +15,17 @@ service, no invocation that is not completed pinned to it. ``wait`` polls for th
 from __future__ import annotations
 
 from ansible_collections.restate.admin.plugins.module_utils._deployments_api import (
+    behind,
     describe,
     find_deployment,
+    judge,
+    latest_of,
+    replaced,
     validate_deployment_id,
 )
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
+from ansible_collections.restate.admin.plugins.module_utils._services_api import SETTINGS
 from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
 
 SPEC = {
@@ -38,13 +43,14 @@ SPEC = {
         "force": {"type": "bool", "default": False},
         "wait": {"type": "bool", "default": False},
         "wait_timeout": {"type": "int", "default": 300},
+        "drain_delay": {"type": "int", "default": 0},
     },
     "mutually_exclusive": [["id", "uri", "arn"]],
     "required_one_of": [["id", "uri", "arn"]],
 }
 
 PRESENT_ONLY = ("use_http_11", "additional_headers", "metadata", "assume_role_arn", "breaking")
-ABSENT_ONLY = ("wait",)
+ABSENT_ONLY = ("wait", "drain_delay")
 
 
 def check_options(params):
@@ -52,6 +58,8 @@ def check_options(params):
     state = params["state"]
     if params["wait_timeout"] < 0:
         raise InputError(f"wait_timeout must be 0 or more seconds, got {params['wait_timeout']}")
+    if params["drain_delay"] < 0:
+        raise InputError(f"drain_delay must be 0 or more seconds, got {params['drain_delay']}")
     if state == "present":
         if params["id"]:
             raise InputError("id: state=present registers by uri (HTTP) or arn (Lambda); the server chooses the id. "
@@ -107,17 +115,91 @@ def _diff(before: dict, after: dict, header: str) -> dict:
     return {"before": text(before), "after": text(after), "before_header": header, "after_header": header}
 
 
+def _replacement(client, deployments, new_id, names, latest_after) -> dict:
+    """``latest`` (the deployment is the latest of all its services after the task), ``behind`` (the services it is
+    not the latest of, and what they run on) and ``replaces`` (the older deployments it replaces, judged): none
+    while it is behind, since then the live deployment is another one (a rollback, or another run's release)."""
+    lagging = behind(new_id, names, latest_after)
+    if lagging:
+        return {"latest": False, "behind": lagging, "replaces": []}
+    older = replaced(deployments, latest_after, new_id, names)
+    pinned = client.deployments.pinned_counts([d["id"] for d in older]) if older else {}
+    return {"latest": True, "behind": {},
+            "replaces": sorted((describe(d, judge(d, latest_after, pinned)) for d in older),
+                               key=lambda d: (d.get("created_at") or "", d["id"]))}
+
+
+def _behind_message(endpoint, deployment_id, lagging) -> str:
+    runs_on = ", ".join(f"{name} runs on {where}" for name, where in lagging.items())
+    return (f"{endpoint} is registered as {deployment_id} but is not the latest deployment of "
+            f"{', '.join(lagging)} ({runs_on})")
+
+
+def _predicted_latest(services, answer_services, new_id) -> dict:
+    """latest_of after a registration the server only dry-ran: its services move to the new deployment."""
+    moved = {s.get("name") for s in answer_services}
+    after = [s for s in services if s.get("name") not in moved] + [
+        {"name": name, "deployment_id": new_id} for name in moved]
+    return latest_of(after)
+
+
+def _headers_text(headers: dict, changed=()) -> str:
+    """Header names only: the values may be credentials."""
+    return "".join(f"header {name}: (hidden{', new value' if name in changed else ''})\n" for name in sorted(headers))
+
+
+def _update_in_place(task, client, params, existing):
+    """Bring a registered endpoint's additional_headers to the given ones with PATCH /deployments/{id} (which a 1.7
+    server applies without new revisions), and say so where the server cannot update what differs (metadata,
+    use_http_11). (changed, (diff before, diff after))."""
+    have = {str(k): str(v) for k, v in (existing.get("additional_headers") or {}).items()}
+    notes = []
+    if params["metadata"] is not None:
+        wanted_metadata = {str(k): str(v) for k, v in params["metadata"].items()}
+        if wanted_metadata != (existing.get("metadata") or {}):
+            notes.append("metadata")
+    if params["uri"] and existing.get("http_version") and \
+            (existing["http_version"] == "HTTP/1.1") != bool(params["use_http_11"]):
+        notes.append(f"use_http_11 (registered with {existing['http_version']})")
+    if notes:
+        task.warn(f"deployment {existing['id']} is registered with other {' and '.join(notes)} than given; the server "
+                  "does not update them on a registered deployment (PATCH /deployments/{id} ignores them), so they "
+                  "are unchanged. Register the endpoint under a new URI (a new deployment) to change them")
+    if params["additional_headers"] is None:
+        return False, ("", "")
+    wanted = {str(k): str(v) for k, v in params["additional_headers"].items()}
+    if wanted == have:
+        return False, (_headers_text(have), _headers_text(have))
+    new_values = {name for name in wanted if have.get(name) != wanted[name]}
+    if not task.check_mode:
+        try:
+            answer = client.deployments.update(existing["id"], {"additional_headers": wanted})
+        except RestateApiError as error:
+            if error.status not in (404, 405, 501):
+                raise
+            raise RestateApiError(error.method, error.path, status=error.status, admin_url=error.admin_url,
+                                  reason=error.reason,
+                                  message=f"{error.message} (this server does not update the headers of registered "
+                                          f"deployment {existing['id']}, or it was removed meanwhile; register the "
+                                          "endpoint under a new URI with the new headers)")
+        if {str(k): str(v) for k, v in (answer.get("additional_headers") or {}).items()} != wanted:
+            raise RestateApiError("PATCH", f"/deployments/{existing['id']}", status=200,
+                                  message="the server answered with other headers than sent; they were not updated")
+    return True, (_headers_text(have), _headers_text(wanted, new_values))
+
+
 def present(task, client, params):
     endpoint = params["uri"] or params["arn"]
     deployments = client.deployments.list()
     existing = find_deployment(deployments, uri=params["uri"], arn=params["arn"])
-    current = _runs_on(client.services.list())
+    services = client.services.list()
+    current = _runs_on(services)
     outcome = {"changed": False}
 
     answer = None
     if existing is not None:
         names = [s["name"] for s in existing.get("services", [])]
-        behind = sorted(n for n in names if current.get(n, {}).get("deployment_id") != existing["id"])
+        lagging = sorted(n for n in names if current.get(n, {}).get("deployment_id") != existing["id"])
         try:
             created, answer = client.deployments.register(_body(params, force=False, dry_run=True))
             unchanged = True
@@ -129,18 +211,22 @@ def present(task, client, params):
                                               f"{existing['id']} and what it serves now differs; force: true "
                                               "registers it again)")
             unchanged = False
-        if unchanged and not (params["force"] and behind):
-            if behind:
-                runs_on = ", ".join(f"{n} runs on {current[n]['deployment_id']}" for n in behind)
-                task.warn(f"{endpoint} is registered as {existing['id']} but is not the latest deployment of "
-                          f"{', '.join(behind)} ({runs_on}); registering it again changes nothing. Set force: true "
-                          "to make it the latest again (a rollback); that gives those services new revisions")
+        if unchanged and not (params["force"] and lagging):
+            updated, header_diff = _update_in_place(task, client, params, existing)
+            replacement = _replacement(client, deployments, existing["id"], names, latest_of(services))
+            if lagging:
+                task.warn(_behind_message(endpoint, existing["id"], replacement["behind"]) + "; registering it "
+                          "again changes nothing. Set force: true to make it the latest again (a rollback); that "
+                          "gives those services new revisions")
             outcome["deployment"] = dict(describe(existing, {}), created=False)
             outcome["runs_on"] = {n: current[n] for n in names if n in current}
-            outcome["latest"] = not behind
+            outcome.update(replacement)
+            outcome["changed"] = updated
             if task.diff_mode:
                 view = {n: current[n] for n in names if n in current}
                 outcome["diff"] = _diff(view, view, f"deployment {endpoint}")
+                outcome["diff"]["before"] += header_diff[0]
+                outcome["diff"]["after"] += header_diff[1]
             return outcome
 
     try:
@@ -151,13 +237,22 @@ def present(task, client, params):
         raise RestateApiError(error.method, error.path, status=error.status, admin_url=error.admin_url,
                               message=f"{error.message} (nothing was registered; breaking: true allows an "
                                       "incompatible change)")
-    services = answer.get("services", [])
-    names = [s.get("name") for s in services]
-    after = _runs_on(services)
+    answer_services = answer.get("services", [])
+    names = [s.get("name") for s in answer_services]
+    after = _runs_on(answer_services)
     before = {n: current.get(n, {"deployment_id": None, "revision": None}) for n in names}
-    outcome["changed"] = True
-    deployment = {"id": answer.get("id"), ("uri" if params["uri"] else "arn"): endpoint,
-                  "services": sorted(({"name": s.get("name"), "revision": s.get("revision")} for s in services),
+    new_id = answer.get("id")
+    known = find_deployment(deployments, deployment_id=new_id)
+    # A 200 for an endpoint not found by its URI: the server took it for a registered one (the https form of an
+    # http endpoint). Changed only if the services moved or got new revisions.
+    outcome["changed"] = created or before != after
+    if known is not None and existing is None:
+        nothing = "" if outcome["changed"] else " and changed nothing"
+        task.warn(f"{endpoint} is the endpoint the server has registered as {new_id} "
+                  f"({known.get('uri') or known.get('arn')}); the server took it as that one{nothing}")
+    deployment = {"id": new_id,
+                  ("uri" if params["uri"] else "arn"): (known.get("uri") or known.get("arn")) if known else endpoint,
+                  "services": sorted(({"name": s.get("name"), "revision": s.get("revision")} for s in answer_services),
                                      key=lambda s: s["name"]),
                   "created": created}
     if answer.get("sdk_version"):
@@ -166,7 +261,13 @@ def present(task, client, params):
         deployment["dry_run"] = True  # the server's dry run gives an id it does not keep
     outcome["deployment"] = deployment
     outcome["runs_on"] = after
-    outcome["latest"] = True
+    # What the registration resets the settings to (in check mode, what it would): a check run of restate_service
+    # compares with these, since the dry run left the server's as they were.
+    outcome["service_settings"] = {s.get("name"): {k: s[k] for k in SETTINGS if k in s} for s in answer_services}
+    # Read again after a real registration: another run may have registered its own deployment meanwhile.
+    latest_after = (_predicted_latest(services, answer_services, new_id) if task.check_mode
+                    else latest_of(client.services.list()))
+    outcome.update(_replacement(client, deployments, new_id, names, latest_after))
     if task.diff_mode:
         outcome["diff"] = _diff(before, after, f"deployment {endpoint}")
     return outcome
@@ -187,43 +288,86 @@ def not_drained_message(deployment, judged) -> str:
     return f"deployment {deployment['id']} is not drained: " + "; ".join(parts)
 
 
+def blocked_by(judged) -> list:
+    """Why a deployment is not drained: ``latest`` (it is the latest of a service) and/or ``pinned``."""
+    return [reason for reason, present_ in (("latest", judged["latest_of"]), ("pinned", judged["pinned_total"]))
+            if present_]
+
+
+def _gone(target, judged, waited) -> dict:
+    """The outcome when the deployment is no longer on the server: someone (another run) removed it."""
+    return {"changed": False, "removed": False, "gone": True, "blocked_by": [], "waited": waited,
+            "deployment": describe(target, judged or {})}
+
+
 def absent(task, client, params):
     deployments = client.deployments.list()
     target = find_deployment(deployments, deployment_id=params["id"], uri=params["uri"], arn=params["arn"])
     if target is None:
-        return {"changed": False, "deployment": None, "removed": False}
+        return {"changed": False, "deployment": None, "removed": False, "gone": True, "blocked_by": []}
     judged = _state(client, target)
-    outcome = {"changed": True, "removed": False}
+    outcome = {"changed": True, "removed": False, "gone": False}
     waited = 0.0
-    if judged["status"] != "drained" and not params["force"]:
-        if not params["wait"]:
-            outcome.update(changed=False, deployment=describe(target, judged))
+    delay = params["drain_delay"]
+    if not params["force"] and (judged["status"] != "drained" or delay):
+        if judged["status"] != "drained" and not params["wait"]:
+            outcome.update(changed=False, deployment=describe(target, judged), blocked_by=blocked_by(judged))
             raise _Refused(not_drained_message(target, judged) + ". wait: true waits up to wait_timeout for the "
                            "drain; force: true removes it anyway", outcome)
         if task.check_mode:
-            task.warn(not_drained_message(target, judged) + f"; the run would wait up to {params['wait_timeout']}s "
-                      "for the drain before removing it")
+            if judged["status"] != "drained":
+                task.warn(not_drained_message(target, judged) + f"; the run would wait up to "
+                          f"{params['wait_timeout']}s for the drain before removing it")
         else:
-            poll = Poll(timeout=params["wait_timeout"])
-            for unused_round in poll.rounds():
-                judged = _state(client, target)
-                poll.last = judged
-                if judged["status"] == "drained":
-                    poll.done()
-            waited = round(poll.elapsed(), 1)
-            if poll.timed_out:
-                outcome.update(changed=False, deployment=describe(target, judged), waited=waited)
-                raise _Refused(not_drained_message(target, judged) + f" after waiting {waited}s (wait_timeout "
-                               f"{params['wait_timeout']}); nothing was removed", outcome)
+            judged, waited, drained_for = _watch(client, target, judged, params)
+            if judged is None:
+                return _gone(target, {}, waited)
+            if drained_for is None or drained_for < delay:
+                reasons = blocked_by(judged) or ["drain_delay"]
+                outcome.update(changed=False, deployment=describe(target, judged), waited=waited, blocked_by=reasons)
+                if reasons == ["drain_delay"]:
+                    message = (f"deployment {target['id']} has been drained for {drained_for or 0:.1f}s only, less "
+                               f"than drain_delay {delay}s")
+                else:
+                    message = not_drained_message(target, judged)
+                raise _Refused(message + f" after waiting {waited}s (wait_timeout {params['wait_timeout']}, "
+                               f"drain_delay {delay}); nothing was removed", outcome)
     outcome["deployment"] = describe(target, judged)
     outcome["waited"] = waited
+    outcome["blocked_by"] = []
     if not task.check_mode:
         outcome["removed"] = client.deployments.remove(target["id"])
         outcome["changed"] = outcome["removed"]
+        outcome["gone"] = not outcome["removed"]  # 404: removed meanwhile by someone else
     if task.diff_mode:
         outcome["diff"] = {"before": f"{target['id']}: {judged['status']}\n", "after": "",
                            "before_header": f"deployment {target['id']}", "after_header": f"deployment {target['id']}"}
     return outcome
+
+
+def _watch(client, target, judged, params):
+    """Poll the deployment until it has been drained for drain_delay seconds in a row, or the time is up: not drained
+    at wait_timeout (without wait: at once), or not drained long enough by wait_timeout plus drain_delay. (judged, waited, drained
+    for how many seconds at the end or None); judged is None when the deployment is gone."""
+    delay = params["drain_delay"]
+    poll = Poll(timeout=(params["wait_timeout"] if params["wait"] else 0) + delay)
+    drained_since = None
+    for unused_round in poll.rounds():
+        if client.deployments.get(target["id"]) is None:
+            return None, round(poll.elapsed(), 1), None
+        judged = _state(client, target)
+        if judged["status"] != "drained":
+            drained_since = None
+            if not params["wait"] or poll.elapsed() >= params["wait_timeout"]:
+                break  # the delay counts only once drained: not drained by wait_timeout is a timeout
+            continue
+        if drained_since is None:
+            drained_since = poll.elapsed()
+        if poll.elapsed() - drained_since >= delay:
+            poll.done()
+    waited = round(poll.elapsed(), 1)
+    drained_for = None if drained_since is None else poll.elapsed() - drained_since
+    return judged, waited, drained_for
 
 
 class _Refused(Exception):

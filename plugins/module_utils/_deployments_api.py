@@ -17,6 +17,8 @@ from ansible_collections.restate.admin.plugins.module_utils._errors import Input
 from ansible_collections.restate.admin.plugins.module_utils._selection import DEPLOYMENT_ID_PATTERN, sql_literal
 
 STATUSES = ("active", "draining", "drained")
+# The key under which judge's ``pinned`` counts attempts running on a deployment before they are pinned to it.
+RUNNING_UNPINNED = "running (attempt not pinned yet)"
 
 
 def validate_deployment_id(value, option="id") -> str:
@@ -50,6 +52,25 @@ def latest_of(services) -> dict:
     for service in services:
         latest.setdefault(service.get("deployment_id"), []).append(service.get("name"))
     return latest
+
+
+def replaced(deployments, latest: dict, new_id: str, new_services) -> list:
+    """The deployments of ``deployments`` that the deployment ``new_id`` replaces: they serve one of ``new_services``
+    and, in ``latest`` (latest_of of the services as they are, or will be, after the registration), are the latest of
+    no service. A deployment still the latest of any service is live and never replaced (after a rollback, the
+    deployment rolled back to is the latest again)."""
+    names = set(new_services)
+
+    def shares_a_service(deployment):
+        return any(s.get("name") in names for s in deployment.get("services", []))
+
+    return [d for d in deployments if d.get("id") != new_id and not latest.get(d.get("id")) and shares_a_service(d)]
+
+
+def behind(new_id: str, new_services, latest: dict) -> dict:
+    """{service: the deployment it runs on} for each of ``new_services`` whose latest deployment is not ``new_id``."""
+    runs_on = {name: deployment_id for deployment_id, names in latest.items() for name in names}
+    return {name: runs_on.get(name) for name in sorted(new_services) if runs_on.get(name) != new_id}
 
 
 def judge(deployment: dict, latest: dict, pinned: dict) -> dict:
@@ -103,6 +124,10 @@ class DeploymentsApi:
         response = self.transport.request("POST", "/deployments", json_body=body, idempotent=bool(body.get("dry_run")))
         return response.status_code == 201, response.json()
 
+    def update(self, deployment_id: str, changes: dict) -> dict:
+        """PATCH /deployments/{id} (headers, metadata, use_http_11); the deployment as the server answers after it."""
+        return self.transport.request("PATCH", _path(deployment_id), json_body=changes).json()
+
     def remove(self, deployment_id: str) -> bool:
         """DELETE with force=true (the only removal the server does); False when it was already gone."""
         response = self.transport.request("DELETE", _path(deployment_id), params={"force": "true"}, idempotent=True,
@@ -110,16 +135,26 @@ class DeploymentsApi:
         return response.status_code != 404
 
     def pinned_counts(self, deployment_ids) -> dict:
-        """{deployment id: {status: count}} of invocations not completed that are pinned to each deployment."""
+        """{deployment id: {status: count}} of invocations not completed that are pinned to each deployment, and under
+        ``RUNNING_UNPINNED`` the attempts running on it that are not pinned yet (a handler in its first step, which
+        pins to it once it journals): removing the deployment under them would strand them."""
         ids = [i for i in deployment_ids if i]
         counts = {i: {} for i in ids}
         if not ids:
             return counts
+        listed = ", ".join(map(sql_literal, ids))
         rows = self.queries.query(
-            "SELECT pinned_deployment_id, status, COUNT(*) AS count FROM sys_invocation WHERE status != 'completed' "
-            f"AND pinned_deployment_id IN ({', '.join(map(sql_literal, ids))}) GROUP BY pinned_deployment_id, status")
+            "SELECT pinned_deployment_id, last_attempt_deployment_id, status, COUNT(*) AS count FROM sys_invocation "
+            f"WHERE status != 'completed' AND (pinned_deployment_id IN ({listed}) OR (pinned_deployment_id IS NULL "
+            f"AND status = 'running' AND last_attempt_deployment_id IN ({listed}))) "
+            "GROUP BY pinned_deployment_id, last_attempt_deployment_id, status")
         for row in rows:
-            counts.setdefault(row["pinned_deployment_id"], {})[row["status"]] = row["count"]
+            if row.get("pinned_deployment_id"):
+                mine = counts.setdefault(row["pinned_deployment_id"], {})
+                mine[row["status"]] = mine.get(row["status"], 0) + row["count"]
+            else:
+                mine = counts.setdefault(row["last_attempt_deployment_id"], {})
+                mine[RUNNING_UNPINNED] = mine.get(RUNNING_UNPINNED, 0) + row["count"]
         return counts
 
     def judged(self, deployments) -> dict:

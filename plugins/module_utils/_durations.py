@@ -5,7 +5,8 @@
 
 Accepted: the collection's age vocabulary (``90s``, ``12h``, ``7d``, ``2w``, ``1d12h``), ISO 8601 without years or
 months (``PT3H``, ``P1D``, ``P1W``, ``PT1.5S``) and the server's "friendly" form (``5 hours``, ``1d 2h``,
-``1 day``, ``1h 30m``, ``500ms``). A restate-server 1.7 refuses years and months ("please use units of days or
+``1 day``, ``1h 30m``, ``500ms``; lower case only, as the server takes it: it refuses ``5M``, ``1D``, ``2W``,
+``5 Hours``, while ISO 8601 is taken in either case). A restate-server 1.7 refuses years and months ("please use units of days or
 smaller"), so they are refused here too, before any call. Values are whole milliseconds; ``to_server`` writes one
 in the server's own compact form (``1d 12h``), which every server takes.
 """
@@ -55,7 +56,13 @@ def parse_duration(value, option: str) -> int:
     upper = text.upper()
     if upper.startswith("P"):
         return _iso(upper, text, option)
-    return _friendly(text.lower(), text, option)
+    if text != text.lower():
+        # The server's units are lower case: it refuses 5M, 1D, 2W, 5 Hours (422); read as 5m, 5M would turn a
+        # "5 months" into 5 minutes.
+        raise InputError(f"{option}: {text[:80]!r} has an upper-case unit, which the server refuses; units are "
+                         "lower case (ms, s, m for minutes, h, d, w), and months or years are refused, e.g. '5m', "
+                         "'30d' or 'P30D'")
+    return _friendly(text, text, option)
 
 
 def _iso(upper: str, text: str, option: str) -> int:

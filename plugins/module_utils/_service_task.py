@@ -23,7 +23,12 @@ SPEC = {
         "workflow_completion_retention": {"type": "str"},
         "inactivity_timeout": {"type": "str"},
         "abort_timeout": {"type": "str"},
+        "settings": {"type": "dict"},
+        "check_mode_base": {"type": "dict"},
     },
+    "mutually_exclusive": [["settings", "public"], ["settings", "idempotency_retention"],
+                           ["settings", "journal_retention"], ["settings", "workflow_completion_retention"],
+                           ["settings", "inactivity_timeout"], ["settings", "abort_timeout"]],
 }
 
 
@@ -44,6 +49,10 @@ def run(task):
         if service is None:
             raise InputError(f"name: the server has no service {name!r}; register the deployment that serves it "
                              "first (restate.admin.restate_deployment)")
+        if task.check_mode and params["check_mode_base"]:
+            # A registration earlier in this check run would reset these; compare with what it would leave.
+            service = dict(service, **{k: v for k, v in params["check_mode_base"].items() if k in SETTINGS})
+            service.pop("info", None)
         changes = setting_changes(service, wanted)
         before = summary(service)
         after = dict(before, **changes)

@@ -9,6 +9,7 @@ what differs). What a 1.7 server answers is recorded in docs/deployments-and-ser
 
 from __future__ import annotations
 
+import difflib
 import re
 from urllib.parse import quote
 
@@ -52,8 +53,26 @@ class ServicesApi:
         return self.transport.request("PATCH", _path(name), json_body=changes).json()
 
 
+def settings_given(params: dict) -> dict:
+    """The settings as options: ``params`` itself, or its ``settings`` dict (a role passes one per service) with every
+    key checked, since a misspelled key would otherwise leave that setting as a registration reset it."""
+    given = params.get("settings")
+    if given is None:
+        return params
+    unknown = sorted(str(key) for key in given if key not in SETTINGS)
+    if unknown:
+        hints = [f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key)
+                 for key, close in ((key, difflib.get_close_matches(key, SETTINGS, n=1)) for key in unknown)]
+        raise InputError(f"settings: unknown {'key' if len(unknown) == 1 else 'keys'} {', '.join(hints)}; the "
+                         f"settings are {', '.join(SETTINGS)}")
+    if "public" in given and not isinstance(given["public"], bool):
+        raise InputError(f"settings: public must be true or false, got {given['public']!r}")
+    return dict(given)
+
+
 def wanted_settings(params: dict) -> dict:
     """The settings given in ``params`` (None: not managed), durations as milliseconds; InputError names the option."""
+    params = settings_given(params)
     wanted = {}
     if params.get("public") is not None:
         wanted["public"] = bool(params["public"])

@@ -13,12 +13,20 @@ description:
     Restate server (C(POST /deployments)); the server discovers its services, and new invocations of those services
     run on it.
   - An endpoint the server already knows is left alone (C(changed=false)) unless O(force=true) and it is not the
-    latest deployment of its services (a rollback) or what it serves changed. The module says so in a warning when
+    latest deployment of its services (a rollback) or what it serves changed, or O(additional_headers) differ from
+    its registered headers (updated in place). The module says so in a warning when
     a known endpoint is not the latest.
   - With O(state=absent), removes the deployment given by O(id), O(uri) or O(arn), but only a drained one - the latest
-    deployment of no service, with no invocation that is not completed pinned to it. Otherwise the task fails naming
+    deployment of no service, with no invocation that is not completed pinned to it and no attempt running on it
+    (an invocation in its first step is not pinned yet, but would be stranded). Otherwise the task fails naming
     the services it still serves and its pinned invocations per status, unless O(force=true). O(wait=true) waits up to
     O(wait_timeout) for the drain, then removes it.
+  - With O(state=present), RV(replaces) lists the deployments the endpoint replaces - those that serve one of its
+    services and are the latest of no service after the task - read from the server after the registration; the
+    deployment_release role retires exactly those.
+  - An endpoint given in another form than the registered one (V(https://) for a registered V(http://)) is taken by
+    the server as the registered one; the module reports it unchanged, with a warning, unless the registration moved
+    or revised its services.
   - A restate-server removes a deployment only when forced (C(DELETE /deployments/{id}?force=true)); the drain check
     is this module's, made just before the removal.
 author:
@@ -47,15 +55,22 @@ options:
   use_http_11:
     description:
       - Talk to the endpoint over HTTP/1.1 (request/response) instead of HTTP/2. O(uri) only.
+      - A restate-server 1.7 does not change it on a registered deployment; a value other than registered gives a
+        warning and changes nothing.
     type: bool
     default: false
   additional_headers:
     description:
       - Headers the server sends with every request to the endpoint. Never returned or logged.
+      - For an endpoint already registered, the headers are brought to exactly these (a rotation) with
+        C(PATCH /deployments/{id}), which gives its services no new revision; the diff names the headers and hides
+        their values. A server without that call fails the task saying so.
     type: dict
   metadata:
     description:
       - Metadata to attach to the deployment (string keys and values).
+      - A restate-server 1.7 does not update the metadata of a registered deployment; other metadata than registered
+        gives a warning and changes nothing.
     type: dict
   assume_role_arn:
     description:
@@ -86,6 +101,14 @@ options:
       - Seconds O(wait) waits.
     type: int
     default: 300
+  drain_delay:
+    description:
+      - With O(state=absent), seconds the deployment must be seen drained, without a break, before it is removed
+        (the Restate Kubernetes operator waits 300 by default). The module watches it that long; when it stops being
+        drained meanwhile, the wait goes on within O(wait_timeout) with O(wait=true), and the removal is refused
+        without it. V(0) removes a drained deployment at once.
+    type: int
+    default: 0
 extends_documentation_fragment:
   - restate.admin.connection
   - restate.admin.action_group
@@ -103,7 +126,8 @@ attributes:
   diff_mode:
     support: full
     details:
-      - O(state=present), each service of the endpoint with the deployment and revision it runs on, before and after.
+      - O(state=present), each service of the endpoint with the deployment and revision it runs on, before and after;
+        for a registered endpoint given O(additional_headers), the header names (values hidden, changed ones marked).
       - O(state=absent), the deployment and its status before; nothing after.
   platform:
     platforms: posix
@@ -131,6 +155,12 @@ EXAMPLES = r"""
     metadata:
       release: "2.0.0"
 
+- name: Rotate the token the server sends to the endpoint (updated in place, no new revisions)
+  restate.admin.restate_deployment:
+    uri: http://checkout-v2:9080
+    additional_headers:
+      Authorization: "Bearer {{ checkout_token }}"
+
 - name: Register a Lambda version
   restate.admin.restate_deployment:
     arn: arn:aws:lambda:eu-central-1:123456789012:function:checkout:7
@@ -147,6 +177,13 @@ EXAMPLES = r"""
     state: absent
     wait: true
     wait_timeout: 600
+
+- name: Retire an old release once it has stayed drained for five minutes
+  restate.admin.restate_deployment:
+    uri: http://checkout-v1:9080
+    state: absent
+    wait: true
+    drain_delay: 300
 
 - name: Remove a deployment by id whatever still runs on it
   restate.admin.restate_deployment:
@@ -194,7 +231,8 @@ deployment:
       type: list
       elements: str
     pinned:
-      description: O(state=absent) - invocations not completed pinned to it, per status.
+      description: O(state=absent) - invocations not completed pinned to it, per status; under
+        C(running (attempt not pinned yet)), attempts running on it that are not pinned yet.
       type: dict
       sample: {suspended: 3, running: 1}
     pinned_total:
@@ -207,13 +245,49 @@ runs_on:
   type: dict
   sample: {Checkout: {deployment_id: dp_11y34lPUiDu9cYkItxmdc2Z, revision: 2}}
 latest:
-  description: O(state=present) - whether the endpoint is the latest deployment of all its services after the task.
+  description: O(state=present) - whether the endpoint is the latest deployment of all its services after the task
+    (read from the server after a registration; in check mode, as the dry run predicts).
   returned: when O(state=present)
   type: bool
+service_settings:
+  description: O(state=present), when the endpoint was registered (in check mode, would be) - each service's settings
+    as the registration leaves them (it resets them to what the endpoint declares), as the server answered.
+  returned: when O(state=present) registered (or in check mode would register) the endpoint
+  type: dict
+  sample: {Checkout: {public: true, journal_retention: 1d, idempotency_retention: 1d, abort_timeout: 10m}}
+behind:
+  description: O(state=present) - the services the endpoint is not the latest deployment of after the task, each with
+    the deployment it runs on (after a rollback to another deployment, or another registration meanwhile).
+  returned: when O(state=present)
+  type: dict
+  sample: {Checkout: dp_11y34lPUiDu9cYkItxmdc2Z}
+replaces:
+  description:
+    - O(state=present) - the older deployments this one replaces, oldest first - they serve one of its services and
+      are the latest of no service after the task - each with RV(deployment.status), RV(deployment.latest_of),
+      RV(deployment.pinned) and RV(deployment.pinned_total). Empty while RV(latest) is false - then the live
+      deployment is another one, and none is replaced.
+  returned: when O(state=present)
+  type: list
+  elements: dict
+  sample: [{id: dp_11y34lPUiDu9cYkItxmdc2Z, status: draining, latest_of: [], pinned: {suspended: 1}, pinned_total: 1}]
 removed:
   description: O(state=absent) - whether the deployment was removed.
   returned: when O(state=absent)
   type: bool
+gone:
+  description: O(state=absent) - true when the deployment was not, or no longer, on the server (at the start, during
+    the wait or at the removal) - removed by someone else, or never there.
+  returned: when O(state=absent)
+  type: bool
+blocked_by:
+  description: O(state=absent) - why the removal was refused - V(latest) (the latest deployment of a service),
+    V(pinned) (invocations pinned or attempts running on it), V(drain_delay) (drained for less than O(drain_delay));
+    empty when nothing blocked it. A failure without it is an error (the server unreachable, bad input).
+  returned: when O(state=absent) found the deployment
+  type: list
+  elements: str
+  sample: [pinned]
 waited:
   description: O(state=absent) - seconds spent waiting for the drain.
   returned: when O(state=absent) found the deployment

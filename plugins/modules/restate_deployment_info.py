@@ -33,6 +33,7 @@ options:
   service:
     description:
       - Only the deployments that serve this service (at any revision).
+      - A name that no deployment serves (a misspelling) fails the task, naming the services there are.
     type: str
   status:
     description:

@@ -54,6 +54,20 @@ options:
     description:
       - How long after the inactivity timeout the server aborts an invocation that did not suspend.
     type: str
+  settings:
+    description:
+      - The settings as one dict (keys V(public), V(idempotency_retention), V(journal_retention),
+        V(workflow_completion_retention), V(inactivity_timeout), V(abort_timeout)), instead of the options of the same
+        names - for a role or playbook that keeps them per service in a variable. An unknown key (a misspelling) fails
+        the task before any call, naming the closest setting.
+    type: dict
+  check_mode_base:
+    description:
+      - In check mode, the service's settings to compare with instead of those the server has now - what a
+        registration earlier in the same check run would reset them to (the
+        RV(restate.admin.restate_deployment#module:service_settings) of that registration), so that C(--check) reports
+        the changes the real run will make. Ignored outside check mode.
+    type: dict
 extends_documentation_fragment:
   - restate.admin.connection
   - restate.admin.action_group

@@ -83,6 +83,72 @@ def test_known_endpoint_not_latest_warns_and_force_rolls_back(lab, play):
     assert all(lab.services()[name]["revision"] == revisions[name] + 1 for name in SERVICES)
 
 
+def test_the_https_form_of_a_registered_http_endpoint_is_reported_unchanged(lab, play):
+    version = lab.version()
+    known_id = lab.register(version.url)
+    before = {name: s["revision"] for name, s in lab.services().items()}
+    for check in (True, False):
+        again = register(play, version.url.replace("http://", "https://"), check=check)
+        assert not again["failed"], again["msg"]
+        assert again["changed"] is False and again["deployment"]["id"] == known_id, again
+        assert again["deployment"]["uri"].startswith("http://") and again["latest"] is True
+        assert any("the server took it as that one and changed nothing" in w for w in again["warnings"]), again
+    assert {name: s["revision"] for name, s in lab.services().items()} == before
+
+
+def test_headers_of_a_registered_endpoint_rotated_in_place(lab, play):
+    version = lab.version()
+    known_id = register(play, version.url, additional_headers={"x-token": "token-one-9f3a", "x-keep": "kept-value-77c1"})["deployment"]["id"]
+    revisions = {name: s["revision"] for name, s in lab.services().items()}
+
+    def headers():
+        response = lab.server.http.get(f"{lab.server.admin_url}/deployments/{known_id}", timeout=30)
+        assert response.status_code == 200, (known_id, response.status_code, response.text)
+        return response.json().get("additional_headers")
+
+    rotated = {"x-token": "token-two-5b2e", "x-keep": "kept-value-77c1"}
+    planned = register(play, version.url, check=True, diff=True, additional_headers=rotated)
+    assert not planned["failed"], planned["msg"]
+    assert planned["changed"] is True and headers() == {"x-token": "token-one-9f3a", "x-keep": "kept-value-77c1"}
+    assert "header x-token: (hidden, new value)\n" in planned["diff"]["after"]
+    assert "header x-keep: (hidden)\n" in planned["diff"]["after"]
+    assert "token-one" not in str(planned) and "token-two" not in str(planned["diff"])
+
+    done = register(play, version.url, diff=True, additional_headers=rotated)
+    assert not done["failed"], done["msg"]
+    assert done["changed"] is True and done["deployment"]["id"] == known_id and headers() == rotated
+    assert "token-two" not in str(done)
+    for check in (True, False):
+        again = register(play, version.url, check=check, additional_headers=rotated)
+        assert again["changed"] is False, again
+    assert {name: s["revision"] for name, s in lab.services().items()} == revisions  # no new revisions
+
+    noted = register(play, version.url, additional_headers=rotated, metadata={"release": "9"})
+    assert noted["changed"] is False
+    assert any("does not update them" in w and "metadata" in w for w in noted["warnings"]), noted
+
+
+def test_an_attempt_running_unpinned_keeps_the_deployment_from_draining(lab, play):
+    # A handler busy before its first journal entry is not pinned yet; removing its deployment would strand it.
+    old_id = lab.register(lab.version().url)
+    busy = lab.server.send("Tester/idle_first", 600)
+    lab.server.wait_statuses([busy], "running")
+    lab.register(lab.version().url)
+    assert lab.pinned(busy) is None
+    listed = info(play, id=old_id)["deployments"][0]
+    assert listed["status"] == "draining" and listed["pinned"] == {"running (attempt not pinned yet)": 1}, listed
+    refused = play.run(DEPLOYMENT, {"id": old_id, "state": "absent"})
+    assert refused["failed"] and refused["blocked_by"] == ["pinned"] and old_id in lab.deployment_ids()
+    lab.kill(busy)
+    lab.server.wait_statuses([busy], "completed")
+
+    started = time.monotonic()
+    removed = play.run(DEPLOYMENT, {"id": old_id, "state": "absent", "drain_delay": 3})
+    assert not removed["failed"], removed["msg"]
+    assert removed["removed"] is True and removed["waited"] >= 3 and time.monotonic() - started >= 3
+    assert old_id not in lab.deployment_ids()
+
+
 def test_removal_refused_while_pinned_allowed_once_they_end(lab, play):
     old = lab.version()
     old_id = lab.register(old.url)

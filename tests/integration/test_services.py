@@ -69,6 +69,8 @@ def test_unknown_service_fails_naming_it(play):
 @pytest.mark.parametrize("value, words", [
     ("1y", "years or months"), ("P1M", "years or months"), ("abc", "not a duration"), ("3600", "no unit"),
     ("-1s", "negative"), ("1x", "unknown unit"),
+    # the server refuses upper-case units (422); read as 5m, "5M" (months?) was 5 minutes of retention
+    ("5M", "upper-case unit"), ("1D", "upper-case unit"), ("2W", "upper-case unit"), ("5 Hours", "upper-case unit"),
 ])
 def test_bad_durations_refused_before_any_call(play, value, words):
     # admin_url points at a closed port: a request would fail with "Cannot reach"
@@ -76,6 +78,17 @@ def test_bad_durations_refused_before_any_call(play, value, words):
                                 "retries": 0})
     assert result["failed"]
     assert result["msg"].startswith("journal_retention: ") and words in result["msg"], result["msg"]
+
+
+def test_settings_dict_refuses_a_misspelled_key_before_any_call(lab, play):
+    before = lab.services()["Tester"]["journal_retention"]
+    result = play.run(SERVICE, {"name": "Tester", "settings": {"journal_retension": "3d"}})
+    assert result["failed"], result
+    assert result["msg"].startswith("settings: unknown key 'journal_retension' (did you mean 'journal_retention'?)")
+    assert lab.services()["Tester"]["journal_retention"] == before
+    done = play.run(SERVICE, {"name": "Tester", "settings": {"journal_retention": "4d"}})
+    assert done["changed"] is True and lab.services()["Tester"]["journal_retention"] == "4d"
+    assert play.run(SERVICE, {"name": "Tester", "settings": {"journal_retention": "96h"}})["changed"] is False
 
 
 def test_service_info(lab, play):

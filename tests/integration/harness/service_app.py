@@ -78,6 +78,14 @@ async def run_long(ctx: restate.Context, seconds: int) -> str:
     return await ctx.run_typed("idle", _idle, seconds=seconds)
 
 
+@tester.handler(inactivity_timeout=timedelta(hours=2), abort_timeout=timedelta(hours=2),
+                invocation_retry_policy=SETTLE_SOON)
+async def idle_first(ctx: restate.Context, seconds: int) -> str:
+    """Runs ``seconds`` before its first journal entry: an attempt running on its deployment, not pinned to it."""
+    await asyncio.sleep(seconds)
+    return "done"
+
+
 @tester.handler(
     invocation_retry_policy=InvocationRetryPolicy(
         initial_interval=timedelta(hours=1), max_attempts=1000, on_max_attempts="pause"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.restate.admin.plugins.module_utils._deployment_task import SPEC, check_options
+from ansible_collections.restate.admin.plugins.module_utils._deployment_task import SPEC, blocked_by, check_options
 from ansible_collections.restate.admin.plugins.module_utils._deployments_api import (
+    RUNNING_UNPINNED,
+    DeploymentsApi,
+    behind,
     find_deployment,
     judge,
     latest_of,
+    replaced,
 )
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 
@@ -70,3 +74,67 @@ def test_created_before_names_the_option():
     assert len(_created_before("7d")) == 19
     with pytest.raises(InputError, match="^created_before: 'soon'"):
         _created_before("soon")
+
+
+ROLLED_BACK = {"id": "dp_14kKZRSv3ZaBbgGXytVk2xX", "uri": "http://127.0.0.1:9082/",
+               "services": [{"name": "Tester"}, {"name": "Other"}]}
+
+
+def test_replaced_never_includes_a_live_deployment():
+    # After a rollback OLD is the latest again: releasing NEW (behind) replaces nothing, and OLD is never replaced.
+    rolled_back = latest_of([{"name": "Tester", "deployment_id": OLD["id"]}])
+    assert behind(NEW["id"], ["Tester"], rolled_back) == {"Tester": OLD["id"]}
+    assert replaced([OLD, NEW], rolled_back, NEW["id"], ["Tester"]) == []
+    released = latest_of([{"name": "Tester", "deployment_id": NEW["id"]}])
+    assert behind(NEW["id"], ["Tester"], released) == {}
+    assert replaced([OLD, NEW], released, NEW["id"], ["Tester"]) == [OLD]
+    # still the latest of a service the new deployment does not serve: live, kept
+    partly = latest_of([{"name": "Tester", "deployment_id": NEW["id"]}, {"name": "Other", "deployment_id": ROLLED_BACK["id"]}])
+    assert replaced([OLD, NEW, ROLLED_BACK], partly, NEW["id"], ["Tester"]) == [OLD]
+
+
+def test_blocked_by_names_why():
+    latest = latest_of([{"name": "Tester", "deployment_id": NEW["id"]}])
+    assert blocked_by(judge(NEW, latest, {NEW["id"]: {"running": 1}})) == ["latest", "pinned"]
+    assert blocked_by(judge(OLD, latest, {OLD["id"]: {"suspended": 1}})) == ["pinned"]
+    assert blocked_by(judge(OLD, latest, {})) == []
+
+
+class _Queries:
+    def __init__(self, rows):
+        self.rows, self.sql = rows, None
+
+    def query(self, sql):
+        self.sql = sql
+        return self.rows
+
+
+def test_pinned_counts_include_unpinned_running_attempts():
+    queries = _Queries([
+        {"pinned_deployment_id": OLD["id"], "last_attempt_deployment_id": OLD["id"], "status": "suspended", "count": 2},
+        {"pinned_deployment_id": OLD["id"], "last_attempt_deployment_id": None, "status": "suspended", "count": 1},
+        {"pinned_deployment_id": None, "last_attempt_deployment_id": OLD["id"], "status": "running", "count": 3},
+    ])
+    counts = DeploymentsApi(None, queries, None).pinned_counts([OLD["id"], NEW["id"]])
+    assert counts == {OLD["id"]: {"suspended": 3, RUNNING_UNPINNED: 3}, NEW["id"]: {}}
+    assert "last_attempt_deployment_id" in queries.sql and "status = 'running'" in queries.sql
+    latest = latest_of([{"name": "Tester", "deployment_id": NEW["id"]}])
+    assert judge(OLD, latest, counts)["status"] == "draining"
+
+
+@pytest.mark.parametrize("given, option", [
+    ({"id": "dp_11y34lPUiDu9cYkItxmdc2Z", "state": "absent", "drain_delay": -1}, "drain_delay"),
+    ({"uri": "http://x:9080", "drain_delay": 5}, "drain_delay"),
+])
+def test_drain_delay_checked(given, option):
+    with pytest.raises(InputError) as error:
+        check_options(params(**given))
+    assert str(error.value).startswith(option)
+
+
+def test_header_diff_names_headers_and_hides_values():
+    from ansible_collections.restate.admin.plugins.module_utils._deployment_task import _headers_text
+
+    text = _headers_text({"x-token": "s3cr3t-value", "x-keep": "other-value"}, changed={"x-token"})
+    assert text == "header x-keep: (hidden)\nheader x-token: (hidden, new value)\n"
+    assert "s3cr3t" not in text and "other-value" not in text

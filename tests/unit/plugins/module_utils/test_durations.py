@@ -81,3 +81,26 @@ def test_a_setting_kept_but_not_applied_is_compared_with_its_configured_value():
     assert setting_changes(service, wanted_settings({"inactivity_timeout": "6m"})) == {"inactivity_timeout": "6m"}
     assert setting_changes(dict(service, info=[]), wanted_settings({"inactivity_timeout": "5m"})) == {
         "inactivity_timeout": "5m"}
+
+
+@pytest.mark.parametrize("text", ["5M", "1D", "2W", "5 Hours", "5H", "1 DAY"])
+def test_upper_case_units_refused_as_the_server_refuses_them(text):
+    # a 1.7.12 server answers 422 to each of these; read as 5m, "5M" (5 months?) became 5 minutes of retention
+    with pytest.raises(InputError) as error:
+        parse_duration(text, "journal_retention")
+    assert str(error.value).startswith("journal_retention: ") and "upper-case unit" in str(error.value)
+
+
+@pytest.mark.parametrize("text, ms", [("5m", 300000), ("p1d", 86400000), ("PT5m", 300000), ("P1D", 86400000)])
+def test_lower_case_units_and_iso_in_either_case_taken(text, ms):
+    assert parse_duration(text, "x") == ms
+
+
+def test_settings_dict_refuses_unknown_keys():
+    with pytest.raises(InputError) as error:
+        wanted_settings({"settings": {"journal_retension": "3d"}})
+    assert str(error.value).startswith("settings: unknown key 'journal_retension' (did you mean 'journal_retention'?)")
+    with pytest.raises(InputError, match="^settings: public must be true or false"):
+        wanted_settings({"settings": {"public": "nope"}})
+    assert wanted_settings({"settings": {"journal_retention": "3d", "public": False}}) == {
+        "journal_retention": 3 * 86400000, "public": False}
