@@ -176,8 +176,11 @@ class InvocationsApi:
 
     def _answer_error(self, path, answer, method="PATCH"):
         if answer.error is not None:
-            return RestateApiError(method, path, message=answer.error, admin_url=self.transport.admin_url,
-                                   reason=answer.reason)
+            error = RestateApiError(method, path, message=answer.error, admin_url=self.transport.admin_url,
+                                    reason=answer.reason)
+            if answer.reason == "redirect":
+                self.transport.stopped = self.transport.stopped or error  # nothing more is sent
+            return error
         if answer.status >= 400:
             return RestateApiError(method, path, status=answer.status, message=server_message(answer.body),
                                    admin_url=self.transport.admin_url, bodiless=not answer.body.strip())
@@ -218,5 +221,5 @@ def _no_such_route(error) -> bool:
 def _unanswered(answer) -> bool:
     """The node did not take the call: no answer (but not a TLS refusal), or 502/503/504 to the end."""
     if answer.error is not None:
-        return answer.reason != "tls"
+        return answer.reason not in ("tls", "redirect", "size")
     return answer.status in RETRYABLE_STATUSES
