@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._selection import DEPLOYMENT_ID_PATTERN, sql_literal
+from ansible_collections.restate.admin.plugins.module_utils._transport import answer_json, objects
 
 STATUSES = ("active", "draining", "drained")
 
@@ -89,19 +90,24 @@ class DeploymentsApi:
         self.services = services
 
     def list(self) -> list:
-        return self.transport.request("GET", "/deployments").json().get("deployments", [])
+        response = self.transport.request("GET", "/deployments")
+        return answer_json(response, "GET", "/deployments", self.transport.admin_url, DEPLOYMENTS,
+                           lambda value: isinstance(value, dict) and objects(value.get("deployments", []), "id")
+                           and all(_deployment_shape(d) for d in value.get("deployments", []))).get("deployments", [])
 
     def get(self, deployment_id: str):
         """The deployment (services in full), or None when the server does not know it."""
         response = self.transport.request("GET", _path(deployment_id), ok_statuses=(404,))
         if response.status_code == 404:
             return None
-        return response.json()
+        return answer_json(response, "GET", _path(deployment_id), self.transport.admin_url, DEPLOYMENT,
+                           _deployment_shape)
 
     def register(self, body: dict):
         """POST /deployments; (created, answer): created is True for 201 (new deployment, or a dry run of one)."""
         response = self.transport.request("POST", "/deployments", json_body=body, idempotent=bool(body.get("dry_run")))
-        return response.status_code == 201, response.json()
+        return response.status_code == 201, answer_json(response, "POST", "/deployments", self.transport.admin_url,
+                                                        DEPLOYMENT, _deployment_shape)
 
     def remove(self, deployment_id: str) -> bool:
         """DELETE with force=true (the only removal the server does); False when it was already gone."""
@@ -127,6 +133,15 @@ class DeploymentsApi:
         latest = latest_of(self.services.list())
         pinned = self.pinned_counts([d["id"] for d in deployments])
         return {d["id"]: judge(d, latest, pinned) for d in deployments}
+
+
+DEPLOYMENTS = "an object with 'deployments', a list of objects each with an 'id' and a list of 'services'"
+DEPLOYMENT = "a deployment: an object with its 'id' and a list of 'services' each with a 'name'"
+
+
+def _deployment_shape(value) -> bool:
+    return (isinstance(value, dict) and objects([value], "id") and objects(value.get("services", []), "name")
+            and all(isinstance(s.get("revision", 0), int) for s in value.get("services", [])))
 
 
 def _path(deployment_id: str) -> str:

@@ -118,6 +118,61 @@ def cut(text: str, length: int = MESSAGE_LENGTH) -> str:
     return text if len(text) <= length else f"{text[:length]}... ({len(text) - length} more characters)"
 
 
+def answer_json(response, method, path, admin_url, expected, valid=None):
+    """The JSON of an answer when ``valid(value)`` holds, else a RestateApiError naming the call and ``expected``.
+
+    The one place an answer of the wrong shape (not JSON, a list for an object, a key missing) becomes the collection's
+    message, never Python's ("Expecting value", "'int' object has no attribute 'get'"). JSON objects are read as
+    ``Row``, whose missing keys raise the same error.
+    """
+    try:
+        value = json.loads(response.content, object_pairs_hook=lambda pairs: Row(pairs, call=(method, path, admin_url)))
+    except (ValueError, RecursionError):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        got = "an empty body" if not response.content.strip() else f"a body that is not JSON ({cut(kind, 60)})"
+        raise unexpected(method, path, admin_url, response.status_code, expected, got) from None
+    if valid is not None and not valid(value):
+        raise unexpected(method, path, admin_url, response.status_code, expected, shape(value))
+    return value
+
+
+def unexpected(method, path, admin_url, status, expected, got) -> RestateApiError:
+    return RestateApiError(method, path, status=status, admin_url=admin_url, reason="answer",
+                           message=f"expected {expected}, got {got}")
+
+
+def shape(value) -> str:
+    """What a JSON value is, in a few words (never the value itself: it may be megabytes, or echo a secret)."""
+    if isinstance(value, dict):
+        keys = ", ".join(cut(str(key), 40) for key in list(value)[:8])
+        return f"an object with keys {keys}" if value else "an empty object"
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if value is None:
+        return "null"
+    return {bool: "a boolean", str: "a string", int: "a number", float: "a number"}.get(type(value), "a value")
+
+
+def objects(value, *keys) -> bool:
+    """Whether ``value`` is a list of objects, each with a string at every key of ``keys``."""
+    return isinstance(value, list) and all(
+        isinstance(item, dict) and all(isinstance(item.get(key), str) for key in keys) for item in value)
+
+
+class Row(dict):
+    """A JSON object of an answer: a key it lacks fails as an unexpected answer of the call it came with."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, pairs=(), call=None):
+        super().__init__(pairs)
+        self.call = call
+
+    def __missing__(self, key):
+        method, path, admin_url = self.call or ("?", "?", "")
+        raise unexpected(method, path, admin_url, 200, f"an object with {cut(str(key), 60)!r}", shape(self))
+
+
 class RetryPolicy:
     """How often and how long to wait before a call that is safe to repeat is sent again, announced each time.
 
