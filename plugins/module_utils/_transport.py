@@ -10,6 +10,7 @@ Knows HTTP, nothing of Ansible and nothing of what the Admin API's paths mean: t
 
 from __future__ import annotations
 
+import functools
 import http.client
 import io
 import ipaddress
@@ -106,7 +107,7 @@ def server_message(body: bytes, fallback: str = "") -> str:
     """The server's own words in an error answer: JSON errors carry them in 'message'."""
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return cut(body.decode("utf-8", "replace").strip() or fallback)
     if isinstance(parsed, dict) and parsed.get("message"):
         return cut(str(parsed["message"]))
@@ -136,9 +137,14 @@ def answer_json(response, method, path, admin_url, expected, valid=None):
     return value
 
 
+class UnexpectedAnswer(RestateApiError, ValueError):
+    """An answer not of the shape the call expects. A ValueError too, as requests' ``json()`` raises for a body that
+    is not JSON: code that handles that handles this."""
+
+
 def unexpected(method, path, admin_url, status, expected, got) -> RestateApiError:
-    return RestateApiError(method, path, status=status, admin_url=admin_url, reason="answer",
-                           message=f"expected {expected}, got {got}")
+    return UnexpectedAnswer(method, path, status=status, admin_url=admin_url, reason="answer",
+                            message=f"expected {expected}, got {got}")
 
 
 def shape(value) -> str:
@@ -373,6 +379,8 @@ class Transport:
             body = cut(body[:MESSAGE_LENGTH].decode("utf-8", "replace")).encode() + b" (cut)"
         response._content = body  # pylint: disable=protected-access  # requests' own cache of the body
         response._content_consumed = True  # pylint: disable=protected-access
+        # Every reading of the answer as JSON fails as an unexpected answer of this call, never as Python's error.
+        response.json = functools.partial(answer_json, response, method, path, admin_url, "a JSON answer")
 
     def _failure(self, method, path, admin_url, exc):
         """(RestateApiError, when it may be repeated: True, "idempotent" or False) for what the library raised.
