@@ -69,6 +69,8 @@ class InvocationsApi:
             raise ValueError(f"unknown invocation action {action!r}")
         if not invocation_ids:
             return []
+        if self.transport.stopped is not None:  # a redirect: the pipelined sender must not send either
+            raise self.transport.stopped
         if action in NON_IDEMPOTENT_ACTIONS:
             return self._threaded_actions(invocation_ids, action, params, concurrency)
         # Sent in id order: an id begins with its partition key, so calls in flight together meet few partitions,
