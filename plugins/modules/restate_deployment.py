@@ -34,6 +34,8 @@ options:
     description:
       - The HTTP endpoint of the deployment (V(http://checkout:9080)). The server stores it with a trailing C(/);
         either form names the same deployment.
+      - A URI with a user name or password (V(http://user:pass@host)) is refused before any request, without
+        showing it: the server would keep and show them with the deployment. Give them in O(additional_headers).
       - Exactly one of O(id), O(uri), O(arn) is given.
     type: str
   arn:
@@ -52,10 +54,16 @@ options:
   additional_headers:
     description:
       - Headers the server sends with every request to the endpoint. Never returned or logged.
+      - A dictionary, or a string of C(name=value) pairs or JSON, read as O(headers) is, with the same checks
+        (header names, no line break or control character in a value, each value at least 8 characters, as a
+        secret must be) and a message that names C(additional_headers.<name>) and does not show the value.
+      - This is where the endpoint's credentials go; a O(uri) with a user name or password in it is refused.
     type: dict
   metadata:
     description:
       - Metadata to attach to the deployment (string keys and values).
+      - A value that is a dictionary, a list or empty, or a name or value with a line break or control character,
+        is refused naming C(metadata.<name>).
     type: dict
   assume_role_arn:
     description:
