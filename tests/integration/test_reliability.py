@@ -140,7 +140,7 @@ def test_token_required_by_a_proxy(restate, ansible, proxy):
     missing = ansible.run(INFO, {"admin_url": proxy.url, "filters": {"status": "suspended"}, "limit": 1})
     assert missing["failed"] and "HTTP 401" in missing["msg"] and f"admin_url={proxy.url}" in missing["msg"]
     assert "token" in missing["msg"]
-    wrong = ansible.run(INFO, {"admin_url": proxy.url, "token": "not-it", "limit": 1})
+    wrong = ansible.run(INFO, {"admin_url": proxy.url, "token": "not-the-token", "limit": 1})
     assert wrong["failed"] and "HTTP 403" in wrong["msg"]
     by_option = ansible.run(INFO, {"admin_url": proxy.url, "token": TOKEN, "limit": 1})
     assert not by_option["failed"], by_option["msg"]
