@@ -78,7 +78,8 @@ def describe(deployment: dict, judged: dict) -> dict:
     if isinstance(result.get("uri"), str) and "@" in result["uri"].split("://", 1)[-1].split("/", 1)[0]:
         # Registered with credentials in it (by another client: this one refuses such a uri): never shown.
         scheme, rest = result["uri"].split("://", 1) if "://" in result["uri"] else ("", result["uri"])
-        result["uri"] = f"{scheme}{'://' if scheme else ''}********@{rest.split('@', 1)[1]}"
+        authority = rest.split("/", 1)[0]
+        result["uri"] = f"{scheme}{'://' if scheme else ''}********@{authority.rsplit('@', 1)[1]}{rest[len(authority):]}"
     result["services"] = sorted(({"name": s.get("name"), "revision": s.get("revision")}
                                  for s in deployment.get("services", [])), key=lambda s: s["name"])
     result.update(judged)

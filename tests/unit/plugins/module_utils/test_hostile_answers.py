@@ -286,5 +286,5 @@ def test_a_version_answer_of_the_wrong_shape_is_named(serve, body):
 
 def test_a_deployment_registered_with_credentials_in_its_uri_is_shown_without_them():
     from ansible_collections.restate.admin.plugins.module_utils._deployments_api import describe
-    shown = describe({"id": "dp_1", "uri": "http://deployer:s3cr3t-pass@checkout:9080/", "services": []}, {})
+    shown = describe({"id": "dp_1", "uri": "http://deployer:s3cr3t@pass@checkout:9080/", "services": []}, {})
     assert shown["uri"] == "http://********@checkout:9080/"
