@@ -90,8 +90,8 @@ class RestateApiError(Exception):
         if self.reason == "size":
             return f"{where}: {self.message}"
         if self.reason == "answer":
-            return (f"{where} gave an unexpected answer (HTTP {self.status}): {self.message}. Is admin_url a "
-                    "Restate Admin API (the admin port, 9070 by default) of a supported version?")
+            return (f"{where} gave an unexpected answer (HTTP {self.status}): {self.message}; is admin_url a "
+                    "Restate Admin API? Give the admin port (9070 by default) of a supported Restate server.")
         if self.status in (401, 403):
             return (f"The Restate Admin API at admin_url={self.admin_url} refused {self.method} {self.path} "
                     f"with HTTP {self.status}: {self.message or 'not authorized'}. Check token "
