@@ -35,7 +35,7 @@ options:
       - The HTTP endpoint of the deployment (V(http://checkout:9080)). The server stores it with a trailing C(/);
         either form names the same deployment.
       - A URI with a user name or password (V(http://user:pass@host)) is refused before any request, without
-        showing it: the server would keep and show them with the deployment. Give them in O(additional_headers).
+        showing it, as the server would keep and show them with the deployment. Give them in O(additional_headers).
       - Exactly one of O(id), O(uri), O(arn) is given.
     type: str
   arn:
