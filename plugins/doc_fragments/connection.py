@@ -37,7 +37,9 @@ options:
         longer than 16384 characters, is refused before any request with a message that names O(token) and does
         not show the token.
       - The token alone; one that starts with C(Bearer) and a space is refused, as the collection adds that.
-      - Never logged, in any form.
+      - A token shorter than 8 characters is refused, as Ansible hides a secret wherever it appears in the output, and
+        so short a value would hide those characters in every message and result of the run.
+      - Never logged, in any form; never sent anywhere but O(admin_url) (a redirect is not followed).
     type: str
   validate_certs:
     description:
@@ -66,7 +68,13 @@ options:
     type: path
   timeout:
     description:
-      - Seconds to wait for each HTTP answer (connect and read), from V(0) to V(86400). V(0) waits forever.
+      - Seconds to wait for each HTTP answer, from V(0) to V(86400). V(0) waits forever.
+      - It bounds the whole answer, from sending the call to the last byte of the answer, not each read, so a server
+        that trickles its answer is cut off at the timeout too.
+      - Whatever the timeout, an answer larger than the call can use (16 MB; for a query, 8 KB per row its LIMIT asks
+        for, or 64 MB) fails the call unread, and a server's error message is cut to 500 characters.
+      - A redirect (HTTP 3xx) is never followed, since the token and headers would go with it; it fails the call,
+        naming where it pointed, and no further call is sent.
     type: float
     default: 30
   retries:
@@ -93,6 +101,9 @@ options:
       - Values are strings (quote V(true) and the like). Like the token, they are secrets (never logged) with the
         whitespace around them removed, and a value with a line break or control character inside is refused
         with a message that names C(headers.<name>) and does not show the value.
+      - Like the token, a value shorter than 8 characters is refused, as Ansible would hide those characters in
+        every message of the run.
+      - May also be given as a string of C(name=value) pairs or JSON; the values stay hidden either way.
     type: dict
     default: {}
 """

@@ -3,16 +3,26 @@
 # Internal to this collection: not a public API, may change in any release.
 """The audit_log option: every invocation a task acted on, as JSON Lines, written as the task goes.
 
-One line per record, appended to the file (created with mode 0600): a ``start`` line with the time, the module, the
-server, check mode and the task's options (never the token or header values), one ``invocation`` line per
-invocation acted on (or that would be, in check mode) or failed, and an ``end`` line with the summary. A task that
-fails half-way leaves the lines of what it did up to then, and an ``end`` line with the failure when it can.
+One line per record, appended to the file: a ``start`` line with the time, the module, the server, check mode and
+the task's options (never the token or header values), one ``invocation`` line per invocation acted on (or that
+would be, in check mode) or failed, and an ``end`` line with the summary. A task that fails half-way leaves the lines
+of what it did up to then, and an ``end`` line with the failure when it can; one stopped by SIGTERM (what AWX's
+cancel sends) or SIGINT writes its ``end`` line, with the invocations whose calls were in flight, before it exits.
+
+The file is the task's own record, kept where others cannot read it: opened without following a symbolic link,
+only if it is a regular file (a FIFO would block the task), created with mode 0600, and an existing one readable by
+others is narrowed to 0600 with a warning. Every secret value of the task's options is replaced before a line is
+written (a server's error message may echo request headers).
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import signal
+import stat
 from datetime import datetime, timezone
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
@@ -21,6 +31,8 @@ from ansible_collections.restate.admin.plugins.module_utils._errors import Input
 ITEM_KEYS = ("id", "target", "before", "after", "changed", "pending", "note", "error", "new_invocation_id",
              "killed_after_cancel")
 SECRET_OPTIONS = ("token",)
+MASK = "********"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def now() -> str:
@@ -39,24 +51,93 @@ def safe_options(params: dict) -> dict:
     return options
 
 
-class AuditLog:
-    """An open audit file; every write is flushed, so what is written stays written whatever happens next."""
+def secret_values(params: dict) -> list:
+    """The values no line may hold: the token and every header value, each also as JSON writes it."""
+    values = [params.get("token")] + list((params.get("headers") or {}).values())
+    found = set()
+    for value in values:
+        if isinstance(value, str) and value:
+            found.update((value, json.dumps(value)[1:-1]))
+    return sorted(found, key=len, reverse=True)  # a secret inside another is replaced after it
 
-    def __init__(self, path: str, module: str, params: dict, check_mode: bool):
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        except OSError as error:
-            raise InputError(f"audit_log: cannot open {path!r} for appending: {error.strerror}; give a path in a "
-                             "writable directory on the host that runs the module") from None
+
+def open_audit_file(path, warn=None) -> int:
+    """A descriptor to append to ``path``, or an InputError naming audit_log: a regular file, not through a symbolic
+    link, not readable by others."""
+    if not isinstance(path, str) or not path:
+        raise InputError("audit_log: empty; give the path of a file to append to")
+    if "\x00" in path:
+        raise InputError("audit_log: the path contains a NUL character; give the path of a file to append to")
+    shown = repr(path[:300])
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(path, flags, 0o600)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise InputError(f"audit_log: {shown} is a symbolic link, which is not followed (it could append the "
+                             "record to another file); give the path of the file itself") from None
+        if error.errno == errno.ENXIO:
+            raise InputError(f"audit_log: {shown} is a FIFO or socket with no reader; give a regular file") from None
+        raise InputError(f"audit_log: cannot open {shown} for appending: {error.strerror}; give a path in a "
+                         "writable directory on the host that runs the module") from None
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise InputError(f"audit_log: {shown} is not a regular file (a FIFO, device or directory); give the path "
+                             "of a regular file")
+        if status.st_mode & 0o077:
+            try:
+                os.fchmod(descriptor, 0o600)
+            except OSError as error:
+                raise InputError(f"audit_log: {shown} can be read or written by other users (mode "
+                                 f"{stat.S_IMODE(status.st_mode):04o}) and its mode cannot be narrowed "
+                                 f"({error.strerror}); give a file only its owner can read") from None
+            if warn:
+                warn(f"audit_log: {path[:300]} could be read by other users (mode "
+                     f"{stat.S_IMODE(status.st_mode):04o}); narrowed to 0600")
+        fcntl.fcntl(descriptor, fcntl.F_SETFL, fcntl.fcntl(descriptor, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+class AuditLog:
+    """An open audit file. Each line goes to the file in one ``write`` as it is made: what is written stays
+    written whatever happens next, and a signal's ``end`` line cannot cut another line in two.
+
+    ``summary``, when given, returns the task's summary so far (for the ``end`` line written on a signal); ``acting``
+    tells which invocations' calls are being sent.
+    """
+
+    def __init__(self, path: str, module: str, params: dict, check_mode: bool, warn=None, summary=None):
+        self.descriptor = open_audit_file(path, warn)
         self.path = path
-        self.file = os.fdopen(descriptor, "a", encoding="utf-8")
         self.written = 0
+        self.secrets = secret_values(params)
+        self.summary = summary
+        self.in_flight = []
+        self._previous = {}
         self._write({"record": "start", "time": now(), "module": module, "check_mode": bool(check_mode),
                      "options": safe_options(params)})
+        self._catch_signals()
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
 
     def _write(self, record: dict):
-        self.file.write(json.dumps(record, default=str, sort_keys=False) + "\n")
-        self.file.flush()
+        if self.descriptor is None:
+            return
+        line = self.scrub(json.dumps(record, default=str, sort_keys=False)) + "\n"
+        data = line.encode("utf-8")
+        while data:
+            data = data[os.write(self.descriptor, data):]
+
+    def acting(self, items):
+        """The items whose calls are about to be sent: named in the ``end`` line if a signal stops the task."""
+        self.in_flight = [item["id"] for item in items if item.get("changed")]
 
     def items(self, items):
         """One line per item that was acted on (changed) or failed; unchanged ones are counted in the end line."""
@@ -66,6 +147,7 @@ class AuditLog:
                 record.update((key, item[key]) for key in ITEM_KEYS if key in item)
                 self._write(record)
                 self.written += 1
+        self.in_flight = []
 
     def end(self, summary: dict, failed: bool, msg: str | None = None):
         record = {"record": "end", "time": now(), "failed": failed, "summary": summary}
@@ -75,5 +157,48 @@ class AuditLog:
         self.close()
 
     def close(self):
-        if not self.file.closed:
-            self.file.close()
+        self._release_signals()
+        if self.descriptor is not None:
+            os.close(self.descriptor)
+            self.descriptor = None
+
+    # -- SIGTERM and SIGINT -----------------------------------------------------------------------------------
+    def _catch_signals(self):
+        for number in STOP_SIGNALS:
+            try:
+                previous = signal.getsignal(number)
+                if previous is signal.SIG_IGN:
+                    continue
+                signal.signal(number, self._stopped)
+            except ValueError:  # not the main thread: the host that runs the task handles its signals
+                continue
+            self._previous[number] = previous
+
+    def _release_signals(self):
+        for number, previous in self._previous.items():
+            try:
+                signal.signal(number, previous if previous is not None else signal.SIG_DFL)
+            except ValueError:
+                pass
+        self._previous = {}
+
+    def _stopped(self, number, frame):
+        """Write the end line with what is known, then let the signal do what it did before."""
+        name = signal.Signals(number).name
+        previous = self._previous.get(number, signal.SIG_DFL)
+        record = {"record": "end", "time": now(), "failed": True, "interrupted": name,
+                  "msg": f"stopped by {name}; the invocations in unconfirmed were being acted on and their outcome "
+                         "is not known: run the task again to finish"}
+        try:
+            record["summary"] = self.summary() if self.summary else {"written": self.written}
+        except Exception:  # pylint: disable=broad-exception-caught  # the end line matters more than the summary
+            record["summary"] = {"written": self.written}
+        if self.in_flight:
+            record["unconfirmed"] = self.in_flight
+        self._write(record)
+        self.close()
+        if callable(previous):
+            previous(number, frame)
+        else:
+            signal.signal(number, signal.SIG_DFL)
+            os.kill(os.getpid(), number)

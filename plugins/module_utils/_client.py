@@ -19,6 +19,7 @@ from ansible_collections.restate.admin.plugins.module_utils._transport import (
     TLS_SERVER_SIGNS,
     RestateApiError,
     Transport,
+    answer_json,
     scheme_hint,
 )
 
@@ -80,15 +81,8 @@ class AdminClient:
                                                               TLS_SERVER_SIGNS,
                                                               "if the server speaks TLS, use https:// in admin_url"))
                 raise
-            try:
-                self._server_version = response.json()
-            except ValueError:
-                raise RestateApiError("GET", "/version", status=response.status_code, admin_url=self.admin_url,
-                                      message=f"the answer is not JSON; {NOT_AN_ADMIN_API}")
-            if not isinstance(self._server_version, dict):
-                self._server_version = None
-                raise RestateApiError("GET", "/version", status=response.status_code, admin_url=self.admin_url,
-                                      message=f"unexpected answer; {NOT_AN_ADMIN_API}")
+            self._server_version = answer_json(response, "GET", "/version", self.admin_url,
+                                               "an object with the server's version", _version_shape)
         return self._server_version
 
     def check_compatible(self) -> dict:
@@ -107,3 +101,10 @@ class AdminClient:
                 message=(f"Restate server {info.get('version')} speaks admin API versions {low}-{high}; this "
                          f"collection needs one of {', '.join(map(str, CLIENT_ADMIN_API_VERSIONS))}"))
         return info
+
+
+def _version_shape(value) -> bool:
+    """GET /version: an object; its version a string and its API range whole numbers, where given."""
+    return isinstance(value, dict) and isinstance(value.get("version", ""), str) and all(
+        isinstance(value.get(key, 0), int) and not isinstance(value.get(key), bool)
+        for key in ("min_admin_api_version", "max_admin_api_version"))

@@ -35,6 +35,9 @@ MAX_HEADER_VALUE = 16384
 MAX_URL = 2048
 MAX_TIMEOUT = 86400.0
 MAX_RETRIES = 10
+# Ansible masks every no_log value wherever it appears in output: a secret of a character or two would mask those
+# characters in every message and result of the run. Real tokens and keys are much longer.
+MIN_SECRET = 8
 LINE_BREAKS = frozenset("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
@@ -126,15 +129,20 @@ def check_secret(value, option: str, allow_space: bool) -> str:
     if bad:
         raise InputError(f"{option}: contains {bad} inside it, which an HTTP header cannot carry (only surrounding "
                          "whitespace is removed); check how the value was pasted or stored. The value is not shown.")
+    if text and len(text) < MIN_SECRET:
+        raise InputError(f"{option}: shorter than {MIN_SECRET} characters. It is a secret, which Ansible hides "
+                         "wherever it appears in the output: so short a value would hide those characters in every "
+                         "message. Give the real credential (or leave the option out).")
     return text
 
 
-def check_headers(headers, token) -> dict:
-    """The headers as {name: value} strings, values without surrounding whitespace, or an InputError."""
+def check_headers(headers, token, option_name: str = "headers") -> dict:
+    """The headers as {name: value} strings, values without surrounding whitespace, or an InputError naming
+    ``option_name`` (headers, or restate_deployment's additional_headers: both secrets, read the same way)."""
     if headers is None:
         return {}
     if not isinstance(headers, dict):
-        raise InputError("headers: expected a dictionary such as {X-Api-Key: ...}")
+        raise InputError(f"{option_name}: expected a dictionary such as {{X-Api-Key: ...}}")
     checked = {}
     for name, value in headers.items():
         name_text = str(name)
@@ -145,9 +153,9 @@ def check_headers(headers, token) -> dict:
             what = "is empty" if not name_text else (
                 f"starting {good!r} contains {bad_character(name_text[len(good):], False) or 'a character'} "
                 "(or ':')")
-            raise InputError(f"headers: a header name {what}; a name is letters, digits and '-' such as X-Api-Key, "
+            raise InputError(f"{option_name}: a header name {what}; a name is letters, digits and '-' such as X-Api-Key, "
                              "with its value on the right of the ':' in YAML")
-        option = f"headers.{name_text}"
+        option = f"{option_name}.{name_text}"
         if name_text.lower() in TRANSPORT_HEADERS:
             raise InputError(f"{option}: set by the collection for every request; remove it")
         if name_text.lower() == "authorization" and token:

@@ -23,6 +23,7 @@ from ansible_collections.restate.admin.plugins.module_utils._deployments_api imp
     replaced,
     validate_deployment_id,
 )
+from ansible_collections.restate.admin.plugins.module_utils._connection_options import check_headers
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
 from ansible_collections.restate.admin.plugins.module_utils._services_api import SETTINGS
@@ -74,9 +75,17 @@ def check_options(params):
         if params["id"] is not None:
             params["id"] = validate_deployment_id(params["id"])
     uri = params["uri"]
+    if uri is not None and "@" in str(uri).strip().split("://", 1)[-1].split("/", 1)[0]:
+        # Not shown: what comes before the @ is a password. The server would keep and show it with the deployment.
+        raise InputError("uri: user name or password in the URL are not supported (nor shown); give the URL without "
+                         "them, and the credentials as a header in additional_headers (e.g. Authorization)")
     if uri is not None and not str(uri).strip().lower().startswith(("http://", "https://")):
         raise InputError(f"uri: {str(uri)[:80]!r} is not an HTTP endpoint; give e.g. http://checkout:9080 "
                          "(for Lambda, use arn)")
+    if params["additional_headers"] is not None:
+        params["additional_headers"] = check_headers(params["additional_headers"], None, "additional_headers")
+    if params["metadata"] is not None:
+        check_metadata(params["metadata"])
     arn = params["arn"]
     if arn is not None and not str(arn).strip().startswith("arn:"):
         raise InputError(f"arn: {str(arn)[:80]!r} is not a Lambda ARN; give e.g. "
@@ -85,6 +94,24 @@ def check_options(params):
         raise InputError("assume_role_arn applies only to a Lambda deployment (arn); remove it or give arn")
     if params["use_http_11"] and not params["uri"]:
         raise InputError("use_http_11 applies only to an HTTP deployment (uri); remove it")
+
+
+def check_metadata(metadata):
+    """Metadata is names to plain values: a nested dictionary or list would reach the server as its Python text."""
+    for name, value in metadata.items():
+        if not str(name).strip() or _control(str(name)):
+            raise InputError("metadata: a name is empty or holds a line break or control character; give plain names")
+        if value is None or isinstance(value, (dict, list, tuple, set)):
+            kind = "nothing" if value is None else f"a {type(value).__name__}"
+            raise InputError(f"metadata.{str(name)[:40]}: expected a string, got {kind}; quote it, or give each value "
+                             "its own name")
+        if _control(str(value)):
+            raise InputError(f"metadata.{str(name)[:40]}: holds a line break or control character; give a plain "
+                             "value")
+
+
+def _control(text) -> bool:
+    return any(char in "\r\n\x0b\x0c\x85\u2028\u2029" or ord(char) < 32 or ord(char) == 127 for char in text)
 
 
 def _body(params, force, dry_run):

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._selection import DEPLOYMENT_ID_PATTERN, sql_literal
+from ansible_collections.restate.admin.plugins.module_utils._transport import answer_json, objects
 
 STATUSES = ("active", "draining", "drained")
 # The key under which judge's ``pinned`` counts attempts running on a deployment before they are pinned to it.
@@ -95,6 +96,11 @@ def describe(deployment: dict, judged: dict) -> dict:
     for key in ("uri", "arn", "protocol_type", "http_version", "created_at", "sdk_version", "metadata"):
         if key in deployment:
             result[key] = deployment[key]
+    if isinstance(result.get("uri"), str) and "@" in result["uri"].split("://", 1)[-1].split("/", 1)[0]:
+        # Registered with credentials in it (by another client: this one refuses such a uri): never shown.
+        scheme, rest = result["uri"].split("://", 1) if "://" in result["uri"] else ("", result["uri"])
+        authority = rest.split("/", 1)[0]
+        result["uri"] = f"{scheme}{'://' if scheme else ''}********@{authority.rsplit('@', 1)[1]}{rest[len(authority):]}"
     result["services"] = sorted(({"name": s.get("name"), "revision": s.get("revision")}
                                  for s in deployment.get("services", [])), key=lambda s: s["name"])
     result.update(judged)
@@ -110,19 +116,24 @@ class DeploymentsApi:
         self.services = services
 
     def list(self) -> list:
-        return self.transport.request("GET", "/deployments").json().get("deployments", [])
+        response = self.transport.request("GET", "/deployments")
+        return answer_json(response, "GET", "/deployments", self.transport.admin_url, DEPLOYMENTS,
+                           lambda value: isinstance(value, dict) and objects(value.get("deployments", []), "id")
+                           and all(_deployment_shape(d) for d in value.get("deployments", []))).get("deployments", [])
 
     def get(self, deployment_id: str):
         """The deployment (services in full), or None when the server does not know it."""
         response = self.transport.request("GET", _path(deployment_id), ok_statuses=(404,))
         if response.status_code == 404:
             return None
-        return response.json()
+        return answer_json(response, "GET", _path(deployment_id), self.transport.admin_url, DEPLOYMENT,
+                           _deployment_shape)
 
     def register(self, body: dict):
         """POST /deployments; (created, answer): created is True for 201 (new deployment, or a dry run of one)."""
         response = self.transport.request("POST", "/deployments", json_body=body, idempotent=bool(body.get("dry_run")))
-        return response.status_code == 201, response.json()
+        return response.status_code == 201, answer_json(response, "POST", "/deployments", self.transport.admin_url,
+                                                        DEPLOYMENT, _deployment_shape)
 
     def update(self, deployment_id: str, changes: dict) -> dict:
         """PATCH /deployments/{id} (headers, metadata, use_http_11); the deployment as the server answers after it."""
@@ -162,6 +173,15 @@ class DeploymentsApi:
         latest = latest_of(self.services.list())
         pinned = self.pinned_counts([d["id"] for d in deployments])
         return {d["id"]: judge(d, latest, pinned) for d in deployments}
+
+
+DEPLOYMENTS = "an object with 'deployments', a list of objects each with an 'id' and a list of 'services'"
+DEPLOYMENT = "a deployment: an object with its 'id' and a list of 'services' each with a 'name'"
+
+
+def _deployment_shape(value) -> bool:
+    return (isinstance(value, dict) and objects([value], "id") and objects(value.get("services", []), "name")
+            and all(isinstance(s.get("revision", 0), int) for s in value.get("services", [])))
 
 
 def _path(deployment_id: str) -> str:

@@ -325,7 +325,8 @@ def run(task):
         check_options(params)
         check_selection(params)
         if params["audit_log"]:
-            audit = AuditLog(params["audit_log"], "restate.admin.restate_invocation", params, task.check_mode)
+            audit = AuditLog(params["audit_log"], "restate.admin.restate_invocation", params, task.check_mode,
+                             warn=task.warn, summary=tally.summary)
         named = params["ids"] if params["ids"] is not None else ([params["id"]] if params["id"] else None)
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
         if state == "resumed":
@@ -394,6 +395,8 @@ def drive(task, client, tally, audit=None, named=None, started=None):
             tally.matched += len(ids)
         items = plan_batch(client, state, ids, rows, getattr(batches, "span", None))
         rows = None  # drop the reference: the items keep the rows they need
+        if audit is not None:
+            audit.acting(items)
         try:
             carry_out(task, client, items, state, params)
         except Exception as error:  # pylint: disable=broad-exception-caught

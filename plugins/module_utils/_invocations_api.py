@@ -69,6 +69,8 @@ class InvocationsApi:
             raise ValueError(f"unknown invocation action {action!r}")
         if not invocation_ids:
             return []
+        if self.transport.stopped is not None:  # a redirect: the pipelined sender must not send either
+            raise self.transport.stopped
         if action in NON_IDEMPOTENT_ACTIONS:
             return self._threaded_actions(invocation_ids, action, params, concurrency)
         # Sent in id order: an id begins with its partition key, so calls in flight together meet few partitions,
@@ -176,8 +178,11 @@ class InvocationsApi:
 
     def _answer_error(self, path, answer, method="PATCH"):
         if answer.error is not None:
-            return RestateApiError(method, path, message=answer.error, admin_url=self.transport.admin_url,
-                                   reason=answer.reason)
+            error = RestateApiError(method, path, message=answer.error, admin_url=self.transport.admin_url,
+                                    reason=answer.reason)
+            if answer.reason == "redirect":
+                self.transport.stopped = self.transport.stopped or error  # nothing more is sent
+            return error
         if answer.status >= 400:
             return RestateApiError(method, path, status=answer.status, message=server_message(answer.body),
                                    admin_url=self.transport.admin_url, bodiless=not answer.body.strip())
@@ -218,5 +223,5 @@ def _no_such_route(error) -> bool:
 def _unanswered(answer) -> bool:
     """The node did not take the call: no answer (but not a TLS refusal), or 502/503/504 to the end."""
     if answer.error is not None:
-        return answer.reason != "tls"
+        return answer.reason not in ("tls", "redirect", "size")
     return answer.status in RETRYABLE_STATUSES

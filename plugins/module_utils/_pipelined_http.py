@@ -21,10 +21,13 @@ import io
 import socket
 import ssl
 import threading
+import time
 from urllib.parse import urlencode, urlsplit
 
 RETRYABLE_STATUSES = frozenset((502, 503, 504))
 RECV_SIZE = 16384  # small reads: 128 threads each holding big buffers in their own malloc arenas cost 100+ MB
+# The most of one answer's body read: these calls' answers are a few hundred bytes (an error message at most).
+BODY_BYTES = 64 * 1024
 
 
 class Answer:
@@ -41,6 +44,43 @@ class Answer:
 
 class _Closed(Exception):
     """The server closed the connection (or sent something that is not HTTP) before answering everything sent."""
+
+
+class _TooLarge(Exception):
+    """An answer's body was longer than BODY_BYTES: the rest is not read, and the connection is dropped."""
+
+
+class DeadlineIO(io.RawIOBase):
+    """A socket's bytes, each read given only the time left until ``deadline`` (None: the socket's own time-out).
+
+    ``timeout`` bounds a whole answer, not each read: a server trickling a byte a second never hits a per-read one.
+    Also under the transport's session, whose answers read through it.
+    """
+
+    def __init__(self, sock, deadline=None, holds=None):
+        super().__init__()
+        self.holds = holds  # a file of the socket's to close with this one (it keeps the socket from closing)
+        self.sock = sock
+        self.raw = socket.SocketIO(sock, "rb")  # not makefile: its count of open files would keep the socket open
+        self.read_timeout = sock.gettimeout()
+        self.deadline = deadline
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout("the whole answer did not arrive within the timeout")
+            self.sock.settimeout(left if self.read_timeout is None else min(left, self.read_timeout))
+        return self.raw.readinto(buffer)
+
+    def close(self):
+        self.raw.close()
+        if self.holds is not None:
+            self.holds.close()
+        super().close()
 
 
 class _KeepOpen(io.BufferedReader):
@@ -61,8 +101,9 @@ class _Source:
         return self.reader
 
 
-def read_answer(reader, method):
-    """(status, body, whether the server closes the connection after it) for the next answer on ``reader``.
+def read_answer(reader, method, max_body=BODY_BYTES):
+    """(status, body, whether the server closes the connection after it, its Location header) for the next answer on
+    ``reader``.
 
     Interim 1xx answers (103 Early Hints from a proxy, say) are skipped: they come before the real one.
     """
@@ -72,12 +113,32 @@ def read_answer(reader, method):
             response.begin()
             if not 100 <= response.status < 200:
                 break
-        body = response.read()
+        body = b""
+        while not response.isclosed() and len(body) <= max_body:
+            chunk = response.read(max_body + 1 - len(body))
+            if not chunk:
+                break
+            body += chunk
+        if len(body) > max_body:
+            raise _TooLarge(f"an answer larger than {max_body // 1024} KB (HTTP {response.status}), not read further")
     except http.client.RemoteDisconnected:
         raise _Closed("the server closed the connection")
     except http.client.HTTPException as exc:
         raise _Closed(f"malformed HTTP answer ({type(exc).__name__}: {str(exc)[:80]})")
-    return response.status, body, response.will_close
+    return response.status, body, response.will_close, response.getheader("location")
+
+
+def redirect_target(location) -> str:
+    """Where a redirect points, as 'to host:port' (never its path or query, which may hold a secret)."""
+    try:
+        parts = urlsplit(str(location or ""))
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host:
+        return "to a path on the same server" if location else "without saying where to"
+    port = port or {"https": 443, "http": 80}.get(parts.scheme, "")
+    return f"to {parts.scheme + '://' if parts.scheme else ''}{host}{f':{port}' if port else ''}"
 
 
 class PipelinedSender:
@@ -95,6 +156,8 @@ class PipelinedSender:
         self.connections = max(1, connections)
         self.window = max(1, window)
         self.method = "PATCH"
+        # Set by the first redirect: no request is sent after it, and what was not sent fails with this text.
+        self.halted = None
         host_header = self.host if url.port is None else f"{self.host}:{url.port}"
         lines = [f"host: {host_header}", "content-length: 0"]
         lines += [f"{name}: {value}" for name, value in headers.items()
@@ -135,6 +198,9 @@ class PipelinedSender:
                     batch = [pending.pop() for unused_n in range(min(self.window, len(pending)))]
                 if not batch:
                     return
+                if self.halted is not None:
+                    self._fail(batch, answers, f"not sent after an answer of {self.halted}", "redirect")
+                    continue
                 if conn is None:
                     try:
                         conn = self._connect()
@@ -190,18 +256,28 @@ class PipelinedSender:
         close = False
         try:
             conn.sendall(b"".join(requests_bytes(i) for i in batch))
-            reader = _KeepOpen(socket.SocketIO(conn, "rb"), RECV_SIZE)
+            source = DeadlineIO(conn)
+            reader = _KeepOpen(source, RECV_SIZE)
             while done < len(batch) and not close:
-                status, body, close = read_answer(reader, self.method)
+                source.deadline = time.monotonic() + self.timeout if self.timeout else None
+                status, body, close, location = read_answer(reader, self.method)
                 index = batch[done]
                 done += 1
+                if 300 <= status < 400:
+                    # Never followed (the headers would go with it), and nothing more is sent.
+                    self.halted = f"HTTP {status}, a redirect {redirect_target(location)}"
+                    answers[index] = Answer(status, error=f"answered {self.halted}", reason="redirect")
+                    continue
                 # Bodies of successful answers are not needed; dropping them keeps 100,000 answers small.
                 answers[index] = Answer(status, body if status >= 300 else b"")
                 if status in RETRYABLE_STATUSES:
                     retry_status.append(index)  # the answer stands if the retries run out
             return done, retry_status, None, close
+        except _TooLarge as exc:
+            answers[batch[done]] = Answer(error=str(exc), reason="size")
+            return done + 1, retry_status, (str(exc), "size"), False
         except socket.timeout:
-            return done, retry_status, (f"no answer within {self.timeout}s", "timeout"), False
+            return done, retry_status, (f"no whole answer within timeout={self.timeout:g}s", "timeout"), False
         except ssl.SSLError as exc:
             return done, retry_status, (f"TLS error: {exc}", "tls"), False
         except (_Closed, OSError) as exc:

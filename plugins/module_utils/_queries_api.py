@@ -8,7 +8,21 @@ The SQL itself is built elsewhere (``_selection``), with every user value quoted
 
 from __future__ import annotations
 
-from ansible_collections.restate.admin.plugins.module_utils._transport import RETRYABLE_STATUSES, RestateApiError
+import re
+
+from ansible_collections.restate.admin.plugins.module_utils._transport import (
+    RETRYABLE_STATUSES,
+    answer_json,
+    unexpected,
+)
+
+# What a /query answer may hold: ROW_BYTES a row asked for with LIMIT (a sys_invocation row of every column is about
+# 1 KB; a journal entry's JSON more), else QUERY_BYTES; a larger answer fails the call unread.
+ROW_BYTES = 8 * 1024
+MIN_QUERY_BYTES = 1024 * 1024
+QUERY_BYTES = 64 * 1024 * 1024
+TRAILING_LIMIT = re.compile(r"\sLIMIT\s+(\d+)\s*$", re.IGNORECASE)
+ROWS = "an object with 'rows', a list of objects"
 
 
 class QueriesApi:
@@ -20,15 +34,23 @@ class QueriesApi:
 
         The server leaves NULL columns out of a JSON row; ``columns`` fills them in as None so every
         row has the same keys. Reads are safe to repeat; a restarting node also answers 500 ("node ... was shut
-        down"), which is repeated too.
+        down"), which is repeated too. A query with a LIMIT may be answered with that many rows at most, and its
+        answer's size is capped to fit them.
         """
+        limit = TRAILING_LIMIT.search(sql)
+        rows_asked = int(limit.group(1)) if limit else None
+        max_bytes = QUERY_BYTES if rows_asked is None else max(MIN_QUERY_BYTES, rows_asked * ROW_BYTES)
         response = self.transport.request("POST", "/query", json_body={"query": sql}, idempotent=True,
-                                          retry_statuses=RETRYABLE_STATUSES | {500})
-        try:
-            rows = response.json().get("rows", [])
-        except (ValueError, AttributeError):
-            raise RestateApiError("POST", "/query", status=response.status_code, admin_url=self.transport.admin_url,
-                                  message="the answer is not JSON rows: is admin_url a Restate Admin API?")
+                                          retry_statuses=RETRYABLE_STATUSES | {500}, max_bytes=max_bytes)
+        answer = answer_json(response, "POST", "/query", self.transport.admin_url, ROWS,
+                             lambda value: isinstance(value, dict) and isinstance(value.get("rows", []), list))
+        rows = answer.get("rows", [])
+        if not all(isinstance(row, dict) for row in rows):
+            raise unexpected("POST", "/query", self.transport.admin_url, response.status_code, ROWS,
+                             "rows that are not all objects")
+        if rows_asked is not None and len(rows) > rows_asked:
+            raise unexpected("POST", "/query", self.transport.admin_url, response.status_code,
+                             f"at most {rows_asked} rows (the query's LIMIT)", f"{len(rows)}")
         if columns:
             for row in rows:  # in place: a copy of 100,000 rows would double the peak memory
                 for column in columns:

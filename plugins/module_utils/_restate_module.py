@@ -99,16 +99,22 @@ def connection_error(params: dict):
     return None
 
 
+# Options whose values are all secrets, given as a dictionary or as a key=value (or JSON) string.
+SECRET_DICTS = ("headers", "additional_headers")
+
+
 def headers_as_dict(args):
-    """The task's arguments, with ``headers`` given as a key=value (or JSON) string already a dictionary: Ansible
-    hides the values of a no_log dictionary, but of a string only the whole string, and would show the values it
-    reads from it in a refusal's module_args. Both hosts read the arguments through this."""
-    headers = args.get("headers") if isinstance(args, dict) else None
-    if isinstance(headers, str):
-        try:
-            return dict(args, headers=check_type_dict(headers))
-        except (TypeError, ValueError):
-            pass  # refused by Ansible, whose message does not show it
+    """The task's arguments, with ``headers`` (and ``additional_headers``) given as a key=value (or JSON) string
+    already a dictionary: Ansible hides the values of a no_log dictionary, but of a string only the whole string, and
+    would show the values it reads from it in a refusal's module_args. Both hosts read the arguments through this."""
+    if not isinstance(args, dict):
+        return args
+    for name in SECRET_DICTS:
+        if isinstance(args.get(name), str):
+            try:
+                args = dict(args, **{name: check_type_dict(args[name])})
+            except (TypeError, ValueError):
+                pass  # refused by Ansible, whose message does not show it
     return args
 
 
@@ -231,8 +237,9 @@ class RestateModule(RestateTask, AnsibleModule):
         error = connection_error(self.params)
         # The token and header values used are the given ones without their surrounding whitespace: hidden in the
         # result as well.
-        self.no_log_values.update(value for value in [self.params.get("token")] + list(
-            (self.params.get("headers") or {}).values()) if isinstance(value, str) and value)
+        self.no_log_values.update(value for value in [self.params.get("token")] + [
+            value for name in SECRET_DICTS if isinstance(self.params.get(name), dict)
+            for value in self.params[name].values()] if isinstance(value, str) and value)
         if error:
             self.fail_json(msg=error)
 

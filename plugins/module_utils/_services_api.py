@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from ansible_collections.restate.admin.plugins.module_utils._durations import parse_duration, to_server
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
+from ansible_collections.restate.admin.plugins.module_utils._transport import answer_json, objects
 
 # The settings PATCH /services/{name} takes; all but public are durations.
 DURATION_SETTINGS = ("idempotency_retention", "journal_retention", "workflow_completion_retention",
@@ -39,18 +40,32 @@ class ServicesApi:
         self.transport = transport
 
     def list(self) -> list:
-        return self.transport.request("GET", "/services").json().get("services", [])
+        return self._json("GET", "/services", SERVICES,
+                          lambda value: isinstance(value, dict) and objects(value.get("services", []), "name"))\
+            .get("services", [])
 
     def get(self, name: str):
         """The service, or None when the server does not know it."""
         response = self.transport.request("GET", _path(name), ok_statuses=(404,))
         if response.status_code == 404:
             return None
-        return response.json()
+        return answer_json(response, "GET", _path(name), self.transport.admin_url, SERVICE, _service_shape)
 
     def patch(self, name: str, changes: dict) -> dict:
         """Apply ``changes`` (setting -> value in the server's form); the service as the server answers after it."""
-        return self.transport.request("PATCH", _path(name), json_body=changes).json()
+        return self._json("PATCH", _path(name), SERVICE, _service_shape, json_body=changes)
+
+    def _json(self, method, path, expected, valid, **options):
+        response = self.transport.request(method, path, **options)
+        return answer_json(response, method, path, self.transport.admin_url, expected, valid)
+
+
+SERVICES = "an object with 'services', a list of objects each with a 'name'"
+SERVICE = "a service: an object with its 'name'"
+
+
+def _service_shape(value) -> bool:
+    return isinstance(value, dict) and objects([value], "name") and isinstance(value.get("info") or [], list)
 
 
 def settings_given(params: dict) -> dict:

@@ -10,13 +10,20 @@ Knows HTTP, nothing of Ansible and nothing of what the Admin API's paths mean: t
 
 from __future__ import annotations
 
+import functools
+import http.client
+import io
 import ipaddress
 import json
 import os
+import socket
 import ssl
+import threading
 import time
 import traceback
 from urllib.parse import urlsplit
+
+from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import DeadlineIO, redirect_target
 
 REQUESTS_IMPORT_ERROR = None
 try:
@@ -24,10 +31,13 @@ try:
     import requests.certs
     from requests.adapters import HTTPAdapter
     from requests.utils import get_environ_proxies
-    from urllib3.exceptions import NewConnectionError
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+    from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 except ImportError:  # pragma: no cover - reported by the module through missing_required_lib
     requests = None
-    HTTPAdapter = NewConnectionError = object
+    HTTPAdapter = NewConnectionError = HTTPConnection = HTTPSConnection = ProtocolError = ReadTimeoutError = object
+    HTTPConnectionPool = HTTPSConnectionPool = object
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
 DEFAULT_ADMIN_URL = "http://localhost:9070"
@@ -36,13 +46,18 @@ DEFAULT_ADMIN_URL = "http://localhost:9070"
 RETRYABLE_STATUSES = frozenset((502, 503, 504))
 # What an answer's error text is cut to: the server's own words, not a whole HTML page.
 MESSAGE_LENGTH = 500
+# The most of an answer read into memory: more than any answer of the Admin API but a /query's (which asks for its
+# own cap) takes; an error answer's body is cut much shorter, only its message is kept.
+ANSWER_BYTES = 16 * 1024 * 1024
+ERROR_BYTES = 1024 * 1024
 
 
 class RestateApiError(Exception):
     """A failed call to the Admin API.
 
     ``status`` is the HTTP status, or None when no response arrived (``reason`` then says why:
-    'connection', 'timeout', 'tls'). ``bodiless``: the answer had no body.
+    'connection', 'timeout', 'tls', 'request'); 'redirect', 'size' and 'answer' come with the status of an answer
+    that was not used: a redirect, too large, or not of the expected shape. ``bodiless``: the answer had no body.
     """
 
     def __init__(self, method, path, status=None, message="", admin_url="", reason=None, bodiless=False):
@@ -68,6 +83,15 @@ class RestateApiError(Exception):
                     f"{self.message}. Check admin_url (host and admin port, default 9070) and that the server runs.")
         if self.reason == "request":
             return f"Cannot send {where}: {self.message}"
+        if self.reason == "redirect":
+            return (f"{where}: {self.message}. The collection follows no redirect (the token and headers would go "
+                    "with it) and sends nothing more after one: set admin_url to the address the Admin API is "
+                    "served at.")
+        if self.reason == "size":
+            return f"{where}: {self.message}"
+        if self.reason == "answer":
+            return (f"{where} gave an unexpected answer (HTTP {self.status}): {self.message}; is admin_url a "
+                    "Restate Admin API? Give the admin port (9070 by default) of a supported Restate server.")
         if self.status in (401, 403):
             return (f"The Restate Admin API at admin_url={self.admin_url} refused {self.method} {self.path} "
                     f"with HTTP {self.status}: {self.message or 'not authorized'}. Check token "
@@ -83,11 +107,76 @@ def server_message(body: bytes, fallback: str = "") -> str:
     """The server's own words in an error answer: JSON errors carry them in 'message'."""
     try:
         parsed = json.loads(body)
-    except ValueError:
-        return (body.decode("utf-8", "replace").strip() or fallback)[:MESSAGE_LENGTH]
+    except (ValueError, RecursionError):
+        return cut(body.decode("utf-8", "replace").strip() or fallback)
     if isinstance(parsed, dict) and parsed.get("message"):
-        return str(parsed["message"])
-    return str(parsed)[:MESSAGE_LENGTH]
+        return cut(str(parsed["message"]))
+    return cut(str(parsed))
+
+
+def cut(text: str, length: int = MESSAGE_LENGTH) -> str:
+    """``text`` cut to ``length`` characters, saying so: a server's message may be megabytes long."""
+    return text if len(text) <= length else f"{text[:length]}... ({len(text) - length} more characters)"
+
+
+def answer_json(response, method, path, admin_url, expected, valid=None):
+    """The JSON of an answer when ``valid(value)`` holds, else a RestateApiError naming the call and ``expected``.
+
+    The one place an answer of the wrong shape (not JSON, a list for an object, a key missing) becomes the collection's
+    message, never Python's ("Expecting value", "'int' object has no attribute 'get'"). JSON objects are read as
+    ``Row``, whose missing keys raise the same error.
+    """
+    try:
+        value = json.loads(response.content, object_pairs_hook=lambda pairs: Row(pairs, call=(method, path, admin_url)))
+    except (ValueError, RecursionError):
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        got = "an empty body" if not response.content.strip() else f"a body that is not JSON ({cut(kind, 60)})"
+        raise unexpected(method, path, admin_url, response.status_code, expected, got) from None
+    if valid is not None and not valid(value):
+        raise unexpected(method, path, admin_url, response.status_code, expected, shape(value))
+    return value
+
+
+class UnexpectedAnswer(RestateApiError, ValueError):
+    """An answer not of the shape the call expects. A ValueError too, as requests' ``json()`` raises for a body that
+    is not JSON: code that handles that handles this."""
+
+
+def unexpected(method, path, admin_url, status, expected, got) -> RestateApiError:
+    return UnexpectedAnswer(method, path, status=status, admin_url=admin_url, reason="answer",
+                            message=f"expected {expected}, got {got}")
+
+
+def shape(value) -> str:
+    """What a JSON value is, in a few words (never the value itself: it may be megabytes, or echo a secret)."""
+    if isinstance(value, dict):
+        keys = ", ".join(cut(str(key), 40) for key in list(value)[:8])
+        return f"an object with keys {keys}" if value else "an empty object"
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    if value is None:
+        return "null"
+    return {bool: "a boolean", str: "a string", int: "a number", float: "a number"}.get(type(value), "a value")
+
+
+def objects(value, *keys) -> bool:
+    """Whether ``value`` is a list of objects, each with a string at every key of ``keys``."""
+    return isinstance(value, list) and all(
+        isinstance(item, dict) and all(isinstance(item.get(key), str) for key in keys) for item in value)
+
+
+class Row(dict):
+    """A JSON object of an answer: a key it lacks fails as an unexpected answer of the call it came with."""
+
+    __slots__ = ("call",)
+
+    def __init__(self, pairs=(), call=None):
+        super().__init__(pairs)
+        self.call = call
+
+    def __missing__(self, key):
+        method, path, admin_url = self.call or ("?", "?", "")
+        raise unexpected(method, path, admin_url, 200, f"an object with {cut(str(key), 60)!r}", shape(self))
 
 
 class RetryPolicy:
@@ -116,6 +205,53 @@ class RetryPolicy:
         return attempt + 1
 
 
+# The deadline of the call this thread is making (a monotonic time), read by the answers the session's connections
+# create: ``timeout`` bounds the whole answer, not each read (a server trickling a byte a second never hits a per-read
+# time-out).
+_CALL = threading.local()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    """http.client's answer, read through a DeadlineReader when the thread's call has a deadline."""
+
+    def __init__(self, sock, *args, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        deadline = getattr(_CALL, "deadline", None)
+        if deadline is not None:
+            # The file http.client opened is kept open with it: a connection closed after this answer ("connection:
+            # close") is closed for real only once no file of its socket is open, after the body is read.
+            self.fp = io.BufferedReader(DeadlineIO(sock, deadline, holds=self.fp))
+
+
+class _HTTPConnection(HTTPConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPSConnection(HTTPSConnection):
+    response_class = _DeadlineResponse
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter over connections whose answers keep the call's deadline (proxied ones too)."""
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def proxy_manager_for(self, *args, **kwargs):
+        manager = super().proxy_manager_for(*args, **kwargs)
+        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        return manager
+
+
 class Transport:
     """One pooled ``requests.Session`` for one module run, over one or more nodes of a cluster.
 
@@ -134,7 +270,7 @@ class Transport:
         self.timeout = timeout
         self.retry = RetryPolicy(retries, retry_backoff, on_retry)
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0)
+        adapter = _DeadlineAdapter(pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"accept": "application/json", "user-agent": "restate.admin-ansible"})
@@ -150,6 +286,8 @@ class Transport:
         # from the environment, and ca_path or validate_certs=false would be silently ignored.
         self.verify = (ca_path or True) if validate_certs else False
         self.cert = ((client_cert, client_key) if client_key else client_cert) if client_cert else None
+        # Set by a redirect: every call after it is refused unsent, with the same error.
+        self.stopped = None
 
     @property
     def admin_url(self) -> str:
@@ -160,29 +298,51 @@ class Transport:
         self.session.close()
 
     def request(self, method, path, json_body=None, params=None, idempotent=True, ok_statuses=(),
-                retry_statuses=RETRYABLE_STATUSES):
-        """Send one call and return the response; raise RestateApiError for anything not 2xx.
+                retry_statuses=RETRYABLE_STATUSES, max_bytes=ANSWER_BYTES):
+        """Send one call and return the response, its body read; raise RestateApiError for anything not 2xx.
 
         A refused connection is repeated for every call (nothing reached the server); 502/503/504,
         timeouts and dropped connections only when ``idempotent``. Back-off doubles each time. When the retries
         run out, the error raised is the last answer a node gave, if any did: a live node's "HTTP 500: connect
         throttled" says more than a dead one's refused connection.
+
+        The whole answer must arrive within ``timeout`` and hold at most ``max_bytes`` (an error answer much less).
+        A redirect is never followed: it fails this call and every later one, unsent.
         """
         attempt = 0
         tried = 1  # nodes tried since the last back-off
         answered = None  # the last error that came with an HTTP answer
         while True:
+            if self.stopped is not None:
+                raise self.stopped
             node = self.node
             admin_url = self.admin_urls[node]
+            _CALL.deadline = time.monotonic() + self.timeout if self.timeout else None
             try:
                 response = self.session.request(method, admin_url + path, json=json_body, params=params,
-                                                timeout=self.timeout, verify=self.verify, cert=self.cert)
+                                                timeout=self.timeout, verify=self.verify, cert=self.cert,
+                                                allow_redirects=False, stream=True)
+                self._read_body(response, method, path, admin_url, max_bytes)
+            except RestateApiError:
+                raise
             except Exception as exc:  # pylint: disable=broad-exception-caught  # mapped, never passed through
                 error, repeatable = self._failure(method, path, admin_url, exc)
+                if _CALL.deadline is not None and time.monotonic() >= _CALL.deadline:
+                    error = RestateApiError(method, path, admin_url=admin_url, reason="timeout",
+                                            message=f"the whole answer did not arrive within timeout={self.timeout:g}s")
+                    repeatable = "idempotent"
                 if not (repeatable is True or (repeatable == "idempotent" and idempotent)):
                     raise error from None
                 why = error.message if error.reason == "connection" else "timed out"
             else:
+                if 300 <= response.status_code < 400:
+                    # No status: the call was not answered in a way that can be used (a batch refused with a status
+                    # would be sent again one call each).
+                    self.stopped = RestateApiError(method, path, admin_url=admin_url,
+                                                   message=(f"answered HTTP {response.status_code}, a redirect "
+                                                            f"{redirect_target(response.headers.get('location'))}"),
+                                                   reason="redirect")
+                    raise self.stopped
                 if response.status_code in retry_statuses and idempotent:
                     error = answered = RestateApiError(method, path, status=response.status_code,
                                                        message=server_message(response.content, response.reason),
@@ -194,10 +354,33 @@ class Transport:
                                           admin_url=admin_url, bodiless=not response.content.strip())
                 else:
                     return response
+            finally:
+                _CALL.deadline = None
             retry = self.next_try(attempt, tried, node, f"{method} {path}: {why}")
             if retry is None:
                 raise answered or error
             attempt, tried = retry
+
+    def _read_body(self, response, method, path, admin_url, max_bytes):
+        """Read the answer's body into ``response`` (at most ``max_bytes``, or ERROR_BYTES for anything not 2xx); a
+        longer one is dropped with its connection and fails the call."""
+        if 300 <= response.status_code < 400:
+            response.close()  # its body is not needed; the connection goes with it
+            response._content = b""  # pylint: disable=protected-access  # requests' own cache of the body
+            return
+        limit = max_bytes if response.status_code < 300 else ERROR_BYTES
+        body = response.raw.read(limit + 1, decode_content=True)
+        if len(body) > limit:
+            response.close()
+            if response.status_code < 300:
+                raise RestateApiError(method, path, status=response.status_code, admin_url=admin_url, reason="size",
+                                      message=(f"the answer is larger than {limit // 1024 // 1024} MB, more than "
+                                               "this call can hold; not read further"))
+            body = cut(body[:MESSAGE_LENGTH].decode("utf-8", "replace")).encode() + b" (cut)"
+        response._content = body  # pylint: disable=protected-access  # requests' own cache of the body
+        response._content_consumed = True  # pylint: disable=protected-access
+        # Every reading of the answer as JSON fails as an unexpected answer of this call, never as Python's error.
+        response.json = functools.partial(answer_json, response, method, path, admin_url, "a JSON answer")
 
     def _failure(self, method, path, admin_url, exc):
         """(RestateApiError, when it may be repeated: True, "idempotent" or False) for what the library raised.
@@ -216,8 +399,10 @@ class Transport:
             return error("connection", _short(exc)), "idempotent"
         if isinstance(exc, requests.exceptions.ConnectionError):
             return error("connection", _short(exc)), True if _never_sent(exc) else "idempotent"
-        if isinstance(exc, requests.exceptions.Timeout):
+        if isinstance(exc, (requests.exceptions.Timeout, ReadTimeoutError, socket.timeout)):
             return error("timeout", _short(exc)), "idempotent"
+        if isinstance(exc, ProtocolError):  # the body, read by the transport itself, ended early
+            return error("connection", _short(exc)), "idempotent"
         header_refused = isinstance(exc, (requests.exceptions.InvalidHeader, UnicodeError))  # not latin-1 either
         if header_refused or "header" in str(exc).lower():
             return error("request", "a header value is not allowed in HTTP (check token and headers: no line "

@@ -42,6 +42,8 @@ options:
     description:
       - The HTTP endpoint of the deployment (V(http://checkout:9080)). The server stores it with a trailing C(/);
         either form names the same deployment.
+      - A URI with a user name or password (V(http://user:pass@host)) is refused before any request, without
+        showing it, as the server would keep and show them with the deployment. Give them in O(additional_headers).
       - Exactly one of O(id), O(uri), O(arn) is given.
     type: str
   arn:
@@ -65,12 +67,18 @@ options:
       - For an endpoint already registered, the headers are brought to exactly these (a rotation) with
         C(PATCH /deployments/{id}), which gives its services no new revision; the diff names the headers and hides
         their values. A server without that call fails the task saying so.
+      - A dictionary, or a string of C(name=value) pairs or JSON, read as O(headers) is, with the same checks
+        (header names, no line break or control character in a value, each value at least 8 characters, as a
+        secret must be) and a message that names C(additional_headers.<name>) and does not show the value.
+      - This is where the endpoint's credentials go; a O(uri) with a user name or password in it is refused.
     type: dict
   metadata:
     description:
       - Metadata to attach to the deployment (string keys and values).
       - A restate-server 1.7 does not update the metadata of a registered deployment; other metadata than registered
         gives a warning and changes nothing.
+      - A value that is a dictionary, a list or empty, or a name or value with a line break or control character,
+        is refused naming C(metadata.<name>).
     type: dict
   assume_role_arn:
     description:

@@ -23,17 +23,18 @@ from hypothesis import strategies as st
 
 from ansible.module_utils import basic
 
+from ansible_collections.restate.admin.plugins.action import restate_deployment as deployment_action
 from ansible_collections.restate.admin.plugins.action import restate_invocation as invocation_action
 from ansible_collections.restate.admin.plugins.action import restate_invocation_info as info_action
 from ansible_collections.restate.admin.plugins.action import restate_invocation_recovery as recovery_action
 from ansible_collections.restate.admin.plugins.module_utils import _transport
-from ansible_collections.restate.admin.plugins.module_utils import _invocation_info_task, _invocation_task
+from ansible_collections.restate.admin.plugins.module_utils import _deployment_task, _invocation_info_task, _invocation_task
 from ansible_collections.restate.admin.plugins.module_utils import _recovery_task
 from ansible_collections.restate.admin.plugins.module_utils._connection_options import check_admin_url
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import CONNECTION_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import FILTER_KEYS
-from ansible_collections.restate.admin.plugins.modules import restate_invocation, restate_invocation_info
+from ansible_collections.restate.admin.plugins.modules import restate_deployment, restate_invocation, restate_invocation_info
 from ansible_collections.restate.admin.plugins.modules import restate_invocation_recovery
 
 GOOD_ID = "inv_1gdJBtdVEcM942bjcDmb1c1khoaJe11Hbz"
@@ -41,6 +42,7 @@ MODULES = {
     "restate_invocation": (restate_invocation, invocation_action.ActionModule, _invocation_task.SPEC),
     "restate_invocation_info": (restate_invocation_info, info_action.ActionModule, _invocation_info_task.SPEC),
     "restate_invocation_recovery": (restate_invocation_recovery, recovery_action.ActionModule, _recovery_task.SPEC),
+    "restate_deployment": (restate_deployment, deployment_action.ActionModule, _deployment_task.SPEC),
 }
 # Until the worker hides the values of no_log options that are dictionaries (the lead's part of issue 19), a
 # header value that passes the checks shows in the worker's result under invocation.module_args.headers.

@@ -185,9 +185,9 @@ def test_a_header_value_no_header_can_carry_is_refused_naming_the_header_not_the
 
 
 def test_header_values_are_strings_without_surrounding_whitespace():
-    params = defaults(headers={"X-Api-Key": f" {SECRET}\n", "X-Count": 3, "X-Spaced": "a b"})
+    params = defaults(headers={"X-Api-Key": f" {SECRET}\n", "X-Count": 31415926, "X-Spaced": "a b c d e"})
     check_connection(params)
-    assert params["headers"] == {"X-Api-Key": SECRET, "X-Count": "3", "X-Spaced": "a b"}
+    assert params["headers"] == {"X-Api-Key": SECRET, "X-Count": "31415926", "X-Spaced": "a b c d e"}
 
 
 @pytest.mark.parametrize("headers, expected", [
@@ -213,8 +213,23 @@ def test_a_token_and_an_authorization_header_are_not_both_given():
 
 def test_connection_error_reports_the_refusal_and_none_for_good_options():
     assert connection_error(defaults(admin_url=["127.0.0.1:9070"])).startswith("admin_url: '127.0.0.1:9070'")
-    assert connection_error(defaults(token=SECRET + "\n", headers={"X-Api-Key": "k"})) is None
+    assert connection_error(defaults(token=SECRET + "\n", headers={"X-Api-Key": "k3y-value"})) is None
 
 
 def test_header_values_and_the_token_are_no_log():
     assert CONNECTION_ARGSPEC["token"]["no_log"] and CONNECTION_ARGSPEC["headers"]["no_log"]
+
+
+@pytest.mark.parametrize("given", [{"token": "abc"}, {"token": " 1234567 "}, {"headers": {"X-Api-Key": "k"}},
+                                   {"headers": {"X-Api-Key": "seven77"}}])
+def test_a_secret_shorter_than_8_characters_is_refused_saying_why(given):
+    message = refusal(**given)
+    option = "token" if "token" in given else "headers.X-Api-Key"
+    assert message.startswith(f"{option}: shorter than 8 characters") and "hides" in message
+    assert "abc" not in message and "1234567" not in message and "seven77" not in message
+
+
+def test_a_secret_of_8_characters_is_taken():
+    params = defaults(token="12345678", headers={"X-Api-Key": "abcdefgh"})
+    check_connection(params)
+    assert params["token"] == "12345678"
