@@ -27,6 +27,7 @@ import re
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 COLLECTION = "restate.admin"
 
+
 class SpecError(Exception):
     pass
 

@@ -33,6 +33,7 @@ from ansible_collections.restate.admin.plugins.module_utils._selection import (
     STATUSES,
 )
 
+
 def requests_missing(python: str) -> str:
     """The message of a task whose Python lacks requests: which Python, and the command that installs it there."""
     return (f"The Python library requests is not installed in {python}, the Python that runs this task; install it "
