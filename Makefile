@@ -19,13 +19,16 @@ newest:
 	ANSIBLE_CORE=$(NEWEST_CORE) scripts/setup.sh
 	ANSIBLE_CORE=$(NEWEST_CORE) $(MAKE) units sanity
 
-## The demo: a local Restate server with a demo service, the three playbooks (dry run, then for real), and a release
-## of the service's version 2 that retires version 1 once drained.
-demo: setup
+## The demo: a local Restate server with a demo service, the three playbooks (dry run, then for real, each run as
+## docs/cron.md shows), and a release of the service's version 2 that retires version 1 once drained. It installs
+## only what it uses (the test venv and the Restate server: no lint, importer or docs venvs, no CLI).
+demo:
+	scripts/setup.sh demo
 	$(PY) demo/run_demo.py
 
+## Everything every target uses (scripts/setup.sh all); `scripts/setup.sh demo` is the demo's part alone.
 setup:
-	scripts/setup.sh
+	scripts/setup.sh all
 
 units:
 	scripts/pytest.sh tests/unit

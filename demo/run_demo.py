@@ -7,13 +7,16 @@ release of the shop's version 2 while checkouts are still suspended on version 1
                                                 # DEMO_SERVICE_PORT, DEMO_SERVICE_V2_PORT)
     RESTATE_ADMIN_URL=http://host:9070 make demo   # an existing server: dry runs only (DEMO_APPLY=1 to act), no release
 
-Everything it starts is stopped again, also on Ctrl-C.
+Everything it starts is stopped again, also on Ctrl-C, and its temporary folder is removed (kept, with the server's
+and the service's logs, only when the demo failed). The jobs run as docs/cron.md shows: the guide's inventory and
+connection file (-i inventory.ini -e @connection.yml), no environment variable that silences a warning.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +31,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
+from harness import cron_guide  # noqa: E402
 from harness.playbook import build_and_install  # noqa: E402
 from harness.server import Process, RestateServer, free_port, wait_until  # noqa: E402
 
@@ -168,45 +172,57 @@ def show_counts(admin_url: str, title: str, token: str | None = None) -> None:
         print("  (no invocations)")
 
 
-def ansible_env(collections: Path, admin_url: str) -> dict:
-    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections), RESTATE_ADMIN_URL=admin_url,
-                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-                ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_DISPLAY_SKIPPED_HOSTS="false")
+class Jobs:
+    """ansible-playbook as docs/cron.md runs it: the guide's inventory, the connection as an extra-vars file."""
+
+    def __init__(self, workdir: Path, collections: Path, admin_url: str):
+        self.workdir = workdir
+        self.env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(collections))
+        (workdir / "inventory.ini").write_text(cron_guide.inventory())
+        # the guide's connection.yml without a token (an existing server's RESTATE_AUTH_TOKEN stays in the environment)
+        (workdir / "connection.yml").write_text(json.dumps({"restate_admin_url": admin_url}))
+        self.options = [word.replace(cron_guide.INVENTORY, str(workdir / "inventory.ini")).replace(
+            cron_guide.CONNECTION, str(workdir / "connection.yml")) for word in cron_guide.playbook_options()]
+
+    def args(self, playbook: str) -> list:
+        return [str(BIN / "ansible-playbook"), *self.options, playbook]
 
 
-def playbook(collections: Path, admin_url: str, name: str, extravars: dict, check: bool) -> float:
+def playbook(jobs: Jobs, name: str, extravars: dict, check: bool) -> float:
     """Runs the playbook restate.admin.NAME with its output shown; returns how long it took (seconds)."""
-    say(f"ansible-playbook restate.admin.{name} {'--check ' if check else ''}-e '{json.dumps(extravars)}'")
-    args = [str(BIN / "ansible-playbook"), "-i", "localhost,", f"restate.admin.{name}", "-e", json.dumps(extravars)]
+    say(f"ansible-playbook -i inventory.ini -e @connection.yml restate.admin.{name} {'--check ' if check else ''}"
+        f"-e '{json.dumps(extravars)}'")
+    args = jobs.args(f"restate.admin.{name}") + ["-e", json.dumps(extravars)]
     if check:
         args.append("--check")
     started = time.monotonic()
-    result = subprocess.run(args, env=ansible_env(collections, admin_url), check=False)
+    result = subprocess.run(args, env=jobs.env, check=False)
     if result.returncode != 0:
         raise SystemExit(f"demo: restate.admin.{name} failed (exit {result.returncode})")
     return time.monotonic() - started
 
 
-def module(collections: Path, admin_url: str, name: str, args: dict) -> dict:
+def module(jobs: Jobs, name: str, args: dict) -> dict:
     """One task of restate.admin.NAME in a playbook of its own (output kept quiet); returns its result."""
-    with tempfile.TemporaryDirectory(prefix="restate-demo-task-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="task-", dir=jobs.workdir) as scratch:
         result_file = Path(scratch) / "result.json"
         play = [{"name": f"restate.admin.{name}", "hosts": "localhost", "connection": "local", "gather_facts": False,
+                 "module_defaults": {"group/restate.admin.all": {"admin_url": "{{ restate_admin_url }}"}},
                  "tasks": [{"name": name, f"restate.admin.{name}": args, "register": "result"},
                            {"name": "Keep the result", "ansible.builtin.copy": {
                                "content": "{{ result | to_json }}", "dest": str(result_file)}}]}]
         (Path(scratch) / "task.yml").write_text(json.dumps(play))
-        proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(Path(scratch) / "task.yml")],
-                              env=ansible_env(collections, admin_url), capture_output=True, text=True, check=False)
+        proc = subprocess.run(jobs.args(str(Path(scratch) / "task.yml")), env=jobs.env, capture_output=True, text=True,
+                              check=False)
         if proc.returncode != 0:
             print(proc.stdout[-4000:], proc.stderr[-2000:], sep="\n", file=sys.stderr)
             raise SystemExit(f"demo: restate.admin.{name} failed (exit {proc.returncode})")
         return json.loads(result_file.read_text())
 
 
-def show_deployments(collections: Path, admin_url: str, title: str, version_of=lambda deployment: "") -> list:
+def show_deployments(jobs: Jobs, title: str, version_of=lambda deployment: "") -> list:
     """The deployments as restate.admin.restate_deployment_info reports them: status, latest of what, pinned."""
-    deployments = module(collections, admin_url, "restate_deployment_info", {})["deployments"]
+    deployments = module(jobs, "restate_deployment_info", {})["deployments"]
     say(f"{title} (restate.admin.restate_deployment_info)")
     print(f"  {'deployment':<27} {'':<3} {'status':<9} {'latest of':<28} pinned, not completed")
     for deployment in deployments:
@@ -218,14 +234,14 @@ def show_deployments(collections: Path, admin_url: str, title: str, version_of=l
     return deployments
 
 
-def run_jobs(collections: Path, admin_url: str, jobs: list, apply: bool) -> None:
-    for name, extravars in jobs:
-        playbook(collections, admin_url, name, extravars, check=True)
+def run_jobs(jobs: Jobs, runs: list, apply: bool) -> None:
+    for name, extravars in runs:
+        playbook(jobs, name, extravars, check=True)
         if apply:
-            playbook(collections, admin_url, name, extravars, check=False)
+            playbook(jobs, name, extravars, check=False)
 
 
-def release(shop: Shop, collections: Path) -> None:
+def release(shop: Shop, jobs: Jobs) -> None:
     """Version 2 released while checkouts are suspended on version 1: v1 draining, kept; then drained and removed."""
     admin = shop.server.admin_url
     v1 = shop.v1_id
@@ -241,15 +257,15 @@ def release(shop: Shop, collections: Path) -> None:
 
     say(f"Starting v2 of the shop service on port {shop.v2_port} (Orders/track added), not registered yet")
     shop.start_v2()
-    show_deployments(collections, admin, "Deployments before the release", shop.version_of)
+    show_deployments(jobs, "Deployments before the release", shop.version_of)
 
     v2_uri = f"http://127.0.0.1:{shop.v2_port}"
     extravars = {"uri": v2_uri, "use_http_11": True, "drain_timeout": DRAIN_TIMEOUT,
                  "service_settings": {"Orders": {"journal_retention": "7d"}}}
-    playbook(collections, admin, "deployment_release", extravars, check=True)
-    took = playbook(collections, admin, "deployment_release", extravars, check=False)
+    playbook(jobs, "deployment_release", extravars, check=True)
+    took = playbook(jobs, "deployment_release", extravars, check=False)
     print(f"  the release took {took:.1f}s, {DRAIN_TIMEOUT}s of it waiting for v1 to drain")
-    show_deployments(collections, admin, "Deployments after the release: v1 kept, draining", shop.version_of)
+    show_deployments(jobs, "Deployments after the release: v1 kept, draining", shop.version_of)
     answer = shop.http.post(f"{shop.server.ingress_url}/Orders/track", json="c-v1-0", timeout=30)
     answer.raise_for_status()
     print(f"  new calls go to v2: Orders/track answers {answer.json()!r}")
@@ -258,16 +274,16 @@ def release(shop: Shop, collections: Path) -> None:
               "report": "failed"}
     say(f"Finishing the checkouts pinned to v1: restate.admin.restate_invocation {json.dumps(cancel)}")
     started = time.monotonic()
-    summary = module(collections, admin, "restate_invocation", cancel)["summary"]
+    summary = module(jobs, "restate_invocation", cancel)["summary"]
     print(f"  matched {summary['matched']}, cancelled {summary['changed']}, failed {summary['failed']}, "
           f"still pending {summary.get('pending', 0)}, in {time.monotonic() - started:.1f}s")
-    show_deployments(collections, admin, "Deployments now: v1 drained", shop.version_of)
+    show_deployments(jobs, "Deployments now: v1 drained", shop.version_of)
 
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    playbook(collections, admin, "deployment_cleanup", {"older_than": now}, check=True)
-    took = playbook(collections, admin, "deployment_release", extravars, check=False)
+    playbook(jobs, "deployment_cleanup", {"older_than": now}, check=True)
+    took = playbook(jobs, "deployment_release", extravars, check=False)
     print(f"  the second release run took {took:.1f}s: v2 already registered, v1 drained and removed")
-    show_deployments(collections, admin, "Deployments after the second release run: v1 removed", shop.version_of)
+    show_deployments(jobs, "Deployments after the second release run: v1 removed", shop.version_of)
     say("Stopping the shop service v1: no deployment points at it any more")
     shop.service.stop()
 
@@ -280,23 +296,39 @@ def interrupted(*unused_signal):
 def main() -> int:
     signal.signal(signal.SIGTERM, interrupted)
     workdir = Path(tempfile.mkdtemp(prefix="restate-demo-"))
+    ok = False
+    try:
+        ok = demo(workdir) == 0
+        return 0 if ok else 1
+    except KeyboardInterrupt:
+        print("\ndemo: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if ok:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            print(f"demo: kept {workdir} (the server's and the services' logs)", file=sys.stderr)
+
+
+def demo(workdir: Path) -> int:
     say("Building and installing the collection")
     collections = build_and_install(workdir / "galaxy")
     existing = os.environ.get("RESTATE_ADMIN_URL")
     if existing:
+        jobs = Jobs(workdir, collections, existing)
         token = os.environ.get("RESTATE_AUTH_TOKEN")
         apply = os.environ.get("DEMO_APPLY") == "1"
         mode = "running the jobs for real" if apply else "dry runs only (DEMO_APPLY=1 to act)"
         say(f"Using the server at {existing}; {mode}")
         show_counts(existing, "Invocations before", token)
-        run_jobs(collections, existing, [
+        run_jobs(jobs, [
             ("retention_cleanup", {}),
             ("recover_stuck", {}),
         ], apply)
         show_counts(existing, "Invocations after", token)
-        show_deployments(collections, existing, "Deployments")
+        show_deployments(jobs, "Deployments")
         say("No release on an existing server; only a dry run of the drained deployments' cleanup")
-        playbook(collections, existing, "deployment_cleanup", {}, check=True)
+        playbook(jobs, "deployment_cleanup", {}, check=True)
         return 0
 
     shop = Shop(workdir)
@@ -304,10 +336,11 @@ def main() -> int:
         say(f"Starting restate-server and the shop service (logs in {workdir})")
         shop.start()
         admin = shop.server.admin_url
+        jobs = Jobs(workdir, collections, admin)
         print(f"  admin API {admin}, ingress {shop.server.ingress_url}")
         boundary = seed(shop)
         show_counts(admin, "Invocations before")
-        run_jobs(collections, admin, [
+        run_jobs(jobs, [
             ("retention_cleanup", {"retention": RETENTION}),
             ("bulk_cancel", {"filters": {"target": "Orders/checkout", "status": ["suspended"]},
                              "max_invocations": 5000, "wait": True}),
@@ -315,12 +348,9 @@ def main() -> int:
         ], apply=True)
         time.sleep(2)  # let the resumed reservations finish
         show_counts(admin, "Invocations after")
-        release(shop, collections)
+        release(shop, jobs)
         show_counts(admin, "Invocations at the end")
         return 0
-    except KeyboardInterrupt:
-        print("\ndemo: interrupted", file=sys.stderr)
-        return 130
     finally:
         say("Stopping restate-server and the shop services")
         shop.stop()

@@ -16,8 +16,17 @@ rm -rf "$SITE"
 mkdir -p "$SITE"
 SRC=$SITE/rst
 mkdir -m 700 "$SRC"  # antsibull-docs wants its destination writable by its owner only
-antsibull-docs collection --use-current --squash-hierarchy --fail-on-error --cleanup everything \
-  --dest-dir "$SRC" restate.admin
+# The install line of every page pinned to galaxy.yml's major version, as the README pins it.
+major=$(sed -n 's/^version: *\([0-9]*\)\..*/\1/p' galaxy.yml)
+cat > "$SITE/antsibull-docs.cfg" <<CFG
+collection_install = {
+  restate.admin = "ansible-galaxy collection install 'restate.admin:>=$major.0.0,<$((major + 1)).0.0'"
+}
+CFG
+antsibull-docs --config-file "$SITE/antsibull-docs.cfg" collection --use-current --squash-hierarchy --fail-on-error \
+  --cleanup everything --dest-dir "$SRC" restate.admin
+# Each role page gets the report section its README has (scripts/role_readmes.py, from roles/*/meta/report.yml).
+python scripts/role_readmes.py --site "$SRC"
 
 # The README and the docs/ pages, at the same relative places, so the README's links to docs/*.md resolve.
 cp README.md "$SRC/readme.md"

@@ -1,7 +1,7 @@
 """Check the site scripts/docs.sh built (.cache/docs-site/html; make lint runs this after the build).
 
 - every module (plugins/modules/*.py) has its page, and every role its page with a section per entry point
-  of its meta/argument_specs.yml;
+  of its meta/argument_specs.yml, the example play (Examples) and the report section (scripts/role_readmes.py);
 - the README, the changelog and every docs/*.md have their page;
 - every internal link of every page resolves: the file exists and, for a link with a #fragment, the target
   page has an element with that id.
@@ -49,6 +49,7 @@ def expected_pages():
     for role in sorted(p for p in (ROOT / "roles").iterdir() if p.is_dir()):
         specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]
         ids = [f"ansible-collections-restate-admin-{role.name.replace('_', '-')}-role-entrypoint-{ep}" for ep in specs]
+        ids += ["examples", f"ansible-collections-restate-admin-{role.name.replace('_', '-')}-role-report"]
         pages.append((f"{role.name}_role.html", f"role {role.name} ({', '.join(specs)})", ids))
     pages.append(("readme.html", "README.md", []))
     pages.append(("changelog.html", "the changelog", []))

@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# Install everything the tests, the demo and the benchmarks need into .cache/ (ignored by git):
-# a Python virtual environment with the pinned toolchain, and the pinned Restate server and CLI from npm.
-# Re-running reuses both unless their pin files changed.
+# Install what a purpose needs into .cache/ (ignored by git); re-running reuses what is there unless its pin files
+# changed. The purpose is the one argument:
+#   all (the default; make test, make setup)  the Python toolchain (.cache/venv), the tool venvs of make lint and
+#                                             make docs, shellcheck, and the pinned Restate server and CLI from npm
+#   demo (make demo)                          .cache/venv and the Restate server alone: none of the tool venvs, and
+#                                             no CLI (the demo never runs it); a later `all` adds what is missing
 #
 # Two variables select another cell of the compatibility matrix (make matrix), each installed beside the default:
 #   ANSIBLE_CORE=2.16            .cache/venv-core-2.16 with the ansible-core pinned in tests/matrix/ansible-core-2.16.txt
 #                                (a '# python: 3.13' line there picks the Python for that venv, from PATH or pyenv)
 #   RESTATE_SERVER_VERSION=1.6.2 .cache/npm-server-1.6.2 with the server pinned in tests/npm/server-1.6.2/
 set -euo pipefail
+PURPOSE=${1:-all}
+case $PURPOSE in
+  all|demo) ;;
+  *) echo "setup: unknown purpose '$PURPOSE'; use all (the default) or demo" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 CACHE=$ROOT/.cache
@@ -76,7 +84,7 @@ else
 fi
 echo "setup: ansible-core $("$VENV/bin/python" -c "import ansible.release as r; print(r.__version__)") in ${VENV#"$ROOT"/}"
 
-# Tools in venvs of their own, so their dependencies cannot move the test toolchain:
+# Tools in venvs of their own (not for the demo), so their dependencies cannot move the test toolchain:
 # ansible-lint (make lint), galaxy-importer (Galaxy's import checks, make lint), antsibull-docs and Sphinx (make docs).
 tool_venv() {  # tool_venv DIR REQUIREMENTS
   local dir=$1 requirements=$2 stamp
@@ -86,12 +94,14 @@ tool_venv() {  # tool_venv DIR REQUIREMENTS
     echo "$stamp" > "$dir/.stamp"
   fi
 }
-tool_venv "$CACHE/lint" requirements-lint.txt
-tool_venv "$CACHE/importer" requirements-importer.txt
-tool_venv "$CACHE/docs" requirements-docs.txt
+if [ "$PURPOSE" = all ]; then
+  tool_venv "$CACHE/lint" requirements-lint.txt
+  tool_venv "$CACHE/importer" requirements-importer.txt
+  tool_venv "$CACHE/docs" requirements-docs.txt
+fi
 
 # The shellcheck program, for ansible-test sanity's shellcheck test (which skips itself when it is missing)
-if ! command -v shellcheck >/dev/null; then
+if [ "$PURPOSE" = all ] && ! command -v shellcheck >/dev/null; then
   if command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then
     echo "setup: installing shellcheck (Debian package)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null ||
@@ -103,19 +113,44 @@ if ! command -v shellcheck >/dev/null; then
 fi
 
 # Restate server and CLI (the binaries ship inside the npm packages)
-install_npm() {  # install_npm PIN_DIR DEST
-  local pins=$1 dest=$2 stamp
+install_npm() {  # install_npm PIN_DIR DEST [server]: with "server", only the server's packages of the pins
+  local pins=$1 dest=$2 only=${3:-} stamp installed
   stamp=$(stamp_of "$pins/package.json" "$pins/package-lock.json")
-  if [ "$(cat "$dest/.stamp" 2>/dev/null)" != "$stamp" ]; then
-    echo "setup: installing ${pins#tests/} into ${dest#"$ROOT"/}"
-    rm -rf "$dest"
-    mkdir -p "$dest"
-    cp "$pins/package.json" "$pins/package-lock.json" "$dest/"
-    (cd "$dest" && npm ci --no-audit --no-fund --loglevel=error)
-    echo "$stamp" > "$dest/.stamp"
+  installed=$(cat "$dest/.stamp" 2>/dev/null || true)
+  # The whole install serves the server-only purpose too; the server-only one is stamped "<stamp> server".
+  if [ "$installed" = "$stamp" ] || { [ -n "$only" ] && [ "$installed" = "$stamp $only" ]; }; then
+    return
   fi
+  echo "setup: installing ${pins#tests/}${only:+ (the server only)} into ${dest#"$ROOT"/}"
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  if [ -n "$only" ]; then
+    # The pinned lock file less every package the server does not need (the CLI's): npm ci still checks each
+    # remaining package against the lock's integrity hash.
+    "$PYTHON" - "$pins" "$dest" <<'PY'
+import json, sys
+pins, dest = sys.argv[1:]
+package = json.load(open(f"{pins}/package.json"))
+lock = json.load(open(f"{pins}/package-lock.json"))
+keep = {name: version for name, version in package["dependencies"].items() if name.endswith("/restate-server")}
+package["dependencies"] = keep
+lock["packages"][""]["dependencies"] = keep
+lock["packages"] = {path: entry for path, entry in lock["packages"].items()
+                    if path == "" or "/restate-server" in path or not path.startswith("node_modules/@restatedev/")}
+json.dump(package, open(f"{dest}/package.json", "w"), indent=2)
+json.dump(lock, open(f"{dest}/package-lock.json", "w"), indent=2)
+PY
+  else
+    cp "$pins/package.json" "$pins/package-lock.json" "$dest/"
+  fi
+  (cd "$dest" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$stamp${only:+ $only}" > "$dest/.stamp"
 }
-install_npm tests/npm "$CACHE/npm"
+if [ "$PURPOSE" = demo ]; then
+  install_npm tests/npm "$CACHE/npm" server
+else
+  install_npm tests/npm "$CACHE/npm"
+fi
 SERVER_ROOT=$CACHE/npm
 if [ -n "${RESTATE_SERVER_VERSION:-}" ]; then
   if [ ! -d "tests/npm/server-$RESTATE_SERVER_VERSION" ]; then

@@ -16,7 +16,7 @@ import decimal
 import math
 import sys
 
-from ansible.module_utils.basic import AnsibleModule, _load_params, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, _load_params, env_fallback
 from ansible.module_utils.common.validation import check_type_dict
 
 from ansible_collections.restate.admin.plugins.module_utils._connection_options import check_connection
@@ -32,6 +32,14 @@ from ansible_collections.restate.admin.plugins.module_utils._selection import (
     INVOKED_BY,
     STATUSES,
 )
+
+
+def requests_missing(python: str) -> str:
+    """The message of a task whose Python lacks requests: which Python, and the command that installs it there."""
+    return (f"The Python library requests is not installed in {python}, the Python that runs this task; install it "
+            f"with: {python} -m pip install 'requests>=2.25' (or set ansible_python_interpreter to a Python that has "
+            "it)")
+
 
 # Documented once, in plugins/doc_fragments/connection.py; the env variables are the official CLI's.
 CONNECTION_ARGSPEC = {
@@ -233,7 +241,7 @@ class RestateModule(RestateTask, AnsibleModule):
         if shape:
             self.fail_json(msg=shape)
         if REQUESTS_IMPORT_ERROR:
-            self.fail_json(msg=missing_required_lib("requests"), exception=REQUESTS_IMPORT_ERROR)
+            self.fail_json(msg=requests_missing(sys.executable), exception=REQUESTS_IMPORT_ERROR)
         error = connection_error(self.params)
         # The token and header values used are the given ones without their surrounding whitespace: hidden in the
         # result as well.

@@ -226,7 +226,7 @@ EXAMPLES = r"""
     ids: "{{ stuck_ids }}"
     state: killed
 
-- name: Cancel every suspended Checkout invocation older than an hour, killing those that ignore it
+- name: Cancel every suspended, paused or backing-off Checkout invocation older than an hour, killing those that ignore it
   restate.admin.restate_invocation:
     filters:
       service: Checkout

@@ -7,8 +7,9 @@ A task with ``connection: local`` (or delegated to localhost) would otherwise ha
 AnsiballZ payload, written out and started as a new Python process that imports everything again: about 0.4 s of
 every task (make bench). Run here instead, the same ``run(task)`` function gets the same validated options and
 returns the same result. Whenever the module would run elsewhere or differently (another host, become, async, a
-task ``environment``, no requests on the controller, an ``ansible_python_interpreter`` other than the controller's
-Python), the module runs as usual.
+task ``environment``, an ``ansible_python_interpreter`` other than the controller's Python), the module runs as usual.
+Without requests in the controller's Python, a task that would run here fails naming that Python and the command
+that installs requests into it, rather than running the module in whatever Python interpreter discovery finds.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ansible_collections.restate.admin.plugins.module_utils._restate_module impo
     RestateTask,
     connection_error,
     headers_as_dict,
+    requests_missing,
     shape_error,
     with_connection,
 )
@@ -115,6 +117,9 @@ class ControllerAction(ModuleAction):
         if not self.on_controller(task_vars or {}):
             return super().run(tmp, task_vars)
         result = ActionBase.run(self, tmp, task_vars)  # the checks every action makes, without the module path
+        if REQUESTS_IMPORT_ERROR is not None:
+            result.update(failed=True, msg=requests_missing(sys.executable))
+            return result
         spec = with_connection(self.task_code.SPEC)
         supports_check_mode = spec.pop("supports_check_mode")  # the rest are ArgumentSpecValidator's keywords
         if self._task.check_mode and not supports_check_mode:
@@ -160,7 +165,6 @@ class ControllerAction(ModuleAction):
                 and not self._play_context.become
                 and not self._task.async_val
                 and not any(self._task.environment or ())  # [{}] when none is set
-                and REQUESTS_IMPORT_ERROR is None
                 and self.same_python(task_vars.get("ansible_python_interpreter")))
 
     def same_python(self, interpreter) -> bool:
