@@ -65,7 +65,8 @@ options:
   show_values:
     description:
       - V(false) shows, in the diff and in RV(state), each value's size and SHA-256 digest instead of the value,
-        for values that must not reach the logs. The task's C(no_log) hides the whole result instead.
+        for values that must not reach the logs. The options themselves, O(state) too, are part of the task's
+        result as for every module; the task's C(no_log) hides the whole result.
     type: bool
     default: true
 extends_documentation_fragment:
