@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
+from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
 from ansible_collections.restate.admin.plugins.module_utils._state_api import (
     ENCODINGS,
     changed_keys,
@@ -91,7 +92,15 @@ def run(task):
                     "or cancelled): end it first (restate.admin.restate_invocation), or set queue=true to have the "
                     "change wait behind it")
             if not task.check_mode:
-                client.state.replace(service, key, after, version)
+                try:
+                    client.state.replace(service, key, after, version)
+                except RestateApiError as error:
+                    if error.status != 413:
+                        raise
+                    # 1.7.12 takes 2 MiB of JSON a change, and each byte of a value is a number of up to 5 characters
+                    raise InputError(f"state: the new state of {service}/{key}, {sum(map(len, after.values()))} "
+                                     "bytes, is more than the server takes in one change (HTTP 413: a 1.7 server "
+                                     "takes about 400 KB of values); store less in one key") from None
                 applied, now = settle(client, service, key, before, after, HELD_WAIT if held_by else APPLY_WAIT)
                 if not applied and not held_by:
                     held_by = client.state.holder(service, key)
