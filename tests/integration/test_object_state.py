@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import subprocess
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import pytest
+import yaml
+from harness.playbook import BIN
 from harness.server import wait_until
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._object_state_task import settle
 from ansible_collections.restate.admin.plugins.module_utils._state_api import version_of
 
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "object-state.md"
 STATE = "restate.admin.restate_object_state"
 INFO = "restate.admin.restate_object_state_info"
 INVOCATION = "restate.admin.restate_invocation"
@@ -176,3 +183,36 @@ def test_recipe_a_stuck_object_fixed_and_a_new_invocation_sees_it(ansible, resta
                               headers={"content-type": "application/json"}, timeout=30)
     assert taken.status_code == 200 and taken.json() == 8, taken.text
     assert not ansible.run(STATE, {"service": "Keeper", "key": key, "state": {"stock": 8}})["changed"]
+
+
+def docs_recipe() -> list:
+    """The tasks of the recipe's YAML block in docs/object-state.md, as written there."""
+    text = DOCS.read_text().split("## Recipe", 1)[1]
+    return yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))
+
+
+def test_the_docs_recipe_runs_as_written(ansible, restate):
+    """The recipe's playbook, word for word, on a stuck object: afterwards a new take sees the fixed stock."""
+    key = new_key()
+    assert ansible.run(STATE, {"service": "Keeper", "key": key, "state": {"stock": "lots"}})["changed"]
+    stuck = restate.send(f"Keeper/{key}/take", 2)
+    restate.wait_statuses([stuck], "paused")
+
+    workdir = Path(tempfile.mkdtemp(dir=ansible.workdir, prefix="recipe-"))
+    results = workdir / "results.json"
+    tasks = docs_recipe() + [{"ansible.builtin.copy": {
+        "content": "{{ {'inspected': inspected, 'fixed': fixed} | to_json }}", "dest": str(results)}}]
+    playbook = workdir / "recipe.yml"
+    playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "connection": "local", "gather_facts": False,
+                                         "vars": {"object_key": key}, "tasks": tasks}], sort_keys=False))
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)], capture_output=True,
+                          text=True, env=ansible.env(), timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    found = json.loads(results.read_text())
+    assert found["inspected"]["state"] == {"stock": "lots"} and found["inspected"]["held_by"] == stuck
+    assert found["fixed"]["state"] == {"stock": 10} and found["fixed"]["held_by"] is None
+    assert restate.statuses([stuck]) == {stuck: "completed-failure"}  # killed
+
+    taken = restate.http.post(f"{restate.ingress_url}/Keeper/{key}/take", data=json.dumps(2),
+                              headers={"content-type": "application/json"}, timeout=30)
+    assert taken.status_code == 200 and taken.json() == 8, taken.text
