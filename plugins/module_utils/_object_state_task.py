@@ -47,21 +47,43 @@ def returned_state(state: dict, encoding: str, show_values: bool) -> dict:
     return {key: decode_value(value, encoding, f"state.{key}") for key, value in state.items()}
 
 
-def settle(client, service: str, key: str, before: dict, sent: dict, wait: float) -> tuple:
-    """(applied, state now) once the server shows ``sent``; InputError when the key's state changed to something else
-    meanwhile, as the server then dropped the change. Not applied after ``wait``: (False, state now)."""
+def settle(client, service: str, key: str, before: dict, sent: dict, wait: float) -> bool:
+    """True once the server shows ``sent``; InputError when the key's state changed to something else meanwhile, as
+    the server then dropped the change; False when it still shows ``before`` after ``wait`` seconds."""
     poll = Poll(wait, interval=POLL_INTERVAL)
-    now = before
     for unused_round in poll.rounds():
         now = client.state.read(service, key)
         if now == sent:
-            return True, now
+            return True
         if now != before:
             raise InputError(
                 f"version: the state of {service}/{key} changed while this task ran (version {version_of(before)} "
                 f"when read, {version_of(now)} now); the server dropped this change rather than overwrite that "
                 "one. Read the state again and re-run.")
-    return False, now
+    return False
+
+
+def apply(task, client, service: str, key: str, before: dict, after: dict, held_by) -> tuple:
+    """Send ``after`` with the version of ``before`` and read back whether the server applied it (see settle):
+    (applied, the invocation holding the key). A change waiting behind that invocation is not applied yet: a warning."""
+    try:
+        client.state.replace(service, key, after, version_of(before))
+    except RestateApiError as error:
+        if error.status != 413:
+            raise
+        # 1.7.12 takes 2 MiB of JSON a change, and each byte of a value is a number of up to 5 characters
+        raise InputError(f"state: the new state of {service}/{key}, {sum(map(len, after.values()))} bytes, is more "
+                         "than the server takes in one change (HTTP 413: a 1.7 server takes about 400 KB of values); "
+                         "store less in one key") from None
+    if settle(client, service, key, before, after, HELD_WAIT if held_by else APPLY_WAIT):
+        return True, held_by
+    held_by = held_by or client.state.holder(service, key)  # the key may have been taken since it was read
+    if not held_by:
+        raise InputError(f"the server did not apply the new state of {service}/{key} within {APPLY_WAIT:.0f} s, "
+                         "and no invocation holds the key")
+    task.warn(f"{service}/{key}: the new state waits behind invocation {held_by}, which holds the key; the server "
+              "applies it when that invocation ends, unless the state changed by then")
+    return False, held_by
 
 
 def run(task):
@@ -92,25 +114,7 @@ def run(task):
                     "or cancelled): end it first (restate.admin.restate_invocation), or set queue=true to have the "
                     "change wait behind it")
             if not task.check_mode:
-                try:
-                    client.state.replace(service, key, after, version)
-                except RestateApiError as error:
-                    if error.status != 413:
-                        raise
-                    # 1.7.12 takes 2 MiB of JSON a change, and each byte of a value is a number of up to 5 characters
-                    raise InputError(f"state: the new state of {service}/{key}, {sum(map(len, after.values()))} "
-                                     "bytes, is more than the server takes in one change (HTTP 413: a 1.7 server "
-                                     "takes about 400 KB of values); store less in one key") from None
-                applied, now = settle(client, service, key, before, after, HELD_WAIT if held_by else APPLY_WAIT)
-                if not applied and not held_by:
-                    held_by = client.state.holder(service, key)
-                    if not held_by:
-                        raise InputError(f"the server did not apply the new state of {service}/{key} within "
-                                         f"{APPLY_WAIT:.0f} s, and no invocation holds the key")
-                if not applied:
-                    task.warn(f"{service}/{key}: the new state waits behind invocation {held_by}, which holds the "
-                              "key; the server applies it when that invocation ends, unless the state changed by "
-                              "then")
+                applied, held_by = apply(task, client, service, key, before, after, held_by)
         outcome = {"changed": any(changes.values()), "service": service, "key": key,
                    "state": returned_state(after, encoding, params["show_values"]),
                    "sizes": {name: len(value) for name, value in after.items()},

@@ -19,6 +19,7 @@ from ansible_collections.restate.admin.plugins.module_utils._state_api import (
     version_of,
     wanted_state,
 )
+from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
 from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import ControllerTask, TaskDone
 
 
@@ -120,6 +121,8 @@ class FakeState:
 
     def replace(self, service, key, state, version=None):
         self.sent.append((service, key, dict(state), version))
+        if sum(map(len, state.values())) > 400_000:  # the 2 MiB of JSON a 1.7.12 server takes
+            raise RestateApiError("POST", f"/services/{service}/state", status=413, message="length limit exceeded")
         if self.meanwhile is not None:
             self.objects[(service, key)] = self.meanwhile
         if (service, key) in self.held:
@@ -209,6 +212,12 @@ def test_a_held_key_is_refused_naming_the_invocation_unless_queued(client):
     assert queued["changed"] and not queued["applied"] and queued["held_by"] == "inv_1held"
     assert "waits behind invocation inv_1held" in queued["warnings"][0]
     assert len(client.state.queued) == 1
+
+
+def test_a_state_too_large_for_the_server_fails_naming_state(client):
+    failed = run(client, service="Keeper", key="k", encoding="text", state={"big": "x" * 500_000})
+    assert failed["failed"] and failed["msg"].startswith("state: the new state of Keeper/k, 500000 bytes, is more")
+    assert client.state.read("Keeper", "k") == {}
 
 
 @pytest.mark.parametrize("service, words", [
