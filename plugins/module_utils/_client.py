@@ -5,7 +5,8 @@
 
 Knows HTTP and the Admin API, and nothing of Ansible: modules build an ``AdminClient`` from their connection
 options and turn ``RestateApiError`` into ``fail_json``. Each area is a file of its own (``_invocations_api``,
-``_queries_api``, ``_services_api``, ``_deployments_api``); this file wires them and checks that the server is an Admin API this client speaks.
+``_queries_api``, ``_services_api``, ``_deployments_api``, ``_state_api``); this file wires them and checks that the
+server is an Admin API this client speaks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ansible_collections.restate.admin.plugins.module_utils._deployments_api imp
 from ansible_collections.restate.admin.plugins.module_utils._invocations_api import InvocationsApi
 from ansible_collections.restate.admin.plugins.module_utils._queries_api import QueriesApi
 from ansible_collections.restate.admin.plugins.module_utils._services_api import ServicesApi
+from ansible_collections.restate.admin.plugins.module_utils._state_api import StateApi
 from ansible_collections.restate.admin.plugins.module_utils._transport import (
     DEFAULT_ADMIN_URL,
     TLS_SERVER_SIGNS,
@@ -31,7 +33,8 @@ NOT_AN_ADMIN_API = ("is admin_url a Restate Admin API? Give the admin port (9070
 
 
 class AdminClient:
-    """``transport`` plus the areas: ``invocations`` (actions), ``queries`` (SQL), ``services`` and ``deployments``;
+    """``transport`` plus the areas: ``invocations`` (actions), ``queries`` (SQL), ``services``, ``deployments`` and
+    ``state`` (objects' K/V state);
     ``request`` and ``query`` are the transport's and the SQL area's, for a plain call."""
 
     def __init__(self, admin_url=DEFAULT_ADMIN_URL, batch_calls=True, **transport_options):
@@ -41,6 +44,7 @@ class AdminClient:
         self.queries = QueriesApi(self.transport)
         self.services = ServicesApi(self.transport)
         self.deployments = DeploymentsApi(self.transport, self.queries, self.services)
+        self.state = StateApi(self.transport, self.queries)
         self.request = self.transport.request
         self.query = self.queries.query
 

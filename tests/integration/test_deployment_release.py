@@ -41,7 +41,7 @@ def test_release_check_then_keep_then_idempotent_then_kill(lab, play):
     report, changed, output = play.playbook("deployment_release", job, "deployment_release_report")
     new_id = report["deployment"]
     assert report["registered"] is True and new_id not in {d["id"] for d in before[0]}
-    assert lab.latest() == {"Flow": new_id, "Holder": new_id, "Tester": new_id}
+    assert lab.latest() == {"Flow": new_id, "Holder": new_id, "Keeper": new_id, "Tester": new_id}
     services = lab.services()
     assert services["Tester"]["journal_retention"] == "3d" and services["Flow"]["workflow_completion_retention"] == "2d"
     assert report["retired"] == [] and [d["id"] for d in report["kept"]] == [old_id]
@@ -59,7 +59,7 @@ def test_release_check_then_keep_then_idempotent_then_kill(lab, play):
     assert report["retired"] == [old_id], output[-3000:]
     assert old_id not in lab.deployment_ids()
     assert lab.server.statuses([pinned])[pinned] == "completed-failure"
-    assert lab.latest() == {"Flow": new_id, "Holder": new_id, "Tester": new_id}
+    assert lab.latest() == {"Flow": new_id, "Holder": new_id, "Keeper": new_id, "Tester": new_id}
 
 
 def test_release_after_a_rollback_touches_nothing_live(lab, play):

@@ -12,7 +12,7 @@ import pytest
 
 DEPLOYMENT = "restate.admin.restate_deployment"
 INFO = "restate.admin.restate_deployment_info"
-SERVICES = ["Flow", "Holder", "Tester"]
+SERVICES = ["Flow", "Holder", "Keeper", "Tester"]
 
 
 def register(play, url, check=False, diff=False, **args):
@@ -198,7 +198,7 @@ def test_latest_deployment_refused_naming_its_services(lab, play):
     latest_id = lab.latest()["Tester"]
     refused = play.run(DEPLOYMENT, {"id": latest_id, "state": "absent"})
     assert refused["failed"]
-    assert "latest deployment of Flow, Holder, Tester" in refused["msg"], refused["msg"]
+    assert "latest deployment of Flow, Holder, Keeper, Tester" in refused["msg"], refused["msg"]
     assert latest_id in lab.deployment_ids()
 
 

@@ -94,7 +94,7 @@ def test_settings_dict_refuses_a_misspelled_key_before_any_call(lab, play):
 def test_service_info(lab, play):
     listed = play.run(INFO, {})
     assert not listed["failed"], listed["msg"]
-    assert [s["name"] for s in listed["services"]] == ["Flow", "Holder", "Tester"] and listed["count"] == 3
+    assert [s["name"] for s in listed["services"]] == ["Flow", "Holder", "Keeper", "Tester"] and listed["count"] == 4
     server = lab.services()
     for service in listed["services"]:
         for key in ("deployment_id", "revision", "public", "journal_retention", "idempotency_retention"):

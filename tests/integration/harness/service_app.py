@@ -15,19 +15,26 @@ Served over plain HTTP/1.1 by hypercorn; the harness registers it with `use_http
 |               | `Tester/fan_out` sends many one-way `Tester/ok` (or `Tester/sleep`)   |
 |               | calls at once (load)                                                   |
 
+`Keeper` is a Virtual Object for the state tests: `Keeper/{key}/read` returns the key's state as a handler sees it,
+and `Keeper/{key}/take` gets stuck (paused) while the key's `stock` state is not a whole number.
+
 The handlers that should simply settle retry a failed attempt within a second: with the server's default policy
 (500 ms doubling to a minute), a few transient failures of this one-worker service outlast the harness's waits.
 """
 
 import asyncio
+import base64
+import json
 from datetime import timedelta
 
 import restate
 from restate.retry_policy import InvocationRetryPolicy
+from restate.serde import BytesSerde
 
 tester = restate.Service("Tester")
 holder = restate.VirtualObject("Holder")
 flow = restate.Workflow("Flow")
+keeper = restate.VirtualObject("Keeper")
 
 SETTLE_SOON = InvocationRetryPolicy(initial_interval=timedelta(milliseconds=100), max_interval=timedelta(seconds=1))
 
@@ -163,4 +170,29 @@ async def approve(ctx: restate.WorkflowSharedContext, value: str) -> None:
     await ctx.promise("approval").resolve(value)
 
 
-app = restate.app(services=[tester, holder, flow])
+@keeper.handler(kind="shared", invocation_retry_policy=SETTLE_SOON)
+async def read(ctx: restate.ObjectSharedContext) -> dict:
+    """The key's whole state as the handler reads it: state key -> the stored bytes in base64 (any bytes)."""
+    values = {}
+    for name in await ctx.state_keys():
+        values[name] = base64.b64encode(await ctx.get(name, serde=BytesSerde()) or b"").decode()
+    return values
+
+
+@keeper.handler(
+    invocation_retry_policy=InvocationRetryPolicy(
+        initial_interval=timedelta(milliseconds=50), max_attempts=2, on_max_attempts="pause"
+    )
+)
+async def take(ctx: restate.ObjectContext, count: int) -> int:
+    """Takes ``count`` from the JSON number in state ``stock``; anything else there fails until the invocation pauses."""
+    stock = await ctx.get("stock", serde=BytesSerde())
+    try:
+        left = int(json.loads(stock)) - count
+    except (TypeError, ValueError) as error:
+        raise RuntimeError(f"stock is not a whole number: {stock!r}") from error
+    ctx.set("stock", left)
+    return left
+
+
+app = restate.app(services=[tester, holder, flow, keeper])
