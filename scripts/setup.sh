@@ -90,6 +90,12 @@ tool_venv "$CACHE/lint" requirements-lint.txt
 tool_venv "$CACHE/importer" requirements-importer.txt
 tool_venv "$CACHE/docs" requirements-docs.txt
 
+# Event-Driven Ansible: ansible-rulebook for the end-to-end test of the example rulebooks (make integration).
+# It starts a Java 17 VM (Drools) from its Python wheels; without java the venv installs and that test says why.
+tool_venv "$CACHE/eda" requirements-eda.txt
+command -v java >/dev/null || echo "setup: java (17 or later) is not on PATH: ansible-rulebook cannot run;" \
+  "install a JDK 17 (Debian: openjdk-17-jre-headless)" >&2
+
 # The shellcheck program, for ansible-test sanity's shellcheck test (which skips itself when it is missing)
 if ! command -v shellcheck >/dev/null; then
   if command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then

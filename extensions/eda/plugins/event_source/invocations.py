@@ -151,7 +151,7 @@ try:
     from ansible_collections.restate.admin.plugins.plugin_utils._event_watch import Watch, watch_options
 except ImportError:
     # ansible-rulebook runs this file by its path: the collections directory it sits in may not be on sys.path.
-    sys.path.append(str(Path(__file__).resolve().parents[6]))
+    sys.path.append(str(Path(__file__).resolve().parents[7]))  # the directory holding ansible_collections
     from ansible_collections.restate.admin.plugins.plugin_utils._event_watch import Watch, watch_options
 
 logger = logging.getLogger(__name__)
