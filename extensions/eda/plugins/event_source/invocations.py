@@ -87,7 +87,7 @@ options:
     description:
       - Only invocations that match these filters, as in C(restate.admin.restate_invocation_info) (C(service),
         C(handler), C(key), C(target), C(deployment), C(invoked_by), C(idempotency_key), C(pinned), C(zombie),
-        C(min_retry_count), and the times, an age counting from each poll). C(status) is refused: the conditions
+        C(min_retry_count), and the times, an age counting from each poll). C(status) is refused, as the conditions
         choose the statuses.
       - For V(drained_deployment), only C(service) applies (deployments that served it).
     type: dict

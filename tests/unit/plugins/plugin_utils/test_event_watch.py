@@ -213,3 +213,32 @@ def test_an_outage_is_one_event_and_the_return_another_with_the_cursor_kept():
     back = source.poll()
     assert conditions_of(back) == [("server_reachable", None)] and back[0]["restate"]["unreachable_for"] > 0
     assert "id > 'inv_1'" in client.sql[-1]  # goes on after what it reported before the outage
+
+
+# -- the documentation ----------------------------------------------------------------------------------------------
+def test_the_documented_options_are_the_ones_taken_with_the_same_defaults_and_docs_eda_lists_them():
+    import ast
+    from pathlib import Path
+
+    import yaml
+
+    from ansible_collections.restate.admin.plugins.plugin_utils._event_watch import (
+        CONNECTION_DEFAULTS,
+        DEFAULTS,
+        KNOWN_ARGS,
+    )
+
+    root = Path(__file__).resolve().parents[4]
+    tree = ast.parse((root / "extensions/eda/plugins/event_source/invocations.py").read_text())
+    strings = {node.targets[0].id: node.value.value for node in tree.body
+               if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)}
+    options = yaml.safe_load(strings["DOCUMENTATION"])["options"]
+    assert set(options) == KNOWN_ARGS
+    for name, default in dict(CONNECTION_DEFAULTS, **DEFAULTS).items():
+        if default is not None:
+            assert options[name].get("default") == default, name
+    assert options["conditions"]["choices"] == list(CONDITIONS) == options["conditions"]["default"]
+    yaml.safe_load(strings["EXAMPLES"])
+    page = (root / "docs/eda.md").read_text()
+    assert all(f"| `{name}` |" in page for name in options)
+    assert all(f"| `{name}` |" in page for name in CONDITIONS)
