@@ -59,7 +59,7 @@ def _older_than(column, option):
 
 
 INVOCATION_CONDITIONS = {condition.name: condition for condition in (
-    Condition("backing_off", lambda options, now: [f"status = 'backing-off'",
+    Condition("backing_off", lambda options, now: ["status = 'backing-off'",
                                                    f"retry_count >= {int(options['min_retry_count'])}"],
               "modified_at", moving=True),
     Condition("paused", lambda options, now: ["status = 'paused'"], "modified_at"),

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from datetime import datetime, timezone
 
 import pytest
