@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from ansible_collections.restate.admin.plugins.module_utils._client import AdminClient
 from ansible_collections.restate.admin.plugins.module_utils._connection_options import check_connection
@@ -30,7 +30,6 @@ from ansible_collections.restate.admin.plugins.module_utils._selection import (
     AGE_UNITS,
     normalize_filters,
     sql_literal,
-    timestamp_literal,
     where_conditions,
     where_sql,
 )
@@ -43,7 +42,7 @@ EVENT_COLUMNS = ("id", "target", "target_service_name", "target_handler_name", "
 
 
 class Condition:
-    """An invocation condition: its SQL (``where(options, now)``) and the column that tells when an invocation
+    """An invocation condition: its SQL (``where(options)``) and the column that tells when an invocation
     entered it. ``moving``: the marker changes while the invocation stays in the condition, so what was reported is
     remembered by id instead."""
 
@@ -54,21 +53,25 @@ class Condition:
         self.moving = moving
 
 
-def _older_than(column, option):
-    return lambda options, now: [f"{column} <= {timestamp_literal(now - timedelta(seconds=options[option]))}"]
+# A row is read once it is this old by the server's clock: the partitions of a server write their rows
+# independently, so one entered a condition a moment before another may show in SQL a moment after it; read too
+# soon, the keyset cursor would have passed it. Ages are the server's too (now() in SQL), whatever the clock here.
+SETTLE_SECONDS = 2
+
+
+def _settled(column, seconds=0):
+    return f"{column} <= now() - INTERVAL '{max(int(seconds), SETTLE_SECONDS)} seconds'"
 
 
 INVOCATION_CONDITIONS = {condition.name: condition for condition in (
-    Condition("backing_off", lambda options, now: ["status = 'backing-off'",
-                                                   f"retry_count >= {int(options['min_retry_count'])}"],
-              "modified_at", moving=True),
-    Condition("paused", lambda options, now: ["status = 'paused'"], "modified_at"),
-    Condition("running_too_long",
-              lambda options, now: ["status = 'running'"] + _older_than("last_start_at", "running_longer_than")(
-                  options, now), "last_start_at"),
-    Condition("suspended_too_long",
-              lambda options, now: ["status = 'suspended'"] + _older_than("modified_at", "suspended_longer_than")(
-                  options, now), "modified_at"),
+    Condition("backing_off", lambda options: ["status = 'backing-off'",
+                                              f"retry_count >= {int(options['min_retry_count'])}",
+                                              _settled("modified_at")], "modified_at", moving=True),
+    Condition("paused", lambda options: ["status = 'paused'", _settled("modified_at")], "modified_at"),
+    Condition("running_too_long", lambda options: [
+        "status = 'running'", _settled("last_start_at", options["running_longer_than"])], "last_start_at"),
+    Condition("suspended_too_long", lambda options: [
+        "status = 'suspended'", _settled("modified_at", options["suspended_longer_than"])], "modified_at"),
 )}
 CONDITIONS = tuple(INVOCATION_CONDITIONS) + ("outdated_deployment", "drained_deployment")
 # Conditions about the server itself, each reported once per change.
@@ -184,6 +187,9 @@ class Memory:
     def __len__(self):
         return len(self._keys)
 
+    def discard(self, key):
+        self._keys.pop(key, None)
+
     def add(self, key):
         self._keys[key] = None
         self._keys.move_to_end(key)
@@ -262,7 +268,7 @@ class Watch:
     def _poll_invocations(self, condition: Condition, budget) -> list:
         now = datetime.now(timezone.utc)
         marker = condition.marker
-        conditions = condition.where(self.options, now) + self._filters(now) + [f"{marker} IS NOT NULL"]
+        conditions = condition.where(self.options) + self._filters(now) + [f"{marker} IS NOT NULL"]
         cursor = self.cursors.get(condition.name)
         if cursor:
             after = f"TIMESTAMP {sql_literal(cursor[0])}"
@@ -278,6 +284,9 @@ class Watch:
                 if key in self.memory:
                     continue
                 self.memory.add(key)
+            else:
+                # It left backing-off (paused, say): once back, it is backing-off anew.
+                self.memory.discard(("backing_off", row["id"]))
             events.append(invocation_event(condition.name, row, self.admin_url))
         return events
 

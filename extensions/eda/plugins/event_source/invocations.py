@@ -20,9 +20,12 @@ description:
     already meets a condition. Each condition is read with one SQL query per poll with C(WHERE) and C(LIMIT), paged
     by the time the invocation entered the condition; what the source keeps between polls does not grow with the
     number of invocations (a cursor per condition, the latest deployment of each service, and at most O(memory)
-    remembered ids).
+    remembered ids). An invocation is read once it has been in its condition for 2 seconds by the server's clock
+    (the durations too are measured by the server's clock), so that none that the server's partitions show a moment
+    late is passed over.
   - A backing-off invocation changes at every retry; it is remembered by id and reported once while remembered (at
-    most O(memory) ids, the oldest forgotten first). V(outdated_deployment) reports an invocation once per change
+    most O(memory) ids, the oldest forgotten first), and reported anew after it was reported in another condition
+    (paused, for example). V(outdated_deployment) reports an invocation once per change
     of its service's latest deployment; V(drained_deployment) a deployment once while remembered.
   - "Each event is a dictionary under the key C(restate): C(condition), C(kind) (V(invocation), V(deployment) or
     V(server)), C(admin_url), and for an invocation C(id), C(target), C(service), C(handler), C(key), C(status),

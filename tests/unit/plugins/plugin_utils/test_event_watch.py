@@ -151,9 +151,34 @@ def test_time_conditions_compare_with_the_age_and_filters_are_added():
                    filters={"service": "Check'out"})
     source.poll()
     running = next(sql for sql in client.sql if "status = 'running'" in sql)
-    assert "last_start_at <= TIMESTAMP '" in running and "target_service_name = 'Check''out'" in running
+    assert "last_start_at <= now() - INTERVAL '900 seconds'" in running
+    assert "target_service_name = 'Check''out'" in running
     suspended = next(sql for sql in client.sql if "status = 'suspended'" in sql)
-    assert "modified_at <= TIMESTAMP '" in suspended
+    assert "modified_at <= now() - INTERVAL '86400 seconds'" in suspended
+
+
+def test_a_row_is_read_once_settled_by_the_servers_clock():
+    client = ScriptedClient()
+    watch(client, conditions=["paused", "running_too_long"], running_longer_than="1s").poll()
+    assert all("<= now() - INTERVAL '2 seconds'" in sql for sql in client.sql)
+
+
+def test_a_backing_off_invocation_that_paused_and_backs_off_again_is_reported_again():
+    state = {"status": "backing-off", "at": 1}
+
+    def answer(sql):
+        at = f"2026-01-01T00:00:{state['at']:02d}Z"
+        if f"status = '{state['status']}'" not in sql or f"TIMESTAMP '{at}'" in sql:  # or behind the cursor
+            return []
+        return [row("inv_1", status=state["status"], modified_at=at)]
+    client = ScriptedClient({r"status = '(backing-off|paused)'": answer})
+    source = watch(client, conditions=["backing_off", "paused"], min_retry_count=1)
+    events = source.poll() + source.poll()
+    state.update(status="paused", at=2)
+    events += source.poll() + source.poll()
+    state.update(status="backing-off", at=3)
+    events += source.poll() + source.poll()
+    assert conditions_of(events) == [("backing_off", "inv_1"), ("paused", "inv_1"), ("backing_off", "inv_1")]
 
 
 def test_the_budget_of_a_poll_is_shared_and_the_conditions_take_turns():
