@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -91,4 +92,23 @@ def test_recover_stuck_rulebook_resumes_a_paused_invocation_within_two_polls_and
     assert server.row(retrying)["completion_failure"] == "[409] killed"
     assert server.statuses([stuck])[stuck] in ("suspended", "running")  # no longer stuck: left alone
     assert running()
+    assert TOKEN not in log.read_text(errors="replace")
+
+
+def test_deployment_cleanup_rulebook_removes_a_deployment_once_it_drains(lab, rulebook):
+    server = lab.server
+    old_id = lab.latest()["Tester"]
+    pinned = server.send("Tester/sleep", 7200)
+    server.wait_statuses([pinned], "suspended")
+    lab.wait_pinned(pinned, old_id)
+    new_id = lab.register(lab.version().url)
+    process, log = rulebook("deployment_cleanup", {"interval": 2, "older_than": "0s"})
+    time.sleep(8)  # polls while the old deployment is draining: nothing removed
+    assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+    assert old_id in lab.deployment_ids()
+    for row in server.query("SELECT id FROM sys_invocation WHERE status <> 'completed' AND "
+                            f"pinned_deployment_id = '{old_id}'"):
+        lab.kill(row["id"])
+    wait_until(lambda: old_id not in lab.deployment_ids(), timeout=90, what="the drained deployment removed")
+    assert new_id in lab.deployment_ids()
     assert TOKEN not in log.read_text(errors="replace")
