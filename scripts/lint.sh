@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's static checks, each from its own venv (scripts/setup.sh):
 #   - the roles' README.md files are what scripts/role_readmes.py writes from their argument specs;
-#   - ansible-lint (production profile, see .ansible-lint) on the playbooks and roles;
+#   - ansible-lint (production profile, see .ansible-lint) on the playbooks, roles and example rulebooks;
 #   - antsibull-changelog lint: the changelog fragments;
 #   - antsibull-docs lint-collection-docs --plugin-docs: the docs pipeline of docs.ansible.com;
 #   - the documentation site (scripts/docs.sh, warnings are errors) and its pages and links (scripts/docs_check.py);
@@ -18,7 +18,7 @@ echo "lint: role READMEs"
 .cache/venv/bin/python scripts/role_readmes.py --check
 
 echo "lint: ansible-lint"
-.cache/lint/bin/ansible-lint playbooks roles
+.cache/lint/bin/ansible-lint playbooks roles extensions/eda/rulebooks
 
 echo "lint: antsibull-changelog lint"
 .cache/venv/bin/antsibull-changelog lint

@@ -100,6 +100,14 @@ if [ "$PURPOSE" = all ]; then
   tool_venv "$CACHE/docs" requirements-docs.txt
 fi
 
+# Event-Driven Ansible: ansible-rulebook for the end-to-end test of the example rulebooks (make integration).
+# It starts a Java 17 VM (Drools) from its Python wheels; without java the venv installs and that test says why.
+if [ "$PURPOSE" = all ]; then
+  tool_venv "$CACHE/eda" requirements-eda.txt
+fi
+[ "$PURPOSE" != all ] || command -v java >/dev/null || echo "setup: java (17 or later) is not on PATH: ansible-rulebook cannot run;" \
+  "install a JDK 17 (Debian: openjdk-17-jre-headless)" >&2
+
 # The shellcheck program, for ansible-test sanity's shellcheck test (which skips itself when it is missing)
 if [ "$PURPOSE" = all ] && ! command -v shellcheck >/dev/null; then
   if command -v apt-get >/dev/null && [ "$(id -u)" -eq 0 ]; then
