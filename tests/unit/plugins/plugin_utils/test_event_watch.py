@@ -77,7 +77,7 @@ def test_defaults_and_the_environment_fill_what_is_not_given():
     assert options["conditions"] == list(CONDITIONS)
     assert (options["interval"], options["max_events"], options["min_retry_count"]) == (30.0, 100, 10)
     assert (options["running_longer_than"], options["suspended_longer_than"]) == (3600, 86400)
-    assert watch_options({"token": "given"}, environ={"RESTATE_AUTH_TOKEN": SECRET})["token"] == "given"
+    assert watch_options({"token": "given-token"}, environ={"RESTATE_AUTH_TOKEN": SECRET})["token"] == "given-token"
     assert watch_options({}, environ={})["admin_url"] == ["http://localhost:9070"]
 
 
