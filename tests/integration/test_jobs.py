@@ -389,8 +389,8 @@ def test_bulk_cancel_with_filters_that_name_nothing_touches_nothing(mix, ansible
     ("recover_stuck", {"max_retries": "1"}, "stuck_invocations_report"),
 ])
 @pytest.mark.parametrize("empty", [None, ""])
-def test_a_job_whose_service_or_handler_is_empty_selects_what_its_default_selects(mix, ansible, job, extravars,
-                                                                                report_fact, empty):
+def test_a_job_whose_service_or_handler_is_empty_selects_what_its_default_selects(
+        mix, ansible, job, extravars, report_fact, empty):
     """retention_cleanup and recover_stuck always select by age or status; an empty service or handler means "all",
     exactly as when it is not given: never something wider (a null read as a filter value, say)."""
     env = {"RESTATE_ADMIN_URL": mix.admin_url}
