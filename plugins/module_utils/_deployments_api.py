@@ -118,8 +118,9 @@ class DeploymentsApi:
     def list(self) -> list:
         response = self.transport.request("GET", "/deployments")
         return answer_json(response, "GET", "/deployments", self.transport.admin_url, DEPLOYMENTS,
-                           lambda value: isinstance(value, dict) and objects(value.get("deployments", []), "id")
-                           and all(_deployment_shape(d) for d in value.get("deployments", []))).get("deployments", [])
+                           lambda value: (isinstance(value, dict) and objects(value.get("deployments", []), "id") and
+                                          all(_deployment_shape(d) for d in value.get("deployments", [])))
+                           ).get("deployments", [])
 
     def get(self, deployment_id: str):
         """The deployment (services in full), or None when the server does not know it."""
@@ -180,8 +181,8 @@ DEPLOYMENT = "a deployment: an object with its 'id' and a list of 'services' eac
 
 
 def _deployment_shape(value) -> bool:
-    return (isinstance(value, dict) and objects([value], "id") and objects(value.get("services", []), "name")
-            and all(isinstance(s.get("revision", 0), int) for s in value.get("services", [])))
+    return (isinstance(value, dict) and objects([value], "id") and objects(value.get("services", []), "name") and
+            all(isinstance(s.get("revision", 0), int) for s in value.get("services", [])))
 
 
 def _path(deployment_id: str) -> str:

@@ -81,7 +81,7 @@ def test_release_after_a_rollback_touches_nothing_live(lab, play):
         report, unused_changed, output = play.playbook("deployment_release", job, "deployment_release_report",
                                                        check=check, expect_rc=2)
         assert report is None, output[-3000:]
-        assert f"{v2_id} ({v2.url}) is already registered and is not the latest deployment of Flow, Holder, " \
+        assert f"{v2_id} ({v2.url}) is already registered and is not the latest deployment of Flow, Holder, Keeper, " \
                f"Tester (they run on {v1_id}" in output, output[-3000:]
         assert "nothing was changed" in output
         assert lab.server.statuses(live) == {i: "suspended" for i in live}
