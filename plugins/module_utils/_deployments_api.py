@@ -118,9 +118,7 @@ class DeploymentsApi:
     def list(self) -> list:
         response = self.transport.request("GET", "/deployments")
         return answer_json(response, "GET", "/deployments", self.transport.admin_url, DEPLOYMENTS,
-                           lambda value: (isinstance(value, dict) and objects(value.get("deployments", []), "id") and
-                                          all(_deployment_shape(d) for d in value.get("deployments", [])))
-                           ).get("deployments", [])
+                           _deployments_shape).get("deployments", [])
 
     def get(self, deployment_id: str):
         """The deployment (services in full), or None when the server does not know it."""
@@ -180,9 +178,17 @@ DEPLOYMENTS = "an object with 'deployments', a list of objects each with an 'id'
 DEPLOYMENT = "a deployment: an object with its 'id' and a list of 'services' each with a 'name'"
 
 
+def _deployments_shape(value) -> bool:
+    if not isinstance(value, dict) or not objects(value.get("deployments", []), "id"):
+        return False
+    return all(_deployment_shape(d) for d in value.get("deployments", []))
+
+
 def _deployment_shape(value) -> bool:
-    return (isinstance(value, dict) and objects([value], "id") and objects(value.get("services", []), "name") and
-            all(isinstance(s.get("revision", 0), int) for s in value.get("services", [])))
+    if not isinstance(value, dict) or not objects([value], "id"):
+        return False
+    services = value.get("services", [])
+    return objects(services, "name") and all(isinstance(s.get("revision", 0), int) for s in services)
 
 
 def _path(deployment_id: str) -> str:
