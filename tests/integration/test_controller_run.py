@@ -56,7 +56,8 @@ def test_both_ways_give_the_same_result(restate, ansible):
         assert comparable(worker_result) == comparable(module_result), task
     purge, failed_only, bad_filter, bad_state, unknown_option, bad_timeout, info, unreachable = in_worker
     assert purge["failed"] and purge["summary"] == {"matched": 3, "changed": 1, "unchanged": 1, "failed": 1,
-                                                    "missing": 1, "pending": 0, "changed_by_service": {"Tester": 1}}
+                                                    "missing": 1, "pending": 0, "done": 1, "already": 1, "left": 0,
+                                                    "check_mode": True, "changed_by_service": {"Tester": 1}}
     assert purge["diff"]["before"] == f"{completed}: completed\n"
     assert TOKEN not in json.dumps(in_worker) and TOKEN not in worker_output
     assert '"token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in worker_output
@@ -80,6 +81,7 @@ def test_report_failed_lists_only_the_failures_and_counts_everything(restate, an
     done = ansible.run(MODULE, {"ids": more, "state": "purged", "report": "failed"}, diff=True)
     assert done["changed"] and not done["failed"] and done["invocations"] == []
     assert done["summary"] == {"matched": 3, "changed": 3, "unchanged": 0, "failed": 0, "missing": 0, "pending": 0,
+                               "done": 3, "already": 0, "left": 0, "check_mode": False,
                                "changed_by_service": {"Tester": 3}}
     assert done["diff"]["before"].count("completed") == 3  # the diff still shows every change
     assert all(restate.row(i) is None for i in completed + more)

@@ -183,6 +183,7 @@ def test_list_of_ids_reports_every_item_and_fails_at_the_end(restate, ansible):
     result = ansible.run(MODULE, {"ids": [running, completed, UNKNOWN_ID], "state": "purged"})
     assert result["failed"]
     assert result["summary"] == {"matched": 3, "changed": 1, "unchanged": 1, "failed": 1, "missing": 1, "pending": 0,
+                                 "done": 1, "already": 1, "left": 0, "check_mode": False,
                                  "changed_by_service": {"Tester": 1}}
     assert running in result["msg"] and "cancel or kill" in result["msg"].lower()
     items = {item["id"]: item for item in result["invocations"]}
