@@ -35,10 +35,7 @@ def _created_before(value):
     """The moment ``created_before`` names, as the first 19 characters of the server's created_at (UTC)."""
     if value is None:
         return None
-    try:
-        moment = parse_time(value, "created_before", datetime.now(timezone.utc))
-    except InputError as error:  # parse_time speaks of filters.<option>; this option is top-level
-        raise InputError(str(error).replace("filters.created_before", "created_before", 1))
+    moment = parse_time(value, "created_before", datetime.now(timezone.utc), prefix="")  # a top-level option
     return moment.strftime("%Y-%m-%dT%H:%M:%S")
 
 

@@ -173,7 +173,8 @@ class Recovery:
             moved, error = self.step(state="resumed", ids=outcome.to_move, deployment=self.deployment)
             outcome.moved = [item["id"] for item in moved if item["changed"] and "error" not in item]
             outcome.move_failed = [item["error"] for item in moved if "error" in item]
-            failed_to_move = [i for i in outcome.to_move if i not in outcome.moved]
+            done = set(outcome.moved)
+            failed_to_move = [i for i in outcome.to_move if i not in done]
             if error:
                 outcome.move_failed.append(str(error))
         back = outcome.unsettled + failed_to_move
@@ -185,7 +186,8 @@ class Recovery:
                 outcome.put_back_failed.append(str(error))
         outcome.move_failed = [f"{item_id}: pause not settled in time" for item_id in outcome.unsettled] + \
             outcome.move_failed
-        outcome.to_move = [i for i in outcome.to_move if i in outcome.moved]
+        moved_ids = set(outcome.moved)
+        outcome.to_move = [i for i in outcome.to_move if i in moved_ids]
 
     def resume(self, ids):
         items, error = self.step(state="resumed", ids=ids, deployment=self.deployment)
