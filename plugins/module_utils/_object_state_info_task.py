@@ -47,7 +47,7 @@ def run(task):
                        "count": len(state)}
         else:
             keys = client.state.keys(service, after=params["after"], limit=params["limit"])
-            outcome = {"service": service, "keys": keys, "count": len(keys),
+            outcome = {"service": service, "objects": keys, "count": len(keys),
                        "next_after": keys[-1]["key"] if len(keys) == params["limit"] else None}
     except Exception as error:  # pylint: disable=broad-exception-caught
         task.fail_on(error)

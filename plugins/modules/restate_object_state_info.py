@@ -123,8 +123,8 @@ held_by:
   returned: success and O(key) given
   type: str
   sample: inv_15JxsQ90JREG61YxxaZrJjdGOwcHOT58Pb
-keys:
-  description: Without O(key), a page of the keys that have state, in key order.
+objects:
+  description: Without O(key), a page of the object keys that have state, in key order.
   returned: success and O(key) not given
   type: list
   elements: dict

@@ -147,7 +147,7 @@ def test_info_pages_the_keys_with_their_sizes(ansible, client):
     while True:
         page = ansible.run(INFO, {"service": "Flow", "limit": 2, "after": after})
         assert not page["failed"], page["msg"]
-        seen += [k for k in page["keys"] if k["key"].startswith(prefix)]
+        seen += [k for k in page["objects"] if k["key"].startswith(prefix)]
         if page["next_after"] is None or not page["next_after"].startswith(prefix):
             break
         after = page["next_after"]

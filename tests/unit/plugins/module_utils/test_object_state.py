@@ -248,9 +248,9 @@ def test_info_reads_a_key_and_pages_keys(client):
     refused = run(client, _object_state_info_task, service="Keeper", key="a")
     assert refused["failed"] and "state.blob: the stored value is not UTF-8" in refused["msg"]
     page = run(client, _object_state_info_task, service="Keeper", limit=1)
-    assert page["keys"] == [{"key": "a", "entries": 2, "bytes": 2}] and page["next_after"] == "a"
+    assert page["objects"] == [{"key": "a", "entries": 2, "bytes": 2}] and page["next_after"] == "a"
     rest = run(client, _object_state_info_task, service="Keeper", limit=1, after="a")
-    assert [k["key"] for k in rest["keys"]] == ["b"]
+    assert [k["key"] for k in rest["objects"]] == ["b"]
     last = run(client, _object_state_info_task, service="Keeper", limit=5, after="b")
-    assert last["keys"] == [] and last["next_after"] is None
+    assert last["objects"] == [] and last["next_after"] is None
     assert run(client, _object_state_info_task, service="Keeper", limit=0)["msg"].startswith("limit: from 1")
