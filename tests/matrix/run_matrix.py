@@ -96,6 +96,42 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
+HEADER = ("| ansible-core | Restate server | setup | unit tests | sanity | integration tests | commit | run on |",
+          "|---|---|---|---|---|---|---|---|")
+
+
+def row_of(cell, commit: str) -> str:
+    steps = [cell.results.get(step, (False, "not run"))[1] if step in cell.steps or step == "setup" else "—"
+             for step in ("setup", "units", "sanity", "integration")]
+    return f"| {cell.core} | {cell.server} | " + " | ".join(steps) + f" | {commit} | {time.strftime('%Y-%m-%d')} |"
+
+
+def write_report(rows: dict, machine_text: str, minutes: float, slow: bool) -> Path:
+    """docs/compatibility.md with this run's rows; a subset run (MATRIX_ANSIBLE / MATRIX_SERVERS) keeps the rows of
+    the cells it did not run, each saying which commit it measured."""
+    path = ROOT / "docs" / "compatibility.md"
+    kept = {}
+    for line in (path.read_text().splitlines() if path.exists() else []):
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) >= 6 and re.match(r"\d+\.\d+$", cells[0]):
+            cells += ["not recorded", "not recorded"][len(cells) - 6:]
+            kept[(cells[0], cells[1])] = "| " + " | ".join(cells[:8]) + " |"
+    kept.update(rows)
+    ordered = sorted(kept.items(), key=lambda item: (item[0][1] != DEFAULT_SERVER,
+                                                     tuple(map(int, item[0][0].split("."))),
+                                                     tuple(map(int, item[0][1].split(".")))))
+    scope = ("all but the 100,000-invocation load run." if slow else
+             "all but the volume tests (marker `slow`, run by `make test` on the default cell) and the load run.")
+    lines = ["# Compatibility matrix", "",
+             "Written by `make matrix` (tests/matrix/run_matrix.py): each row is what the run on the commit it names",
+             "measured. `MATRIX_ANSIBLE=\"2.20 2.21\" MATRIX_SERVERS= make matrix` reruns those cells and keeps the other",
+             "rows.",
+             f"Last run: {machine_text}, {minutes:.0f} min for {len(rows)} cell(s). Integration tests: {scope}",
+             "", *HEADER, *(row for unused_key, row in ordered)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def main() -> int:
     OUTPUT.mkdir(parents=True, exist_ok=True)
     cores = os.environ.get("MATRIX_ANSIBLE", " ".join(CORES)).split()
@@ -108,25 +144,12 @@ def main() -> int:
         cell.execute(slow)
     minutes = (time.monotonic() - start) / 60
 
-    lines = [
-        "# Compatibility matrix",
-        "",
-        "Written by `make matrix` (tests/matrix/run_matrix.py); the numbers are what that run measured.",
-        f"Machine: {machine()}. Whole run: {minutes:.0f} min. Integration tests: "
-        + ("all but the 100,000-invocation load run." if slow else
-           "all but the volume tests (marker `slow`, run by `make test` on the default cell) and the load run."),
-        "",
-        "| ansible-core | Restate server | setup | unit tests | sanity | integration tests |",
-        "|---|---|---|---|---|---|",
-    ]
-    for cell in cells:
-        row = [cell.results.get(step, (False, "not run"))[1] if step in cell.steps or step == "setup" else "—"
-               for step in ("setup", "units", "sanity", "integration")]
-        lines.append(f"| {cell.core} | {cell.server} | " + " | ".join(row) + " |")
-    report = "\n".join(lines) + "\n"
-    print("\n" + report)
-    if not os.environ.get("MATRIX_ANSIBLE") and not os.environ.get("MATRIX_SERVERS"):
-        (ROOT / "docs" / "compatibility.md").write_text(report)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                            check=False).stdout.strip() or "unknown"
+    rows = {(cell.core, cell.server): row_of(cell, commit) for cell in cells}
+    print("\n" + "\n".join(rows.values()))
+    report = write_report(rows, machine(), minutes, slow)
+    print(f"\n{report.relative_to(ROOT)} written")
     return 0 if all(cell.passed for cell in cells) else 1
 
 
