@@ -209,7 +209,8 @@ def _update_in_place(task, client, params, existing):
                                   message=f"{error.message} (this server does not update the headers of registered "
                                           f"deployment {existing['id']}, or it was removed meanwhile; register the "
                                           "endpoint under a new URI with the new headers)")
-        if {str(k): str(v) for k, v in (answer.get("additional_headers") or {}).items()} != wanted:
+        answered = answer.get("additional_headers") or {}
+        if not isinstance(answered, dict) or {str(k): str(v) for k, v in answered.items()} != wanted:
             raise RestateApiError("PATCH", f"/deployments/{existing['id']}", status=200,
                                   message="the server answered with other headers than sent; they were not updated")
     return True, (_headers_text(have), _headers_text(wanted, new_values))

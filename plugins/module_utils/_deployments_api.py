@@ -136,7 +136,10 @@ class DeploymentsApi:
 
     def update(self, deployment_id: str, changes: dict) -> dict:
         """PATCH /deployments/{id} (headers, metadata, use_http_11); the deployment as the server answers after it."""
-        return self.transport.request("PATCH", _path(deployment_id), json_body=changes).json()
+        path = _path(deployment_id)
+        return answer_json(self.transport.request("PATCH", path, json_body=changes), "PATCH", path,
+                           self.transport.admin_url, "the deployment: an object",
+                           lambda value: isinstance(value, dict))
 
     def remove(self, deployment_id: str) -> bool:
         """DELETE with force=true (the only removal the server does); False when it was already gone."""

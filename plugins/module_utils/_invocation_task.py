@@ -30,6 +30,7 @@ from ansible_collections.restate.admin.plugins.module_utils._invocation_state im
     plan,
     settled,
 )
+from ansible_collections.restate.admin.plugins.module_utils._invocations_api import new_invocation_id
 from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
@@ -279,9 +280,9 @@ def act(client, items, state, params):
             item["changed"] = False
         else:
             try:
-                item["new_invocation_id"] = response.json().get("new_invocation_id")
-            except ValueError:
-                item["error"] = f"{item['id']}: restart-as-new answered without a new invocation id"
+                item["new_invocation_id"] = new_invocation_id(response, item["id"], client.admin_url)
+            except ValueError as error:
+                item["error"] = f"{item['id']}: restart-as-new: {error}"
 
 
 def wait_for(client, items, state, params, progress=None):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
 from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import RETRYABLE_STATUSES, PipelinedSender
-from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError, server_message
+from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError, answer_json, server_message
 
 ACTIONS = ("cancel", "kill", "pause", "resume", "purge", "purge-journal", "restart-as-new")
 # Servers before the PATCH operations had DELETE /invocations/{id}?mode=... for these (and still list it, deprecated).
@@ -196,9 +196,12 @@ class InvocationsApi:
         """
         if self._openapi_paths is None:
             try:
-                self._openapi_paths = self.transport.request("GET", "/openapi").json().get("paths", {})
+                paths = self.transport.request("GET", "/openapi").json().get("paths", {})
             except (RestateApiError, ValueError, AttributeError):
-                self._openapi_paths = {}
+                paths = {}
+            # Only what has the shape of an OpenAPI document counts: anything else lists no operation.
+            self._openapi_paths = {path: operations for path, operations in paths.items()
+                                   if isinstance(operations, dict)} if isinstance(paths, dict) else {}
         if "patch" in self._openapi_paths.get(f"/invocations/{{invocation_id}}/{action}", {}):
             return "PATCH"
         if action in DELETE_MODES and "delete" in self._openapi_paths.get("/invocations/{invocation_id}", {}):
@@ -225,3 +228,12 @@ def _unanswered(answer) -> bool:
     if answer.error is not None:
         return answer.reason not in ("tls", "redirect", "size")
     return answer.status in RETRYABLE_STATUSES
+
+
+def new_invocation_id(response, invocation_id: str, admin_url: str) -> str:
+    """The id of the invocation a restart-as-new made, from its answer; an UnexpectedAnswer (a ValueError) naming the
+    call when the answer does not carry one."""
+    path = f"/invocations/{invocation_id}/restart-as-new"
+    answer = answer_json(response, "PATCH", path, admin_url, "an object with the 'new_invocation_id' it made",
+                         lambda value: isinstance(value, dict) and isinstance(value.get("new_invocation_id"), str))
+    return answer["new_invocation_id"]

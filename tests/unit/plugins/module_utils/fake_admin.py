@@ -44,9 +44,13 @@ def recorded_rows() -> dict:
 
 
 class Answer:
+    """An answer as the transport gives one: status, headers, the body's bytes and json()."""
+
     def __init__(self, body=None):
         self.status_code = 200
         self._body = body
+        self.headers = {"content-type": "application/json"}
+        self.content = b"" if body is None else json.dumps(body).encode()
 
     def json(self):
         if self._body is None:
@@ -65,6 +69,7 @@ class FakeAdmin:
         self.calls = []
         self.queries = []
         self.invocations = self  # the area and the client are one object here
+        self.admin_url = "http://fake-admin:9070"
         # Actions whose first answer is lost: applied, then the transport repeats the call, which is refused as the
         # server refuses a call whose work is done (purge: 404, the others: 409 already completed).
         self.lose_answers = set()

@@ -265,16 +265,39 @@ def test_a_row_without_a_column_the_code_reads_is_an_unexpected_answer(serve):
     ("deployments.list", "/deployments", {"deployments": [{"id": "dp_1", "services": [3]}]}),
     ("deployments.get", "/deployments/dp_1", {"services": []}),
     ("deployments.register", "/deployments", {"services": [{"name": "Greeter"}]}),
+    ("deployments.update", "/deployments/dp_1", ["dp_1"]),
 ])
 def test_service_and_deployment_answers_of_the_wrong_shape(serve, area, path, body):
     server = serve(version_then(lambda *unused: http(200, body)))
     client = client_for(server.url)
     name, call = area.split(".")
     arguments = {"list": (), "get": ("Greeter" if name == "services" else "dp_1",),
-                 "patch": ("Greeter", {"public": True}), "register": ({"uri": "http://x:9080"},)}[call]
+                 "patch": ("Greeter", {"public": True}), "register": ({"uri": "http://x:9080"},),
+                 "update": ("dp_1", {"additional_headers": {"x-team": "a"}})}[call]
     with pytest.raises(RestateApiError) as caught:
         getattr(getattr(client, name), call)(*arguments)
     assert path in str(caught.value) and "unexpected answer" in str(caught.value) and "expected" in str(caught.value)
+
+
+@pytest.mark.parametrize("body", [b"", b"[]", b'{"new_invocation_id": 5}', b'{"id": "inv_1"}', b"<html>"])
+def test_a_restart_answer_without_a_new_id_is_named_not_a_python_error(serve, body):
+    from ansible_collections.restate.admin.plugins.module_utils._invocations_api import new_invocation_id
+    server = serve(version_then(lambda *unused: http(200, body)))
+    client = client_for(server.url)
+    response = client.invocations.action(IDS[0], "restart-as-new")
+    with pytest.raises(ValueError, match=f"PATCH .*/invocations/{IDS[0]}/restart-as-new gave an unexpected answer.*"
+                                         "expected an object with the 'new_invocation_id'"):
+        new_invocation_id(response, IDS[0], client.admin_url)
+
+
+@pytest.mark.parametrize("openapi", [{"paths": ["/invocations/{invocation_id}/cancel"]}, [1, 2],
+                                     {"paths": {"/invocations/{invocation_id}/cancel": 3}}])
+def test_an_openapi_answer_of_another_shape_lists_no_operation(serve, openapi):
+    def answer(method, path, unused_body):
+        return http(200, openapi) if path == "/openapi" else http(404, b"")
+    server = serve(version_then(answer))
+    with pytest.raises(RestateApiError, match="does not have the cancel operation"):
+        client_for(server.url).invocations.action(IDS[0], "cancel")
 
 
 @pytest.mark.parametrize("body", [b"", b"null", b"[]", b'{"version": 17}', b'{"min_admin_api_version": "2"}'])
