@@ -71,9 +71,10 @@ integration:
 reliability: setup
 	scripts/pytest.sh tests/integration/test_reliability.py -m "load or not load"
 
-## The load runs alone: a million purged in one task beside the official CLI (LOAD_N, default 1000000; writes its
-## section of docs/benchmarks.md), 200,000 suspended cancelled and as many killed in one task each (LOAD_SUSPENDED_N),
-## 100,000 listed and purged both ways, a server killed mid 10,000 cancels.
+## The load runs alone, side by side on one server each: a million purged by one task, by the batch route driven raw
+## (bench/raw_batches.py) and by the official CLI (LOAD_N, default 1000000), 200,000 suspended cancelled and as many
+## killed the same three ways (LOAD_SUSPENDED_N), each writing its section of docs/benchmarks.md; 100,000 listed and
+## purged both ways the code runs, a server killed mid 10,000 cancels.
 load: setup
 	scripts/pytest.sh tests/integration/test_reliability.py -m load
 
