@@ -3,7 +3,7 @@ VENV := .cache/venv
 PY := $(VENV)/bin/python
 PYTEST := $(PY) -m pytest
 
-.PHONY: test setup units sanity lint docs importer changelog role-readmes newest integration reliability load matrix demo bench clean
+.PHONY: test setup units sanity lint docs importer changelog role-readmes newest integration reliability load matrix demo bench profile clean
 
 ## One command for the whole suite: set-up, unit tests, ansible-test sanity, ansible-lint, integration tests.
 test: setup
@@ -63,6 +63,11 @@ changelog: setup
 ## Side-by-side benchmark against the official CLI (BENCH_N, BENCH_ROUNDS, BENCH_RSS_N); writes docs/benchmarks.md.
 bench: setup
 	$(PY) bench/bench.py
+
+## Where a large purge spends its time, beside the raw batch route (PROFILE_N, default 100000; PROFILE_WRITE=1 and
+## PROFILE_LABEL write its table into docs/benchmarks.md).
+profile: setup
+	$(PY) bench/profile_purge.py
 
 integration:
 	scripts/pytest.sh tests/integration

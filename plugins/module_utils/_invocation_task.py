@@ -9,6 +9,7 @@ import math
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.restate.admin.plugins.module_utils._audit_log import AuditLog
 from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
@@ -36,6 +37,8 @@ from ansible_collections.restate.admin.plugins.module_utils._restate_module impo
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
     DEPLOYMENT_ID_PATTERN,
     after_condition,
+    after_id_condition,
+    between_condition,
     ids_condition,
     normalize_filters,
     select_sql,
@@ -198,7 +201,7 @@ def read_rows(client, ids, columns) -> dict:
 
 def select_rows(client, filters, state, limit):
     """(rows oldest first, at most limit; how many match in all) for a filters selection, read in pages."""
-    pages = Pages(client, filters, state, limit, PAGE_ROWS)
+    pages = Pages(client, filters, state, limit, PAGE_ROWS, id_order=False)  # listed oldest first
     rows = [row for page in pages for row in page.values()]
     return rows, len(rows) + pages.beyond
 
@@ -213,15 +216,15 @@ def shared(row):
 
 def cancel_pending(client, ids, span=None) -> set:
     """Ids whose journal holds the built-in cancel signal (signal index 1): a cancel was already delivered.
-    ``span``: the (first, last) created_at of a page's ids, which bounds the join below to about the page."""
+    ``span``: (column, first, last), the range of a page's ids in the order it was read (created_at or id), which
+    bounds the join below to about the page."""
     if len(ids) > IDS_PER_JOURNAL_QUERY:
         # For thousands of ids, one join over the active invocations is several times faster than an IN list
         # (10,000 ids: 0.09 s against 0.53 s on a 1.7 server). Unbounded, it would also return every invocation
         # cancelled by the pages before and not ended yet: a 200,000 cancel read up to a hundred thousand per page.
         within = ""
         if span:
-            first, last = (f"TIMESTAMP {sql_literal(created_at)}" for created_at in span)
-            within = f" AND i.created_at >= {first} AND i.created_at <= {last}"
+            within = f" AND {between_condition(*span, alias='i')}"
         sql = ("SELECT DISTINCT j.id FROM sys_journal j JOIN sys_invocation i ON j.id = i.id WHERE i.status <> "
                f"'completed'{within} AND j.entry_type = {CANCEL_SIGNAL_TYPE} AND j.entry_lite_json LIKE "
                f"{CANCEL_SIGNAL_LIKE}")
@@ -425,47 +428,89 @@ def page_rows() -> int:
 
 
 class Pages:
-    """The rows of a filters selection oldest first, one page ({id: row}) at a time, keyset on (created_at, id): a
-    page is read only once the one before has been acted on. ``beyond`` is set at the end: how many more match
-    after the last row read (the limit was reached), 0 otherwise. ``span``: the first and last created_at of the
-    page last given."""
+    """The rows of a filters selection, one page ({id: row}) at a time, keyset paged: oldest first when the limit
+    takes only part of what matches; in id order when it takes all of it, so that each page is one range of
+    partition keys and every batch call meets few partitions (1.7: a purge in id order takes the server about half
+    the time of one in creation order; ``id_order=False`` keeps creation order). The next page is read while the one given is acted on: it starts after the
+    last row of this one, so acting on this one cannot change it, and the server answers the selection while it
+    does the calls. ``beyond`` is set at the end: how many more match after the last row read (the limit was
+    reached), 0 otherwise. ``span``: the range of the page last given, as (column, first, last)."""
 
-    def __init__(self, client, filters, state, limit, rows_per_page):
+    def __init__(self, client, filters, state, limit, rows_per_page, id_order=True):
         self.client = client
+        self.id_order = id_order
         self.conditions = selection_conditions(filters, state)
         self.columns = state_columns(state) + ["created_at"]
         self.limit = limit
         self.rows_per_page = rows_per_page
         self.beyond = 0
         self.span = None
+        self.order = "oldest_first"
 
     def __iter__(self):
         seen = 0
         last = None
-        while seen < self.limit:
-            wanted = min(self.rows_per_page, self.limit - seen)
-            conditions = self.conditions + [after_condition(last)] if last else self.conditions
-            page = self.client.query(select_sql(self.columns, conditions, "oldest_first", wanted), columns=self.columns)
-            if not page:
-                return
-            last = {"created_at": page[-1]["created_at"], "id": page[-1]["id"]}
-            self.span = (page[0]["created_at"], last["created_at"])
-            seen += len(page)
-            rows = {}
-            for row in page:
-                del row["created_at"]
-                rows[row["id"]] = shared(row)
-            page = None
-            yield rows
-            if len(rows) < wanted:
-                return
-        sql = f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(self.conditions + [after_condition(last)])}"
-        self.beyond = self.client.query(sql)[0]["n"]
+        with ThreadPoolExecutor(2) as reader:
+            upcoming = self._first_page(reader)
+            while True:
+                rows, wanted, last, span = upcoming.result()
+                if not rows:
+                    return
+                self.span = span
+                seen += len(rows)
+                more = len(rows) == wanted and seen < self.limit
+                if more:
+                    upcoming = reader.submit(self._read, last, min(self.rows_per_page, self.limit - seen))
+                yield rows
+                if not more:
+                    break
+        if seen >= self.limit:
+            self.beyond = self._count(last)
+
+    def _first_page(self, reader):
+        """The first page, being read: in id order, read together with the count that tells whether the limit
+        takes every match (if not, it is read again oldest first)."""
+        wanted = min(self.rows_per_page, self.limit)
+        if not self.id_order:
+            return reader.submit(self._read, None, wanted)
+        self.order = "id_order"
+        counted = reader.submit(self._count)
+        first = reader.submit(self._read, None, wanted)
+        if counted.result() <= self.limit:
+            return first
+        first.result()  # raises as any read would; its rows are not used
+        self.order = "oldest_first"
+        return reader.submit(self._read, None, wanted)
+
+    def _after(self, last) -> list:
+        if last is None:
+            return self.conditions
+        return self.conditions + [after_id_condition(last) if self.order == "id_order" else after_condition(last)]
+
+    def _count(self, last=None) -> int:
+        return self.client.query(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(self._after(last))}")[0]["n"]
+
+    def _read(self, last, wanted):
+        """(the page after ``last`` as {id: row}, how many were asked for, its last row as a keyset, its range)."""
+        order = self.order  # read once: _first_page may change it while this reads
+        page = self.client.query(select_sql(self.columns, self._after(last), order, wanted), columns=self.columns)
+        if not page:
+            return {}, wanted, last, None
+        last = {"created_at": page[-1]["created_at"], "id": page[-1]["id"]}
+        if order == "id_order":
+            span = ("id", page[0]["id"], last["id"])
+        else:
+            span = ("created_at", page[0]["created_at"], last["created_at"])
+        rows = {}
+        for row in page:
+            del row["created_at"]
+            rows[row["id"]] = shared(row)
+        return rows, wanted, last, span
 
 
 def plan_batch(client, state, ids, rows, span=None) -> list:
     """The planned items of a batch of ids, with what planning needs to read (pending cancels, earlier restarts);
-    ``span``: the batch's first and last created_at, when it is a page."""
+    ``span``: the page's range (column, first, last), when it is a page."""
     active_ids = [i for i in ids if i in rows and rows[i]["status"] != "completed"]
     pending = cancel_pending(client, active_ids, span) if state == "cancelled" and active_ids else set()
     completed_ids = [i for i in ids if i in rows and rows[i]["status"] == "completed"]

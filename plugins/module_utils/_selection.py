@@ -18,7 +18,10 @@ from ansible_collections.restate.admin.plugins.module_utils._errors import Input
 STATUSES = ("scheduled", "pending", "ready", "running", "suspended", "backing-off", "paused", "completed")
 COMPLETION_RESULTS = ("success", "failure")
 INVOKED_BY = ("ingress", "service", "subscription")
-ORDERS = {"newest_first": "created_at DESC, id DESC", "oldest_first": "created_at ASC, id ASC"}
+ORDERS = {"newest_first": "created_at DESC, id DESC", "oldest_first": "created_at ASC, id ASC",
+          # Not an option of any module: the order restate_invocation reads a selection it takes whole in, so that
+          # each page holds one range of partition keys (an id begins with its invocation's partition key).
+          "id_order": "id ASC"}
 
 # Columns of sys_invocation (Restate 1.6/1.7) that the modules may read, in display order.
 INVOCATION_COLUMNS = (
@@ -269,6 +272,18 @@ def after_condition(row) -> str:
     """Keyset paging in the oldest_first order: the rows after ``row`` (which holds created_at and id)."""
     created = f"TIMESTAMP {sql_literal(row['created_at'])}"
     return f"(created_at > {created} OR (created_at = {created} AND id > {sql_literal(row['id'])}))"
+
+
+def after_id_condition(row) -> str:
+    """Keyset paging in id_order: the rows after ``row`` (which holds id)."""
+    return f"id > {sql_literal(row['id'])}"
+
+
+def between_condition(column, first, last, alias="") -> str:
+    """``column`` (created_at or id, of the table aliased ``alias``) from ``first`` to ``last``, both included."""
+    kind = "TIMESTAMP " if column == "created_at" else ""
+    name = f"{alias}.{column}" if alias else column
+    return f"{name} >= {kind}{sql_literal(first)} AND {name} <= {kind}{sql_literal(last)}"
 
 
 def count_by_status_sql(conditions) -> str:

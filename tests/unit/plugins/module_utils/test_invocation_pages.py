@@ -5,6 +5,7 @@ log of a task that fails half-way."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from fake_admin import ACCEPTED, FakeAdmin, refused
@@ -211,18 +212,50 @@ def test_the_diff_of_a_journal_purge_shows_the_journal_size_before_and_after(adm
     assert result["diff"]["after"] == f"{completed}: completed (journal: 0 entries)\n"
 
 
-def test_report_failed_works_page_by_page_acting_on_each_page_before_reading_the_next(admin, monkeypatch):
+def test_report_failed_works_page_by_page_reading_the_next_page_while_one_is_acted_on(admin, monkeypatch):
     monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
     admin.add("completed", 10)
-    log = []
+    selects, acted, overlapped = [], [], []
     query, actions = admin.query, admin.actions
-    monkeypatch.setattr(admin, "query", lambda sql, columns=None: log.append("select" if "LIMIT" in sql else "read")
-                        or query(sql, columns))
-    monkeypatch.setattr(admin, "actions", lambda ids, *a, **k: log.append(len(ids)) or actions(ids, *a, **k))
+    second_page_read = threading.Event()
+
+    def select(sql, columns=None):
+        if "LIMIT" in sql:
+            selects.append(sql)
+            if len(selects) == 2:
+                second_page_read.set()
+        return query(sql, columns)
+
+    def act(ids, *args, **kwargs):
+        if not acted:  # the first page's calls wait for the second page's read, which runs meanwhile
+            overlapped.append(second_page_read.wait(5))
+        acted.append(len(ids))
+        return actions(ids, *args, **kwargs)
+
+    monkeypatch.setattr(admin, "query", select)
+    monkeypatch.setattr(admin, "actions", act)
     result = run(admin, state="purged", filters={"service": "Tester"}, report="failed")
     assert result["summary"]["changed"] == 10 and result["summary"]["matched"] == 10 and admin.ids() == []
     assert result["invocations"] == []
-    assert [entry for entry in log if entry != "read"] == ["select", 3, "select", 3, "select", 3, "select", 1]
+    assert acted == [3, 3, 3, 1] and len(selects) == 4
+    assert overlapped == [True], "the second page is read while the first one is acted on"
+
+
+@pytest.mark.parametrize("limit, order, left", [(3, "ORDER BY id ASC", []), (2, "ORDER BY created_at ASC", [2])])
+def test_a_selection_taken_whole_is_read_in_id_order_and_one_cut_by_the_limit_oldest_first(admin, monkeypatch, limit,
+                                                                                            order, left):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "1")
+    # Made oldest first with falling ids: id order and creation order disagree.
+    ids = [admin.add("completed", id=f"inv_1{suffix * 34}")[0] for suffix in "zyx"]
+    selects = []
+    query = admin.query
+    monkeypatch.setattr(admin, "query", lambda sql, columns=None: (selects.append(sql) if "LIMIT" in sql else None)
+                        or query(sql, columns))
+    result = run(admin, state="purged", filters={"service": "Tester"}, report="failed", limit=limit)
+    # Cut by the limit, the first page read in id order (beside the count that decides) is read again oldest first.
+    used = selects if limit == 3 else selects[1:]
+    assert result["summary"]["changed"] == limit and used and all(order in sql for sql in used), selects
+    assert admin.ids() == [ids[i] for i in left], "a limit takes the oldest"
 
 
 def test_a_paged_selection_stops_at_the_limit_and_counts_the_rest(admin, monkeypatch):
