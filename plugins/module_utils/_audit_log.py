@@ -4,10 +4,13 @@
 """The audit_log option: every invocation a task acted on, as JSON Lines, written as the task goes.
 
 One line per record, appended to the file: a ``start`` line with the time, the module, the server, check mode and
-the task's options (never the token or header values), one ``invocation`` line per invocation acted on (or that
-would be, in check mode) or failed, and an ``end`` line with the summary. A task that fails half-way leaves the lines
+the task's options (never the token or header values), an ``accepted`` line as each call's answer arrives (the
+action and the ids the server accepted: what it was asked to do, before the task reads back what it did), one
+``invocation`` line per invocation acted on (or that would be, in check mode) or failed, and an ``end`` line with the
+summary. A task that fails half-way leaves the lines
 of what it did up to then, and an ``end`` line with the failure when it can; one stopped by SIGTERM (what AWX's
-cancel sends) or SIGINT writes its ``end`` line, with the invocations whose calls were in flight, before it exits.
+cancel sends) or SIGINT writes its ``end`` line, with the invocations whose calls had no answer yet, before it
+exits.
 
 The file is the task's own record, kept where others cannot read it: opened without following a symbolic link,
 only if it is a regular file (a FIFO would block the task), created with mode 0600, and an existing one readable by
@@ -23,6 +26,7 @@ import json
 import os
 import signal
 import stat
+import threading
 from datetime import datetime, timezone
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
@@ -117,6 +121,9 @@ class AuditLog:
         self.secrets = secret_values(params)
         self.summary = summary
         self.in_flight = []
+        self.answered = set()
+        self.write_error = None  # an accepted line that could not be written, raised by the task's next line
+        self._lock = threading.RLock()  # accepted lines come from the threads that send the calls
         self._previous = {}
         self._write({"record": "start", "time": now(), "module": module, "check_mode": bool(check_mode),
                      "options": safe_options(params)})
@@ -132,15 +139,37 @@ class AuditLog:
             return
         line = self.scrub(json.dumps(record, default=str, sort_keys=False)) + "\n"
         data = line.encode("utf-8")
-        while data:
-            data = data[os.write(self.descriptor, data):]
+        with self._lock:
+            while data:
+                data = data[os.write(self.descriptor, data):]
+
+    def accepted(self, action: str, ids):
+        """The server accepted ``action`` for ``ids`` (one call's answer, from the thread that got it): written at
+        once, so that a task killed before it reads back leaves a record of what it asked the server to do."""
+        ids = list(ids)
+        try:
+            self._write({"record": "accepted", "time": now(), "action": action, "ids": ids})
+        except OSError as error:
+            self.write_error = self.write_error or error  # not a failure of the call: raised from the task's thread
+        with self._lock:
+            self.answered.update(ids)
 
     def acting(self, items):
-        """The items whose calls are about to be sent: named in the ``end`` line if a signal stops the task."""
+        """The items whose calls are about to be sent: those without an answer yet are named in the ``end`` line if
+        a signal stops the task."""
+        self.raise_write_error()
         self.in_flight = [item["id"] for item in items if item.get("changed")]
+        with self._lock:
+            self.answered = set()
+
+    def raise_write_error(self):
+        if self.write_error is not None:
+            error, self.write_error = self.write_error, None
+            raise error
 
     def items(self, items):
         """One line per item that was acted on (changed) or failed; unchanged ones are counted in the end line."""
+        self.raise_write_error()
         for item in items:
             if item.get("changed") or "error" in item:
                 record = {"record": "invocation", "time": now()}
@@ -187,14 +216,16 @@ class AuditLog:
         name = signal.Signals(number).name
         previous = self._previous.get(number, signal.SIG_DFL)
         record = {"record": "end", "time": now(), "failed": True, "interrupted": name,
-                  "msg": f"stopped by {name}; the invocations in unconfirmed were being acted on and their outcome "
-                         "is not known: run the task again to finish"}
+                  "msg": f"stopped by {name}; the calls for the invocations in unconfirmed had no answer yet, and "
+                         "those of the accepted lines since the last invocation lines were not read back: run the "
+                         "task again to finish"}
         try:
             record["summary"] = self.summary() if self.summary else {"written": self.written}
         except Exception:  # pylint: disable=broad-exception-caught  # the end line matters more than the summary
             record["summary"] = {"written": self.written}
-        if self.in_flight:
-            record["unconfirmed"] = self.in_flight
+        unanswered = [invocation_id for invocation_id in self.in_flight if invocation_id not in self.answered]
+        if unanswered:
+            record["unconfirmed"] = unanswered
         self._write(record)
         self.close()
         if callable(previous):

@@ -333,6 +333,8 @@ def run(task):
                              warn=task.warn, summary=tally.summary)
         named = params["ids"] if params["ids"] is not None else ([params["id"]] if params["id"] else None)
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
+        if audit is not None:
+            client.invocations.on_accepted = audit.accepted
         if state == "resumed":
             check_deployment_registered(client, params["deployment"])
         if named is None and params["max_matched"] is not None:

@@ -41,6 +41,8 @@ class InvocationsApi:
         self.server_version = server_version
         self._openapi_paths = None
         self._batch_route = None if batch_calls else False  # None: not known yet whether the server has it
+        # Told (action, ids) as each answer of actions() arrives with the ids the server accepted (the audit log).
+        self.on_accepted = None
 
     def action(self, invocation_id: str, action: str, params=None, ok_statuses=()):
         """PATCH /invocations/{id}/{action}; returns the response (JSON body, if any, via .json())."""
@@ -82,6 +84,7 @@ class InvocationsApi:
             ordered_errors = self._batched_actions(ordered_ids, action, concurrency)
         else:
             ordered_errors = self._one_call_each(ordered_ids, action, params, concurrency)
+            self._tell(action, [i for i, error in zip(ordered_ids, ordered_errors) if error is None])
         errors = [None] * len(invocation_ids)
         for position, error in zip(order, ordered_errors):
             errors[position] = error
@@ -93,7 +96,7 @@ class InvocationsApi:
         # The first batches go together, without waiting to learn whether the server has the route: if it has not,
         # each of them, and every later one, comes back None and its ids go one by one.
         outcomes = [error if error is not None else failed for unused, failed, error in
-                    run_each(lambda chunk: self._batch_call(chunk, action), chunks, BATCHES_IN_FLIGHT)]
+                    run_each(lambda chunk: self._batch_call_told(chunk, action), chunks, BATCHES_IN_FLIGHT)]
         errors = []
         again = []  # positions of the ids to send one by one
         for chunk, outcome in zip(chunks, outcomes):
@@ -108,7 +111,18 @@ class InvocationsApi:
             for position, error in zip(again, self._one_call_each([invocation_ids[i] for i in again], action, None,
                                                                   concurrency)):
                 errors[position] = error
+            self._tell(action, [invocation_ids[i] for i in again if errors[i] is None])
         return errors
+
+    def _batch_call_told(self, invocation_ids, action):
+        failed = self._batch_call(invocation_ids, action)
+        if failed is not None:
+            self._tell(action, [i for i in invocation_ids if i not in failed])
+        return failed
+
+    def _tell(self, action, accepted_ids):
+        if self.on_accepted is not None and accepted_ids:
+            self.on_accepted(action, accepted_ids)
 
     def _batch_call(self, invocation_ids, action):
         """One batch call: the set of ids it reported as failed, or None when its answer cannot be used.

@@ -142,9 +142,9 @@ options:
         pages go in invocation id order, so that the calls of a page meet few of the server's partitions (a large
         purge takes the server about half the time); when it takes only part, oldest first. Invocations that come to
         match while the task runs are included if they sort after the pages done, up to O(limit); O(wait) and
-        O(kill_after) apply to each page before the next is acted on, each with the whole O(wait_timeout). (Ansible copies a task's result several times on its way to the
-        callbacks and to C(register), about 0.1 s per 10,000 listed invocations; see the collection's
-        docs/benchmarks.md).
+        O(kill_after) apply to each page before the next is acted on, each with the whole O(wait_timeout).
+        (Ansible copies a task's result several times on its way to the callbacks and to C(register), about 0.1 s
+        per 10,000 listed invocations; see the collection's docs/benchmarks.md).
     type: str
     choices: [all, failed]
     default: all
@@ -162,10 +162,13 @@ options:
       - A file on the host that runs the module (the controller, when the task runs there) to append a record of the
         task to, as JSON Lines, written as the task goes so that a task that fails half-way leaves what it did.
       - "A C(start) line with the time (UTC), the module, whether in check mode, and the task's options (never
-        O(token), and only the names of O(headers)); one C(invocation) line per invocation changed (or that would
-        be, in check mode) or failed, with C(id), C(target), C(before), C(after), C(changed) and, where set,
-        C(pending), C(note), C(error), C(new_invocation_id); an C(end) line with RV(summary), C(failed) and the
-        message of a failure."
+        O(token), and only the names of O(headers)); an C(accepted) line as each call's answer arrives, with the
+        C(action) and the C(ids) the server accepted (what it was asked to do, before the task reads back what it
+        did); one C(invocation) line per invocation changed (or that would be, in check mode) or failed, with
+        C(id), C(target), C(before), C(after), C(changed) and, where set, C(pending), C(note), C(error),
+        C(new_invocation_id); an C(end) line with RV(summary), C(failed) and the message of a failure."
+      - A task stopped by SIGTERM (what AWX's cancel sends) or SIGINT writes its C(end) line with C(interrupted)
+        and, as C(unconfirmed), the invocations whose calls had no answer yet, then ends as the signal would.
       - Unchanged invocations are only counted, in the C(end) line. The file is created with mode C(0600) and
         appended to; the task fails before any call when it cannot be opened.
     type: path

@@ -121,7 +121,12 @@ def test_a_paged_purge_with_an_audit_log(restate, ansible, workdir):
     assert not rerun["changed"] and rerun["summary"]["matched"] == 0
     assert restate.statuses(ids) == {}
     records = audit_records(path)
-    assert [r["record"] for r in records] == ["start"] + ["invocation"] * 10 + ["end", "start", "end"]
+    # Each page of 4: an accepted line as the batch call is answered, then its invocation lines once done.
+    assert [r["record"] for r in records] == ["start"] + (["accepted"] + ["invocation"] * 4) * 2 + [
+        "accepted", "invocation", "invocation", "end", "start", "end"]
+    accepted = [r for r in records if r["record"] == "accepted"]
+    assert {r["action"] for r in accepted} == {"purge"} and sorted(i for r in accepted for i in r["ids"]) == sorted(ids)
+    records = [r for r in records if r["record"] != "accepted"]
     assert sorted(r["id"] for r in records[1:11]) == sorted(ids)
     assert all(r["before"] == "completed" and r["after"] == "absent" and r["target"].startswith("Holder/") for r in
                records[1:11])
@@ -136,8 +141,9 @@ def test_a_task_that_fails_half_way_leaves_an_audit_log_of_what_it_did(restate, 
     restate.wait_statuses(ids, "completed")
     path = workdir / f"{key}.jsonl"
     proxy = FaultProxy(restate.admin_url)
-    # After the second page is selected, the server (through the proxy) refuses everything: the run stops half-way.
-    proxy.before("/query", 2, lambda: setattr(proxy, "token", "now-required"))
+    # Once the first page's batch call is through, the server (through the proxy) refuses everything: the run stops
+    # half-way, the first page done.
+    proxy.before("invocations_batch_operations", 1, lambda: setattr(proxy, "token", "now-required"))
     try:
         result = ansible.run(MODULE, {"admin_url": proxy.url, "filters": {"service": "Holder", "key": key},
                                       "state": "purged", "report": "failed", "audit_log": str(path), "retries": 0},

@@ -70,6 +70,7 @@ class FakeAdmin:
         self.queries = []
         self.invocations = self  # the area and the client are one object here
         self.admin_url = "http://fake-admin:9070"
+        self.on_accepted = None
         # Actions whose first answer is lost: applied, then the transport repeats the call, which is refused as the
         # server refuses a call whose work is done (purge: 404, the others: 409 already completed).
         self.lose_answers = set()
@@ -143,6 +144,9 @@ class FakeAdmin:
                 errors.append(None)
             except RestateApiError as error:
                 errors.append(error)
+        accepted = [i for i, error in zip(invocation_ids, errors) if error is None]
+        if self.on_accepted is not None and accepted:  # as InvocationsApi tells the audit log
+            self.on_accepted(action, accepted)
         return errors
 
     def action(self, invocation_id, action, params=None, ok_statuses=()):

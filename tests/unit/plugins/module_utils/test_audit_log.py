@@ -106,6 +106,7 @@ STOPPED_TASK = textwrap.dedent("""
     audit = AuditLog(sys.argv[1], "m", {"token": "t0ken-s3cret"}, False, summary=lambda: {"changed": 7})
     audit.items([{"id": "inv_done", "changed": True}])
     audit.acting([{"id": "inv_a", "changed": True}, {"id": "inv_b", "changed": False}, {"id": "inv_c", "changed": True}])
+    audit.accepted("cancel", ["inv_a"])
     print("ready", flush=True)
     time.sleep(30)
 """)
@@ -130,5 +131,6 @@ def test_a_stopped_task_writes_its_end_line_and_exits(tmp_path, number):
     assert process.returncode != 0  # it still ends as the signal ends it
     end = lines(path)[-1]
     assert end["record"] == "end" and end["failed"] is True and end["interrupted"] == signal.Signals(number).name
-    assert end["summary"] == {"changed": 7} and end["unconfirmed"] == ["inv_a", "inv_c"]
-    assert [line["record"] for line in lines(path)] == ["start", "invocation", "end"]
+    assert end["summary"] == {"changed": 7} and end["unconfirmed"] == ["inv_c"], "inv_a's call was answered"
+    assert [line["record"] for line in lines(path)] == ["start", "invocation", "accepted", "end"]
+    assert lines(path)[2]["action"] == "cancel" and lines(path)[2]["ids"] == ["inv_a"]

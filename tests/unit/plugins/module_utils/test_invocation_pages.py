@@ -242,8 +242,8 @@ def test_report_failed_works_page_by_page_reading_the_next_page_while_one_is_act
 
 
 @pytest.mark.parametrize("limit, order, left", [(3, "ORDER BY id ASC", []), (2, "ORDER BY created_at ASC", [2])])
-def test_a_selection_taken_whole_is_read_in_id_order_and_one_cut_by_the_limit_oldest_first(admin, monkeypatch, limit,
-                                                                                            order, left):
+def test_a_selection_taken_whole_is_read_in_id_order_and_one_cut_by_the_limit_oldest_first(
+        admin, monkeypatch, limit, order, left):
     monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "1")
     # Made oldest first with falling ids: id order and creation order disagree.
     ids = [admin.add("completed", id=f"inv_1{suffix * 34}")[0] for suffix in "zyx"]
@@ -283,7 +283,8 @@ def test_the_audit_log_lists_every_invocation_acted_on_and_never_the_token(admin
     assert result["summary"]["changed"] == 4
     text = path.read_text()
     assert "s3cret" not in text and "hidden-value" not in text
-    start, *invocations, end = read_audit(path)
+    start, accepted, *invocations, end = read_audit(path)
+    assert accepted["record"] == "accepted" and accepted["action"] == "purge" and accepted["ids"] == ids[:4]
     assert start["record"] == "start" and start["options"]["state"] == "purged"
     assert start["options"]["headers"] == ["X-Api-Key"] and "token" not in start["options"] and start["time"]
     assert [(i["id"], i["target"], i["before"], i["after"]) for i in invocations] == [
@@ -310,7 +311,12 @@ def test_a_task_that_fails_half_way_leaves_an_audit_log_of_what_it_did(admin, tm
     result = run(admin, state="purged", filters={"service": "Tester"}, report="failed", audit_log=str(path))
     assert result["failed"] and "server going away" in result["msg"]
     assert result["summary"]["changed"] == 6  # the result says what was done too
-    start, *invocations, end = read_audit(path)
+    start, *records, end = read_audit(path)
+    # Each page: the accepted line as the calls are answered, then the invocation lines once read back.
+    assert [record["record"] for record in records] == (["accepted"] + ["invocation"] * 3) * 2
+    invocations = [record for record in records if record["record"] == "invocation"]
+    assert [i for record in records if record["record"] == "accepted" for i in record["ids"]] == [
+        i["id"] for i in invocations]
     assert start["record"] == "start" and len(invocations) == 6 and all(i["after"] == "absent" for i in invocations)
     assert end["failed"] is True and "server going away" in end["msg"] and end["summary"]["changed"] == 6
     assert len(admin.ids()) == 3

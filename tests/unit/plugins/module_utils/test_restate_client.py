@@ -572,6 +572,22 @@ def test_batches_carry_up_to_1000_ids_in_id_order_and_only_failures_go_one_by_on
     assert errors[0].status == 404 and errors[0].path == "/invocations/inv_02499/purge", "errors in the caller's order"
 
 
+def test_the_ids_each_answer_accepted_are_told_as_it_arrives(server):
+    ids = [f"inv_{n:05d}" for n in range(2500)]
+    failing = {"inv_00007", "inv_02499"}
+    server.script(BATCH + "purge", (200, batch_answer(failing)))
+    server.script("/invocations/inv_00007/purge", (404, NOT_FOUND))  # refused again one by one
+    client = client_for(server.url())
+    told = []
+    client.invocations.on_accepted = lambda action, accepted: told.append((action, accepted))
+    errors = client.invocations.actions(ids, "purge")
+    # One telling per batch answer (1,000, 1,000 and 500 ids, less the failed), then the one-by-one PATCHes.
+    assert sorted(len(accepted) for unused, accepted in told) == [1, 499, 999, 1000]
+    assert {action for action, unused in told} == {"purge"}
+    assert sorted(i for unused, accepted in told for i in accepted) == sorted(set(ids) - {"inv_00007"})
+    assert [ids[n] for n, error in enumerate(errors) if error is not None] == ["inv_00007"]
+
+
 def test_a_server_without_the_batch_route_is_driven_one_patch_each_and_not_asked_again(server):
     server.script(BATCH + "kill", (404, ""))
     client = client_for(server.url())
