@@ -9,13 +9,9 @@ import difflib
 from collections import Counter
 from datetime import datetime, timezone
 
-from ansible_collections.restate.admin.plugins.module_utils._deployments_api import (
-    describe,
-    find_deployment,
-    validate_deployment_id,
-)
+from ansible_collections.restate.admin.plugins.module_utils._deployments_api import describe, find_deployment
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
-from ansible_collections.restate.admin.plugins.module_utils._selection import parse_time
+from ansible_collections.restate.admin.plugins.module_utils._selection import parse_time, validate_deployment_id
 
 SPEC = {
     "supports_check_mode": True,

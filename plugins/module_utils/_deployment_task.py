@@ -21,11 +21,11 @@ from ansible_collections.restate.admin.plugins.module_utils._deployments_api imp
     judge,
     latest_of,
     replaced,
-    validate_deployment_id,
 )
 from ansible_collections.restate.admin.plugins.module_utils._connection_options import check_headers
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
+from ansible_collections.restate.admin.plugins.module_utils._selection import validate_deployment_id
 from ansible_collections.restate.admin.plugins.module_utils._services_api import SETTINGS
 from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
 

@@ -13,21 +13,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
-from ansible_collections.restate.admin.plugins.module_utils._selection import DEPLOYMENT_ID_PATTERN, sql_literal
+from ansible_collections.restate.admin.plugins.module_utils._selection import sql_literal
 from ansible_collections.restate.admin.plugins.module_utils._transport import answer_json, objects
 
 STATUSES = ("active", "draining", "drained")
 # The key under which judge's ``pinned`` counts attempts running on a deployment before they are pinned to it.
 RUNNING_UNPINNED = "running (attempt not pinned yet)"
-
-
-def validate_deployment_id(value, option="id") -> str:
-    text = str(value).strip() if value is not None else ""
-    if not DEPLOYMENT_ID_PATTERN.match(text):
-        raise InputError(f"{option}: {str(value)[:80]!r} is not a deployment id; expected 'dp_' followed by letters "
-                         "and digits, e.g. dp_11y34lPUiDu9cYkItxmdc2Z")
-    return text
 
 
 def same_uri(first, second) -> bool:

@@ -10,8 +10,13 @@ per thread; servers without the PATCH form of an operation get the older ``DELET
 from __future__ import annotations
 
 from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
-from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import RETRYABLE_STATUSES, PipelinedSender
-from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError, answer_json, server_message
+from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import PipelinedSender
+from ansible_collections.restate.admin.plugins.module_utils._transport import (
+    RETRYABLE_STATUSES,
+    RestateApiError,
+    answer_json,
+    server_message,
+)
 
 ACTIONS = ("cancel", "kill", "pause", "resume", "purge", "purge-journal", "restart-as-new")
 # Servers before the PATCH operations had DELETE /invocations/{id}?mode=... for these (and still list it, deprecated).

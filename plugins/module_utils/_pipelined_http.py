@@ -24,6 +24,8 @@ import threading
 import time
 from urllib.parse import urlencode, urlsplit
 
+# Statuses a gateway or a restarting server answers with; repeating is safe for idempotent calls. Defined here, at
+# the lowest floor, for both senders (the transport imports it).
 RETRYABLE_STATUSES = frozenset((502, 503, 504))
 RECV_SIZE = 16384  # small reads: 128 threads each holding big buffers in their own malloc arenas cost 100+ MB
 # The most of one answer's body read: these calls' answers are a few hundred bytes (an error message at most).

@@ -181,11 +181,7 @@ def normalize_filters(filters, now: datetime | None = None) -> dict:
         elif key == "invoked_by":
             result[key] = _one_of(value, INVOKED_BY, key)
         elif key == "deployment":
-            text = _string(value, key).strip()
-            if not DEPLOYMENT_ID_PATTERN.match(text):
-                raise InputError(f"filters.deployment: {text[:80]!r} is not a deployment id; expected 'dp_' "
-                                 "followed by letters and digits, e.g. dp_13puM96j0yI6Wh3QjADKUsp")
-            result[key] = text
+            result[key] = validate_deployment_id(_string(value, key), "filters.deployment")
         elif key in ("zombie", "pinned"):
             result[key] = _bool(value, key)
         elif key == "min_retry_count":
@@ -266,6 +262,16 @@ def select_sql(columns, conditions, order="newest_first", limit=None, offset=Non
     if offset:
         sql += f" OFFSET {int(offset)}"
     return sql
+
+
+def validate_deployment_id(value, option="id") -> str:
+    """A deployment id (sys_deployment.id) as the server takes it, or an InputError naming ``option``."""
+    text = str(value).strip() if value is not None else ""
+    if not DEPLOYMENT_ID_PATTERN.match(text):
+        raise InputError(f"{option}: {str(value)[:80]!r} is not a deployment id; expected 'dp_' followed by letters "
+                         "and digits, e.g. dp_13puM96j0yI6Wh3QjADKUsp (the id column of sys_deployment, or restate "
+                         "deployments list)")
+    return text
 
 
 def after_condition(row) -> str:

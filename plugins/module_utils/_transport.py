@@ -23,7 +23,11 @@ import time
 import traceback
 from urllib.parse import urlsplit
 
-from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import DeadlineIO, redirect_target
+from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import (
+    RETRYABLE_STATUSES,
+    DeadlineIO,
+    redirect_target,
+)
 
 REQUESTS_IMPORT_ERROR = None
 try:
@@ -42,8 +46,6 @@ except ImportError:  # pragma: no cover - reported by the module through missing
 
 DEFAULT_ADMIN_URL = "http://localhost:9070"
 
-# Statuses a gateway or a restarting server answers with; repeating is safe for idempotent calls.
-RETRYABLE_STATUSES = frozenset((502, 503, 504))
 # What an answer's error text is cut to: the server's own words, not a whole HTML page.
 MESSAGE_LENGTH = 500
 # The most of an answer read into memory: more than any answer of the Admin API but a /query's (which asks for its
