@@ -3,7 +3,8 @@
 # Internal to this collection: not a public API, may change in any release.
 """The SQL area of the Admin API: ``POST /query`` over the system tables (sys_invocation, sys_journal, ...).
 
-The SQL itself is built elsewhere (``_selection``), with every user value quoted or validated first.
+The SQL itself is built by the callers (``_selection`` for the filters, the task and API modules for their own
+reads), every user value quoted with ``sql_literal`` or validated first.
 """
 
 from __future__ import annotations
