@@ -312,7 +312,7 @@ def test_generated_filter_values_match_literally_on_the_real_server(restate, cli
 
 LOAD_N = int(os.environ.get("LOAD_N", "1000000"))
 SUSPENDED_N = int(os.environ.get("LOAD_SUSPENDED_N", "200000"))
-PURGE_SECTION = "## Purge of a million in one task"
+PURGE_SECTION = "## Purge in one task, beside the raw batch route and the CLI"
 SUSPENDED_SECTION = "## Cancel and kill of suspended invocations in one task"
 RAW_BATCHES = ROOT / "bench" / "raw_batches.py"
 TASK_WAY = "restate_invocation, one ansible-playbook task, `report: failed`"
