@@ -166,13 +166,15 @@ def selection_conditions(filters, state) -> list:
 
 
 def check_matched(client, params):
-    """The count guard: refuse, before any change, a selection that matches more than max_matched."""
+    """The count guard: refuse, before any change, a selection that matches more than max_matched; returns the
+    count, which the pages then need not read again."""
     conditions = selection_conditions(params["filters"] or {}, params["state"])
     matched = client.query(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(conditions)}")[0]["n"]
     if matched > params["max_matched"]:
         raise InputError(f"{matched} invocations match the selection for state={params['state']}, more than "
                          f"max_matched={params['max_matched']} allows; nothing was {params['state']}. Narrow the "
                          "filters, or raise max_matched if that many is intended")
+    return matched
 
 
 def check_deployment_registered(client, deployment):
@@ -337,9 +339,10 @@ def run(task):
             client.invocations.on_accepted = audit.accepted
         if state == "resumed":
             check_deployment_registered(client, params["deployment"])
+        matched = None
         if named is None and params["max_matched"] is not None:
-            check_matched(client, params)
-        drive(task, client, tally, audit, named, started)
+            matched = check_matched(client, params)
+        drive(task, client, tally, audit, named, started, matched)
         if named is None and tally.matched > tally.counts["inspected"]:
             task.warn(f"{tally.matched} invocations match the filters; this run acts on the first "
                       f"{tally.counts['inspected']} (limit). Run again, or raise limit, for the rest.")
@@ -377,9 +380,10 @@ def run(task):
     task.exit_json(msg=msg, **outcome)
 
 
-def drive(task, client, tally, audit=None, named=None, started=None):
+def drive(task, client, tally, audit=None, named=None, started=None, matched=None):
     """Bring the invocations of ``task.params`` (``named`` ids, or its filters selection) to its state, batch by
-    batch, adding every item to ``tally`` (and ``audit``); raises on a client error after adding what was done."""
+    batch, adding every item to ``tally`` (and ``audit``); raises on a client error after adding what was done.
+    ``matched``: the selection's count, when check_matched read it."""
     params = task.params
     state = params["state"]
     started = time.monotonic() if started is None else started
@@ -390,7 +394,7 @@ def drive(task, client, tally, audit=None, named=None, started=None):
         batches[0]["_order"] = ids
     elif params["report"] == "failed":
         # Page by page: only the counts and the failures outlive a page, so memory stays flat.
-        batches = Pages(client, params["filters"] or {}, state, params["limit"], page_rows())
+        batches = Pages(client, params["filters"] or {}, state, params["limit"], page_rows(), matched=matched)
     else:
         selected, tally.matched = select_rows(client, params["filters"] or {}, state, params["limit"])
         batches = [{row["id"]: row for row in selected}]
@@ -433,14 +437,17 @@ class Pages:
     """The rows of a filters selection, one page ({id: row}) at a time, keyset paged: oldest first when the limit
     takes only part of what matches; in id order when it takes all of it, so that each page is one range of
     partition keys and every batch call meets few partitions (1.7: a purge in id order takes the server about half
-    the time of one in creation order; ``id_order=False`` keeps creation order). The next page is read while the one given is acted on: it starts after the
-    last row of this one, so acting on this one cannot change it, and the server answers the selection while it
-    does the calls. ``beyond`` is set at the end: how many more match after the last row read (the limit was
-    reached), 0 otherwise. ``span``: the range of the page last given, as (column, first, last)."""
+    the time of one in creation order); ``id_order=False`` keeps creation order, and ``matched``, when the caller
+    counted the selection already, spares counting it again. The next page is read while the one given is acted
+    on: it starts after the last row of this one, so acting on this one cannot change it, and the server answers
+    the selection while it does the calls. ``beyond`` is set at the end: how many more match after the last row
+    read (the limit was reached), 0 otherwise. ``span``: the range of the page last given, as (column, first,
+    last)."""
 
-    def __init__(self, client, filters, state, limit, rows_per_page, id_order=True):
+    def __init__(self, client, filters, state, limit, rows_per_page, id_order=True, matched=None):
         self.client = client
         self.id_order = id_order
+        self.matched = matched
         self.conditions = selection_conditions(filters, state)
         self.columns = state_columns(state) + ["created_at"]
         self.limit = limit
@@ -452,8 +459,10 @@ class Pages:
     def __iter__(self):
         seen = 0
         last = None
-        with ThreadPoolExecutor(2) as reader:
-            upcoming = self._first_page(reader)
+        if self.id_order and (self._count() if self.matched is None else self.matched) <= self.limit:
+            self.order = "id_order"
+        with ThreadPoolExecutor(1) as reader:
+            upcoming = reader.submit(self._read, None, min(self.rows_per_page, self.limit))
             while True:
                 rows, wanted, last, span = upcoming.result()
                 if not rows:
@@ -469,21 +478,6 @@ class Pages:
         if seen >= self.limit:
             self.beyond = self._count(last)
 
-    def _first_page(self, reader):
-        """The first page, being read: in id order, read together with the count that tells whether the limit
-        takes every match (if not, it is read again oldest first)."""
-        wanted = min(self.rows_per_page, self.limit)
-        if not self.id_order:
-            return reader.submit(self._read, None, wanted)
-        self.order = "id_order"
-        counted = reader.submit(self._count)
-        first = reader.submit(self._read, None, wanted)
-        if counted.result() <= self.limit:
-            return first
-        first.result()  # raises as any read would; its rows are not used
-        self.order = "oldest_first"
-        return reader.submit(self._read, None, wanted)
-
     def _after(self, last) -> list:
         if last is None:
             return self.conditions
@@ -494,12 +488,12 @@ class Pages:
 
     def _read(self, last, wanted):
         """(the page after ``last`` as {id: row}, how many were asked for, its last row as a keyset, its range)."""
-        order = self.order  # read once: _first_page may change it while this reads
-        page = self.client.query(select_sql(self.columns, self._after(last), order, wanted), columns=self.columns)
+        page = self.client.query(select_sql(self.columns, self._after(last), self.order, wanted),
+                                 columns=self.columns)
         if not page:
             return {}, wanted, last, None
         last = {"created_at": page[-1]["created_at"], "id": page[-1]["id"]}
-        if order == "id_order":
+        if self.order == "id_order":
             span = ("id", page[0]["id"], last["id"])
         else:
             span = ("created_at", page[0]["created_at"], last["created_at"])
