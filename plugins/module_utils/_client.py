@@ -47,6 +47,7 @@ class AdminClient:
         self.state = StateApi(self.transport, self.queries)
         self.request = self.transport.request
         self.query = self.queries.query
+        self.count = self.queries.count
 
     @property
     def admin_url(self) -> str:

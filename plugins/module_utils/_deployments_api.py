@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from ansible_collections.restate.admin.plugins.module_utils._queries_api import STATUS_COUNT
 from ansible_collections.restate.admin.plugins.module_utils._selection import sql_literal
 from ansible_collections.restate.admin.plugins.module_utils._transport import answer_json, objects
 
@@ -151,7 +152,7 @@ class DeploymentsApi:
             "SELECT pinned_deployment_id, last_attempt_deployment_id, status, COUNT(*) AS count FROM sys_invocation "
             f"WHERE status != 'completed' AND (pinned_deployment_id IN ({listed}) OR (pinned_deployment_id IS NULL "
             f"AND status = 'running' AND last_attempt_deployment_id IN ({listed}))) "
-            "GROUP BY pinned_deployment_id, last_attempt_deployment_id, status")
+            "GROUP BY pinned_deployment_id, last_attempt_deployment_id, status", required=STATUS_COUNT)
         for row in rows:
             if row.get("pinned_deployment_id"):
                 mine = counts.setdefault(row["pinned_deployment_id"], {})

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
+from ansible_collections.restate.admin.plugins.module_utils._queries_api import STATUS_COUNT
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
     INVOCATION_COLUMNS,
@@ -52,7 +53,8 @@ def run(task):
             conditions = where_conditions(normalize_filters(params["filters"]))
 
         client = task.connect()
-        summary = {row["status"]: row["count"] for row in client.query(count_by_status_sql(conditions))}
+        counts = client.query(count_by_status_sql(conditions), required=STATUS_COUNT)
+        summary = {row["status"]: row["count"] for row in counts}
         invocations = []
         if params["limit"]:  # limit 0: the counts per status only, however many match
             invocations = client.query(select_sql(columns, conditions, params["order"], params["limit"]),

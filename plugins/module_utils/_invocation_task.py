@@ -33,6 +33,7 @@ from ansible_collections.restate.admin.plugins.module_utils._invocation_state im
 )
 from ansible_collections.restate.admin.plugins.module_utils._invocations_api import new_invocation_id
 from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
+from ansible_collections.restate.admin.plugins.module_utils._queries_api import ID
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
     DEPLOYMENT_ID_PATTERN,
@@ -51,6 +52,9 @@ from ansible_collections.restate.admin.plugins.module_utils._transport import Re
 
 # What the read-back after acting and the polling of wait need: the status, and what plan() and settled() look at.
 AFTER_COLUMNS = ["id", "status", "journal_size", "modified_at", "last_start_at", "retry_count"]
+# What the decisions rely on in every row read (see QueriesApi.query): a page's rows also carry its keyset.
+ROW = {"id": str, "status": str}
+PAGE_ROW = {"id": str, "status": str, "created_at": str}
 # Ids per query: an IN list of 20,000 ids is under a megabyte of SQL; 12,000 took 0.25 s on a 1.7 server, so one
 # query per polling round covers a whole bulk task.
 IDS_PER_QUERY = 20000
@@ -169,7 +173,7 @@ def check_matched(client, params):
     """The count guard: refuse, before any change, a selection that matches more than max_matched; returns the
     count, which the pages then need not read again."""
     conditions = selection_conditions(params["filters"] or {}, params["state"])
-    matched = client.query(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(conditions)}")[0]["n"]
+    matched = client.count(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(conditions)}")
     if matched > params["max_matched"]:
         raise InputError(f"{matched} invocations match the selection for state={params['state']}, more than "
                          f"max_matched={params['max_matched']} allows; nothing was {params['state']}. Narrow the "
@@ -196,7 +200,8 @@ def read_rows(client, ids, columns) -> dict:
     rows = {}
     for start in range(0, len(ids), IDS_PER_QUERY):
         chunk = ids[start:start + IDS_PER_QUERY]
-        for row in client.query(select_sql(columns, [ids_condition(chunk)], "oldest_first"), columns=columns):
+        for row in client.query(select_sql(columns, [ids_condition(chunk)], "oldest_first"), columns=columns,
+                                required=ROW):
             rows[row["id"]] = shared(row)
     return rows
 
@@ -231,10 +236,10 @@ def cancel_pending(client, ids, span=None) -> set:
                f"'completed'{within} AND j.entry_type = {CANCEL_SIGNAL_TYPE} AND j.entry_lite_json LIKE "
                f"{CANCEL_SIGNAL_LIKE}")
         wanted = set(ids)
-        return {row["id"] for row in client.query(sql) if row["id"] in wanted}
+        return {row["id"] for row in client.query(sql, required=ID) if row["id"] in wanted}
     sql = (f"SELECT DISTINCT id FROM sys_journal WHERE {ids_condition(ids)} AND entry_type = {CANCEL_SIGNAL_TYPE} "
            f"AND entry_lite_json LIKE {CANCEL_SIGNAL_LIKE}")
-    return {row["id"] for row in client.query(sql)}
+    return {row["id"] for row in client.query(sql, required=ID)}
 
 
 def existing_restarts(client, ids) -> dict:
@@ -243,7 +248,8 @@ def existing_restarts(client, ids) -> dict:
     for start in range(0, len(ids), IDS_PER_QUERY):
         chunk = ids[start:start + IDS_PER_QUERY]
         quoted = ids_condition(chunk).replace("id IN", "restarted_from IN", 1)
-        for row in client.query(f"SELECT id, restarted_from FROM sys_invocation WHERE {quoted} ORDER BY created_at"):
+        for row in client.query(f"SELECT id, restarted_from FROM sys_invocation WHERE {quoted} ORDER BY created_at",
+                                required={"id": str, "restarted_from": str}):
             restarts[row["restarted_from"]] = row["id"]
     return restarts
 
@@ -484,12 +490,12 @@ class Pages:
         return self.conditions + [after_id_condition(last) if self.order == "id_order" else after_condition(last)]
 
     def _count(self, last=None) -> int:
-        return self.client.query(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(self._after(last))}")[0]["n"]
+        return self.client.count(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(self._after(last))}")
 
     def _read(self, last, wanted):
         """(the page after ``last`` as {id: row}, how many were asked for, its last row as a keyset, its range)."""
         page = self.client.query(select_sql(self.columns, self._after(last), self.order, wanted),
-                                 columns=self.columns)
+                                 columns=self.columns, required=PAGE_ROW)
         if not page:
             return {}, wanted, last, None
         last = {"created_at": page[-1]["created_at"], "id": page[-1]["id"]}

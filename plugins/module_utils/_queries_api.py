@@ -14,6 +14,7 @@ import re
 from ansible_collections.restate.admin.plugins.module_utils._transport import (
     RETRYABLE_STATUSES,
     answer_json,
+    shape,
     unexpected,
 )
 
@@ -24,19 +25,25 @@ MIN_QUERY_BYTES = 1024 * 1024
 QUERY_BYTES = 64 * 1024 * 1024
 TRAILING_LIMIT = re.compile(r"\sLIMIT\s+(\d+)\s*$", re.IGNORECASE)
 ROWS = "an object with 'rows', a list of objects"
+KINDS = {str: "a string", int: "a number"}
+# The columns most reads rely on: an invocation's id; the n of a COUNT(*) AS n.
+ID = {"id": str}
+COUNT = {"n": int}
+STATUS_COUNT = {"status": str, "count": int}
 
 
 class QueriesApi:
     def __init__(self, transport):
         self.transport = transport
 
-    def query(self, sql: str, columns=None) -> list:
+    def query(self, sql: str, columns=None, required=None) -> list:
         """Run SQL and return the rows as dicts.
 
-        The server leaves NULL columns out of a JSON row; ``columns`` fills them in as None so every
-        row has the same keys. Reads are safe to repeat; a restarting node also answers 500 ("node ... was shut
-        down"), which is repeated too. A query with a LIMIT may be answered with that many rows at most, and its
-        answer's size is capped to fit them.
+        The server leaves NULL columns out of a JSON row; ``columns`` fills them in as None so every row has the
+        same keys. ``required`` ({column: type}) names the columns the caller relies on, which the server never
+        leaves out (an id, a count): a row without one, or of another type, fails the call. Reads are safe to
+        repeat; a restarting node also answers 500 ("node ... was shut down"), which is repeated too. A query with
+        a LIMIT may be answered with that many rows at most, and its answer's size is capped to fit them.
         """
         limit = TRAILING_LIMIT.search(sql)
         rows_asked = int(limit.group(1)) if limit else None
@@ -52,8 +59,22 @@ class QueriesApi:
         if rows_asked is not None and len(rows) > rows_asked:
             raise unexpected("POST", "/query", self.transport.admin_url, response.status_code,
                              f"at most {rows_asked} rows (the query's LIMIT)", f"{len(rows)}")
+        for column, kind in (required or {}).items():
+            # exactly the type: True is an int to isinstance, and no count
+            wrong = next((row for row in rows if type(row.get(column)) is not kind), None)  # pylint: disable=unidiomatic-typecheck
+            if wrong is not None:
+                got = shape(wrong[column]) if column in wrong else "a row without it"
+                raise unexpected("POST", "/query", self.transport.admin_url, response.status_code,
+                                 f"rows each with {column!r}, {KINDS[kind]}", got)
         if columns:
             for row in rows:  # in place: a copy of 100,000 rows would double the peak memory
                 for column in columns:
                     row.setdefault(column, None)
         return rows
+
+    def count(self, sql: str) -> int:
+        """The n of ``SELECT COUNT(*) AS n ...``: one row, whatever the server answered."""
+        rows = self.query(sql, required=COUNT)
+        if len(rows) != 1:
+            raise unexpected("POST", "/query", self.transport.admin_url, 200, "one row (a count)", f"{len(rows)} rows")
+        return rows[0]["n"]

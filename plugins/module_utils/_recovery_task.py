@@ -15,6 +15,7 @@ from ansible_collections.restate.admin.plugins.module_utils._invocation_task imp
     check_deployment_registered,
     drive,
 )
+from ansible_collections.restate.admin.plugins.module_utils._queries_api import ID
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
     normalize_filters,
@@ -203,7 +204,7 @@ class Recovery:
         conditions = where_conditions(normalize_filters(
             dict(self.scope, status=["backing-off"], min_retry_count=self.max_retries)))
         rows = self.client.query(select_sql(RETRYING_COLUMNS, conditions, "newest_first", self.limit + len(acted)),
-                                 columns=RETRYING_COLUMNS)
+                                 columns=RETRYING_COLUMNS, required=ID)
         left = [row for row in rows if row["id"] not in acted]
         self.outcome.retrying = left[:self.limit]
         self.outcome.retrying_truncated = len(left) > self.limit or len(rows) >= self.limit + len(acted)
@@ -211,11 +212,11 @@ class Recovery:
     # -- reading -----------------------------------------------------------------------------------------------------
     def ids(self, filters) -> list:
         sql = select_sql(["id"], where_conditions(normalize_filters(filters)), "oldest_first", self.limit)
-        return [row["id"] for row in self.client.query(sql, columns=["id"])]
+        return [row["id"] for row in self.client.query(sql, required=ID)]
 
     def count(self, filters) -> int:
         sql = f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(where_conditions(normalize_filters(filters)))}"
-        return min(self.client.query(sql)[0]["n"], self.limit)
+        return min(self.client.count(sql), self.limit)
 
 
 def report(outcome, check_mode) -> dict:

@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._selection import sql_literal
+from ansible_collections.restate.admin.plugins.module_utils._transport import unexpected
 
 ENCODINGS = ("json", "text", "base64")
 # The kinds of service that have state; the server refuses the others with HTTP 400.
@@ -164,13 +165,18 @@ class StateApi:
 
     def read(self, service: str, key: str) -> dict:
         """{state key: bytes} of one object key (empty when it has none)."""
-        rows = self.queries.query(f"SELECT key, value FROM state WHERE {self._where(service, key)}")
-        return {row["key"]: bytes.fromhex(row.get("value") or "") for row in rows}
+        rows = self.queries.query(f"SELECT key, value FROM state WHERE {self._where(service, key)}",
+                                  required={"key": str})
+        try:  # an empty value may come as no column at all
+            return {row["key"]: bytes.fromhex(row.get("value") or "") for row in rows}
+        except (TypeError, ValueError):
+            raise unexpected("POST", "/query", self.transport.admin_url, 200, "values in hexadecimal",
+                             "a value that is not") from None
 
     def holder(self, service: str, key: str):
         """The invocation that holds the key (a change waits behind it), or None."""
         rows = self.queries.query("SELECT invocation_id FROM sys_keyed_service_status WHERE "
-                                  f"{self._where(service, key)} LIMIT 1")
+                                  f"{self._where(service, key)} LIMIT 1", required={"invocation_id": str})
         return rows[0].get("invocation_id") if rows else None
 
     def keys(self, service: str, after=None, limit: int = 1000) -> list:
@@ -180,9 +186,9 @@ class StateApi:
             condition += f" AND service_key > {sql_literal(after)}"
         rows = self.queries.query(
             "SELECT service_key, COUNT(*) AS entries, SUM(value_length) AS bytes FROM state "
-            f"WHERE {condition} GROUP BY service_key ORDER BY service_key LIMIT {int(limit)}")
-        return [{"key": row["service_key"], "entries": int(row.get("entries") or 0), "bytes": int(row.get("bytes") or 0)}
-                for row in rows]
+            f"WHERE {condition} GROUP BY service_key ORDER BY service_key LIMIT {int(limit)}",
+            required={"service_key": str, "entries": int, "bytes": int})
+        return [{"key": row["service_key"], "entries": row["entries"], "bytes": row["bytes"]} for row in rows]
 
     def replace(self, service: str, key: str, state: dict, version=None):
         """Ask the server to replace the key's whole state with ``state`` ({key: bytes}) if its version is still

@@ -122,7 +122,7 @@ class FakeAdmin:
         self.db.execute(f"UPDATE sys_invocation SET {sets} WHERE id = ?", [*columns.values(), invocation_id])
 
     # -- POST /query -----------------------------------------------------------------------------------------
-    def query(self, sql, columns=None):
+    def query(self, sql, columns=None, required=None):
         self.queries.append(sql)
         lite = re.sub(r"TIMESTAMP '([^']*)'", lambda m: f"'{timestamp(m.group(1))}'", sql)
         lite = re.sub(r"\bindex\b", '"index"', lite)
@@ -131,9 +131,14 @@ class FakeAdmin:
             row = {key: found[key] for key in found.keys() if found[key] is not None}  # NULLs left out, as served
             rows.append(row)
         for row in rows:
+            # what the code declares it relies on must be what its SQL reads (the real server never leaves it out)
+            assert all(row.get(column) is not None for column in required or ()), (sql, required, row)
             for column in columns or ():
                 row.setdefault(column, None)
         return rows
+
+    def count(self, sql):
+        return self.query(sql)[0]["n"]
 
     # -- PATCH /invocations/{id}/{action} --------------------------------------------------------------------
     def actions(self, invocation_ids, action, params=None, concurrency=256):

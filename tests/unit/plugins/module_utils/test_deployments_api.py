@@ -104,7 +104,7 @@ class _Queries:
     def __init__(self, rows):
         self.rows, self.sql = rows, None
 
-    def query(self, sql):
+    def query(self, sql, required=None):
         self.sql = sql
         return self.rows
 

@@ -256,6 +256,32 @@ def test_a_row_without_a_column_the_code_reads_is_an_unexpected_answer(serve):
         rows[0]["id"]  # pylint: disable=pointless-statement
 
 
+@pytest.mark.parametrize("rows, got", [
+    ([{"id": None}], "null"),
+    ([{"id": "inv_1"}, {"id": 7}], "a number"),
+    ([{"id": True}], "a boolean"),
+    ([{"target": "Greeter/greet"}], "a row without it"),
+])
+def test_a_row_whose_id_is_missing_or_not_a_string_is_an_unexpected_answer(serve, rows, got):
+    # an id of null reached the sorting of the ids to act on: a TypeError, found by test_fuzz_answers
+    server = serve(version_then(lambda *unused: http(200, {"rows": rows})))
+    with pytest.raises(RestateApiError, match=f"/query.*expected rows each with 'id', a string, got {got}"):
+        client_for(server.url).query("SELECT id FROM sys_invocation", columns=["id"], required={"id": str})
+
+
+@pytest.mark.parametrize("rows, got", [([], "0 rows"), ([{"n": 1}, {"n": 2}], "2 rows"), ([{"n": "3"}], "a string")])
+def test_a_count_is_one_row_with_a_number(serve, rows, got):
+    server = serve(version_then(lambda *unused: http(200, {"rows": rows})))
+    with pytest.raises(RestateApiError, match=f"/query.*got {got}"):
+        client_for(server.url).count("SELECT COUNT(*) AS n FROM sys_invocation")
+
+
+def test_a_state_value_that_is_not_hexadecimal_is_an_unexpected_answer(serve):
+    server = serve(version_then(lambda *unused: http(200, {"rows": [{"key": "count", "value": "zz"}]})))
+    with pytest.raises(RestateApiError, match="/query.*expected values in hexadecimal"):
+        client_for(server.url).state.read("Counter", "k")
+
+
 @pytest.mark.parametrize("area, path, body", [
     ("services.list", "/services", {"services": [1, 2]}),
     ("services.list", "/services", {"services": [{"ty": "Service"}]}),

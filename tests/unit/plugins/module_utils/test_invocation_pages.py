@@ -219,12 +219,12 @@ def test_report_failed_works_page_by_page_reading_the_next_page_while_one_is_act
     query, actions = admin.query, admin.actions
     second_page_read = threading.Event()
 
-    def select(sql, columns=None):
+    def select(sql, columns=None, required=None):
         if "LIMIT" in sql:
             selects.append(sql)
             if len(selects) == 2:
                 second_page_read.set()
-        return query(sql, columns)
+        return query(sql, columns, required)
 
     def act(ids, *args, **kwargs):
         if not acted:  # the first page's calls wait for the second page's read, which runs meanwhile
@@ -247,8 +247,8 @@ def test_the_selection_is_counted_once_even_with_the_max_matched_guard(admin, mo
     admin.add("completed", 5)
     counted = []
     query = admin.query
-    monkeypatch.setattr(admin, "query", lambda sql, columns=None: (counted.append(sql) if "COUNT(*)" in sql else None)
-                        or query(sql, columns))
+    monkeypatch.setattr(admin, "query", lambda sql, columns=None, required=None: (
+        counted.append(sql) if "COUNT(*)" in sql else None) or query(sql, columns, required))
     result = run(admin, state="purged", filters={"service": "Tester"}, report="failed", max_matched=max_matched)
     assert result["summary"]["changed"] == 5 and len(counted) == counts, counted
 
@@ -261,8 +261,8 @@ def test_a_selection_taken_whole_is_read_in_id_order_and_one_cut_by_the_limit_ol
     ids = [admin.add("completed", id=f"inv_1{suffix * 34}")[0] for suffix in "zyx"]
     selects = []
     query = admin.query
-    monkeypatch.setattr(admin, "query", lambda sql, columns=None: (selects.append(sql) if "LIMIT" in sql else None)
-                        or query(sql, columns))
+    monkeypatch.setattr(admin, "query", lambda sql, columns=None, required=None: (
+        selects.append(sql) if "LIMIT" in sql else None) or query(sql, columns, required))
     result = run(admin, state="purged", filters={"service": "Tester"}, report="failed", limit=limit)
     assert result["summary"]["changed"] == limit and selects and all(order in sql for sql in selects), selects
     assert admin.ids() == [ids[i] for i in left], "a limit takes the oldest"
@@ -310,12 +310,12 @@ def test_a_task_that_fails_half_way_leaves_an_audit_log_of_what_it_did(admin, tm
     query = admin.query
     selects = []
 
-    def failing_query(sql, columns=None):
+    def failing_query(sql, columns=None, required=None):
         if "LIMIT" in sql:
             selects.append(sql)
             if len(selects) == 3:
                 raise RestateApiError("POST", "/query", status=503, message="server going away")
-        return query(sql, columns)
+        return query(sql, columns, required)
 
     monkeypatch.setattr(admin, "query", failing_query)
     result = run(admin, state="purged", filters={"service": "Tester"}, report="failed", audit_log=str(path))
@@ -388,8 +388,8 @@ def test_a_paged_cancel_reads_the_pending_cancels_of_its_own_page_only(admin, mo
     answers = []
     query = admin.query
 
-    def counted(sql, columns=None):
-        rows = query(sql, columns)
+    def counted(sql, columns=None, required=None):
+        rows = query(sql, columns, required)
         if "JOIN" in sql:
             answers.append({row["id"] for row in rows})
         return rows

@@ -111,7 +111,7 @@ class Deployments:
         self.known = known
         self.sql = []
 
-    def query(self, sql, columns=None):
+    def query(self, sql, columns=None, required=None):
         self.sql.append(sql)
         return [{"id": d} for d in self.known if f"'{d}'" in sql]
 
