@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from ansible_collections.restate.admin.plugins.module_utils._invocation_state import ACTIONS
+from ansible_collections.restate.admin.plugins.module_utils._invocation_state import STATES
 
 
 class Tally:
@@ -147,7 +147,7 @@ def summary_line(state, summary, limit=None, named=False) -> str:
     if summary.get("killed_after_cancel"):
         parts.append(f"{summary['killed_after_cancel']} {'would be ' if check else ''}killed after the cancel")
     if summary["pending"]:
-        action = ACTIONS[state]
+        action = STATES[state].action
         parts.append(f"{summary['pending']} {'would stay' if check else 'still'} pending ({action} accepted, not "
                      "applied yet: see each invocation's pending)")
     if summary["already"]:
@@ -192,7 +192,7 @@ def diff_lines(state, changed) -> dict:
         elif state == "restarted":
             now += f" (restarted as {item.get('new_invocation_id') or 'a new invocation'})"
         if item.get("pending"):
-            now += f" ({ACTIONS[state]} requested, pending)"
+            now += f" ({STATES[state].action} requested, pending)"
         before.append(f"{item['id']}: {was}\n")
         after.append(f"{item['id']}: {now}\n")
     return {"before": "".join(before), "after": "".join(after)}

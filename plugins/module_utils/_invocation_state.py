@@ -19,40 +19,6 @@ ACTIVE = ("scheduled", "pending", "ready", "running", "suspended", "backing-off"
 NOT_STARTED = ("scheduled", "pending")
 ABSENT = "absent"
 
-# state -> Admin API action
-ACTIONS = {
-    "cancelled": "cancel",
-    "killed": "kill",
-    "paused": "pause",
-    "resumed": "resume",
-    "purged": "purge",
-    "journal_purged": "purge-journal",
-    "restarted": "restart-as-new",
-}
-STATES = tuple(ACTIONS)
-
-# For a `filters` selection, the invocations each state applies to (in the wanted state or able to reach it);
-# the rest are not selected at all.
-SELECTABLE = {
-    # A completed invocation needs no cancel or kill: selecting it would only spend the limit on it.
-    "cancelled": "status <> 'completed'",
-    "killed": "status <> 'completed'",
-    "paused": "status IN ('ready', 'running', 'backing-off', 'paused')",
-    "resumed": "status <> 'completed'",
-    "purged": "status = 'completed'",
-    # Only those that still have a journal: a journal-only run with a limit then moves on to the next batch.
-    "journal_purged": "status = 'completed' AND journal_size > 0",
-    "restarted": ("status = 'completed' AND target_service_ty <> 'workflow' AND restarted_from IS NULL "
-                  "AND journal_size > 0"),
-}
-
-# Waiting makes sense for asynchronous operations; others finish with the call (the server answers a purge or a
-# journal purge once it is done: SQL right after the answer shows the invocation gone, or its journal empty).
-WAITABLE = ("cancelled", "killed", "paused", "resumed")
-# What plan() and settled() read of a sys_invocation row for a state, besides id and status: a selection reads
-# only these, so that thousands of rows are parsed and held with no column nobody looks at.
-ROW_COLUMNS = {"journal_purged": ("journal_size",), "restarted": ("journal_size", "target_service_ty"),
-               "resumed": ("modified_at", "last_start_at", "retry_count")}
 # What shows that an invocation ran again after a resume: 1.7 does not always move modified_at when a resumed
 # invocation fails again at once and pauses, but its attempt start and retry count move.
 RAN_AGAIN_COLUMNS = ("modified_at", "last_start_at", "retry_count")
@@ -84,7 +50,7 @@ def plan(state: str, row: dict | None, cancel_pending=False, restarted_as=None) 
     its journal holds a cancel signal; ``restarted_as`` is the id of an existing restart of it, if any.
     """
     status = row["status"] if row else ABSENT
-    return _PLANNERS[state](status, row or {}, cancel_pending, restarted_as)
+    return STATES[state].planner(status, row or {}, cancel_pending, restarted_as)
 
 
 def _gone_or_completed(status):
@@ -179,15 +145,54 @@ def _restarted(status, row, cancel_pending, restarted_as):
     return Plan("restart-as-new", expected="completed")
 
 
-_PLANNERS = {
-    "cancelled": _cancelled,
-    "killed": _killed,
-    "paused": _paused,
-    "resumed": _resumed,
-    "purged": _purged,
-    "journal_purged": _journal_purged,
-    "restarted": _restarted,
-}
+class WantedState:
+    """All the collection knows of one value of restate_invocation's ``state``, read where the code once branched
+    on the name: a new state is one record here and its planner above."""
+
+    # pylint: disable-next=too-many-arguments
+    def __init__(self, name, action, selectable, planner, columns=(), waitable=False, keeps_row=False, option=None,
+                 sent_as=None, reached_at=None):
+        self.name = name
+        # The Admin API operation that gets there: PATCH /invocations/{id}/{action}.
+        self.action = action
+        # Which invocations a filters selection takes (SQL): those in the state or able to reach it, no others.
+        self.selectable = selectable
+        self.planner = planner
+        # What the planner and the read-back look at of a row besides id, target and status: a selection reads only
+        # these, so that thousands of rows are parsed and held with no column nobody looks at.
+        self.columns = columns
+        # Asynchronous: the server applies the call later, so wait can follow it; the others finish with the call
+        # (SQL right after a purge's answer shows the invocation gone, after a journal purge its journal empty).
+        self.waitable = waitable
+        # The row read before is compared with what is read after (a resume's read-back) or shown (a journal's size).
+        self.keeps_row = keeps_row
+        # The option only this state takes, and the query parameter of the call it is sent as, if it is.
+        self.option = option
+        self.sent_as = sent_as
+        # The statuses that end a wait (ABSENT: gone); None: reached once the call is answered.
+        self.reached_at = reached_at
+
+
+_ENDED = ("completed", ABSENT)
+STATES = {wanted.name: wanted for wanted in (
+    # A completed invocation needs no cancel or kill: selecting it would only spend the limit on it.
+    WantedState("cancelled", "cancel", "status <> 'completed'", _cancelled, waitable=True, option="kill_after",
+                reached_at=_ENDED),
+    WantedState("killed", "kill", "status <> 'completed'", _killed, waitable=True, reached_at=_ENDED),
+    WantedState("paused", "pause", "status IN ('ready', 'running', 'backing-off', 'paused')", _paused,
+                waitable=True, reached_at=("paused",) + _ENDED),
+    # reached: see settled(), an always-failing handler pauses again at once
+    WantedState("resumed", "resume", "status <> 'completed'", _resumed, columns=RAN_AGAIN_COLUMNS, waitable=True,
+                keeps_row=True, option="deployment", sent_as="deployment"),
+    WantedState("purged", "purge", "status = 'completed'", _purged),
+    # Only those that still have a journal: a journal-only run with a limit then moves on to the next batch.
+    WantedState("journal_purged", "purge-journal", "status = 'completed' AND journal_size > 0", _journal_purged,
+                columns=("journal_size",), keeps_row=True),
+    WantedState("restarted", "restart-as-new",
+                "status = 'completed' AND target_service_ty <> 'workflow' AND restarted_from IS NULL AND "
+                "journal_size > 0", _restarted, columns=("journal_size", "target_service_ty"), option="from_entry",
+                sent_as="from"),
+)}
 
 
 def dropped_cancel_reason(version: str, before: str, now: dict | None) -> str | None:
@@ -209,14 +214,11 @@ def dropped_cancel_reason(version: str, before: str, now: dict | None) -> str | 
 def settled(state: str, before: dict, now: dict | None) -> bool:
     """Whether an acted-on invocation has reached the end state of ``state`` (for wait)."""
     status = now["status"] if now else ABSENT
-    if state in ("cancelled", "killed"):
-        return status in ("completed", ABSENT)
-    if state == "paused":
-        return status in ("paused", "completed", ABSENT)
     if state == "resumed":
         # An always-failing handler pauses again at once, so 'paused' having run again also counts.
         return status != "paused" or ran_again(before, now)
-    return True
+    reached_at = STATES[state].reached_at
+    return reached_at is None or status in reached_at
 
 
 def ran_again(before: dict, now: dict | None) -> bool:

@@ -20,10 +20,7 @@ from ansible_collections.restate.admin.plugins.module_utils._invocation_report i
     warn_about_server,
 )
 from ansible_collections.restate.admin.plugins.module_utils._invocation_state import (
-    ACTIONS,
-    ROW_COLUMNS,
-    SELECTABLE,
-    WAITABLE,
+    STATES,
     dropped_cancel_reason,
     failed_again_note,
     looked_at,
@@ -73,8 +70,6 @@ CANCEL_SIGNAL_LIKE = "'%{\"SignalIndex\":1}%'"
 # Without wait, how long the read-back after the calls looks for the server applying them (a cancel of a suspended
 # invocation shows within milliseconds; one the server applies later does not, and is reported as pending).
 READBACK_SECONDS = 1.0
-# The states whose read-back (resume: modified_at) or diff (journal purge: journal_size) needs the row read before.
-ROW_KEPT = ("resumed", "journal_purged")
 
 
 SPEC = {
@@ -83,7 +78,7 @@ SPEC = {
         "id": {"type": "str"},
         "ids": {"type": "list", "elements": "str"},
         "filters": FILTERS_ARGSPEC,
-        "state": {"type": "str", "required": True, "choices": list(ACTIONS)},
+        "state": {"type": "str", "required": True, "choices": list(STATES)},
         "limit": {"type": "int", "default": 1000},
         "max_matched": {"type": "int"},
         "wait": {"type": "bool", "default": False},
@@ -108,9 +103,9 @@ def check_options(params):
     for option, minimum in (("limit", 1), ("concurrency", 1), ("wait_timeout", 0)):
         if params[option] < minimum:
             raise InputError(f"{option} must be {minimum} or more, got {params[option]}")
-    for option, only_for in (("kill_after", "cancelled"), ("deployment", "resumed"), ("from_entry", "restarted")):
-        if params[option] is not None and state != only_for:
-            raise InputError(f"{option} applies only to state={only_for}, not state={state}; remove it")
+    for wanted in STATES.values():
+        if wanted.option and params[wanted.option] is not None and state != wanted.name:
+            raise InputError(f"{wanted.option} applies only to state={wanted.name}, not state={state}; remove it")
     if params["max_matched"] is not None:
         if params["max_matched"] < 0:
             raise InputError(f"max_matched must be 0 or more, got {params['max_matched']}")
@@ -164,8 +159,7 @@ def check_selection(params):
 def selection_conditions(filters, state) -> list:
     """The SQL conditions of a filters selection for a state: the filters, and the invocations the state applies to."""
     conditions = where_conditions(normalize_filters(filters))
-    if SELECTABLE[state]:
-        conditions.append(SELECTABLE[state])
+    conditions.append(STATES[state].selectable)
     return conditions
 
 
@@ -192,7 +186,7 @@ def check_deployment_registered(client, deployment):
 
 def state_columns(state) -> list:
     """The columns read before acting: what the result shows, and what plan() and settled() read for the state."""
-    return ["id", "target", "status", *ROW_COLUMNS.get(state, ())]
+    return ["id", "target", "status", *STATES[state].columns]
 
 
 def read_rows(client, ids, columns) -> dict:
@@ -256,12 +250,10 @@ def existing_restarts(client, ids) -> dict:
 
 def act(client, items, state, params):
     """Send the state's call for every item that needs one; record errors and new ids on the items."""
-    action = ACTIONS[state]
-    query = None
-    if state == "resumed" and params["deployment"]:
-        query = {"deployment": params["deployment"]}
-    if state == "restarted" and params["from_entry"] is not None:
-        query = {"from": params["from_entry"]}
+    wanted = STATES[state]
+    action = wanted.action
+    value = params[wanted.option] if wanted.sent_as else None
+    query = {wanted.sent_as: value} if value not in (None, "") else None
 
     if state != "restarted":
         errors = client.invocations.actions([item["id"] for item in items], action, params=query,
@@ -538,7 +530,7 @@ def plan_item(state, invocation_id, row, cancel_is_pending, restarted_as) -> dic
         item["changed"] = False
     if restarted_as:
         item["new_invocation_id"] = restarted_as
-    if not item["changed"] or state not in ROW_KEPT:
+    if not item["changed"] or not STATES[state].keeps_row:
         item["_row"] = {}  # what is read back is compared with the row before only for these states
     return item
 
@@ -549,9 +541,9 @@ def carry_out(task, client, items, state, params):
     if to_act and not task.check_mode:
         act(client, to_act, state, params)
         acted = [item for item in to_act if "error" not in item]
-        if acted and state in WAITABLE and (params["wait"] or params["kill_after"] is not None):
+        if acted and STATES[state].waitable and (params["wait"] or params["kill_after"] is not None):
             wait_for(client, acted, state, params, task.progress)
-        elif acted and state in WAITABLE:
+        elif acted and STATES[state].waitable:
             look(client, acted, state)
         else:
             # The server answers a purge or a journal purge once it is done, and a restart with the new id; the
@@ -562,7 +554,7 @@ def carry_out(task, client, items, state, params):
         # was lost (the first one did the work: changed), or was the only one and another run got there first
         # (unchanged): without a repeat in this run, it can only be the latter.
         read_back(client, [item for item in to_act if item["after"] is None], state, client.repeats > 0)
-    if state in WAITABLE:
+    if STATES[state].waitable:
         mark_pending(task, [item for item in to_act if "error" not in item and item["changed"]], state, params)
     for item in items:
         if item["after"] is None:

@@ -249,7 +249,7 @@ OPTION_VALUES = {
     "id": st.one_of(anything, st.just(GOOD_ID), st.just(" " + GOOD_ID + "\n")),
     "ids": st.one_of(anything, st.lists(st.one_of(st.just(GOOD_ID), odd_text), max_size=3)),
     "filters": st.one_of(anything, filters_strategy()),
-    "state": st.one_of(anything, st.sampled_from(list(_invocation_task.ACTIONS))),
+    "state": st.one_of(anything, st.sampled_from(list(_invocation_task.STATES))),
     "limit": anything, "max_matched": anything, "wait": anything, "wait_timeout": anything, "kill_after": anything,
     "deployment": st.one_of(anything, st.sampled_from(["latest", "keep", "dp_13puM96j0yI6Wh3QjADKUsp"])),
     "from_entry": anything, "concurrency": anything, "batch_calls": anything, "report": anything,

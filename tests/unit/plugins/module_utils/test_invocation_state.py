@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.restate.admin.plugins.module_utils._invocation_state import ACTIVE, plan, settled
+from ansible_collections.restate.admin.plugins.module_utils import _invocation_task, _invocations_api
+from ansible_collections.restate.admin.plugins.module_utils._invocation_state import ACTIVE, STATES, plan, settled
 
 
 def row(status, **extra):
@@ -103,3 +104,17 @@ def test_settled():
     assert not settled("resumed", before, row("paused", modified_at="t1"))
     assert settled("resumed", before, row("paused", modified_at="t2"))
     assert settled("resumed", before, row("running", modified_at="t1"))
+
+
+def test_every_state_is_one_whole_record_the_module_and_the_api_agree_with():
+    # a record with an operation the API area does not send, or an option the module does not take, fails here
+    spec = _invocation_task.SPEC["argument_spec"]
+    assert spec["state"]["choices"] == list(STATES)
+    for name, wanted in STATES.items():
+        assert wanted.name == name and wanted.action in _invocations_api.ACTIONS
+        assert wanted.option is None or wanted.option in spec
+        assert wanted.sent_as is None or wanted.option is not None
+        assert wanted.reached_at is None or wanted.waitable
+        assert set(wanted.columns) <= set(_invocation_task.AFTER_COLUMNS) | {"journal_size", "target_service_ty"}
+        decision = plan(name, row("completed" if wanted.selectable.startswith("status = 'completed'") else "running"))
+        assert decision.action in (None, wanted.action), (name, decision)
