@@ -217,46 +217,55 @@ def _update_in_place(task, client, params, existing):
 
 
 def present(task, client, params):
-    endpoint = params["uri"] or params["arn"]
+    """Register the endpoint, or keep it as registered when the server has it with the same services."""
     deployments = client.deployments.list()
     existing = find_deployment(deployments, uri=params["uri"], arn=params["arn"])
     services = client.services.list()
-    current = _runs_on(services)
-    outcome = {"changed": False}
-
-    answer = None
     if existing is not None:
-        names = [s["name"] for s in existing.get("services", [])]
-        lagging = sorted(n for n in names if current.get(n, {}).get("deployment_id") != existing["id"])
-        try:
-            created, answer = client.deployments.register(_body(params, force=False, dry_run=True))
-            unchanged = True
-        except RestateApiError as error:
-            if not params["force"] or error.status is None or error.status >= 500:
-                raise RestateApiError(error.method, error.path, status=error.status, admin_url=error.admin_url,
-                                      reason=error.reason,
-                                      message=f"{error.message} (endpoint {endpoint} is already registered as "
-                                              f"{existing['id']} and what it serves now differs; force: true "
-                                              "registers it again)")
-            unchanged = False
-        if unchanged and not (params["force"] and lagging):
-            updated, header_diff = _update_in_place(task, client, params, existing)
-            replacement = _replacement(client, deployments, existing["id"], names, latest_of(services))
-            if lagging:
-                task.warn(_behind_message(endpoint, existing["id"], replacement["behind"]) + "; registering it "
-                          "again changes nothing. Set force: true to make it the latest again (a rollback); that "
-                          "gives those services new revisions")
-            outcome["deployment"] = dict(describe(existing, {}), created=False)
-            outcome["runs_on"] = {n: current[n] for n in names if n in current}
-            outcome.update(replacement)
-            outcome["changed"] = updated
-            if task.diff_mode:
-                view = {n: current[n] for n in names if n in current}
-                outcome["diff"] = _diff(view, view, f"deployment {endpoint}")
-                outcome["diff"]["before"] += header_diff[0]
-                outcome["diff"]["after"] += header_diff[1]
+        outcome = _kept(task, client, params, existing, deployments, services)
+        if outcome is not None:
             return outcome
+    return _registered(task, client, params, existing, deployments, services)
 
+
+def _kept(task, client, params, existing, deployments, services):
+    """The outcome for an endpoint registered already whose services the server's dry run finds unchanged (its
+    headers updated in place), or None when it must be registered again (it changed, or force rolls back to it)."""
+    endpoint = params["uri"] or params["arn"]
+    current = _runs_on(services)
+    names = [s["name"] for s in existing.get("services", [])]
+    lagging = sorted(n for n in names if current.get(n, {}).get("deployment_id") != existing["id"])
+    try:
+        client.deployments.register(_body(params, force=False, dry_run=True))
+    except RestateApiError as error:
+        if not params["force"] or error.status is None or error.status >= 500:
+            raise RestateApiError(error.method, error.path, status=error.status, admin_url=error.admin_url,
+                                  reason=error.reason,
+                                  message=f"{error.message} (endpoint {endpoint} is already registered as "
+                                          f"{existing['id']} and what it serves now differs; force: true "
+                                          "registers it again)")
+        return None
+    if params["force"] and lagging:
+        return None
+    updated, header_diff = _update_in_place(task, client, params, existing)
+    replacement = _replacement(client, deployments, existing["id"], names, latest_of(services))
+    if lagging:
+        task.warn(_behind_message(endpoint, existing["id"], replacement["behind"]) + "; registering it "
+                  "again changes nothing. Set force: true to make it the latest again (a rollback); that "
+                  "gives those services new revisions")
+    runs_on = {n: current[n] for n in names if n in current}
+    outcome = {"changed": updated, "deployment": dict(describe(existing, {}), created=False), "runs_on": runs_on}
+    outcome.update(replacement)
+    if task.diff_mode:
+        outcome["diff"] = _diff(runs_on, runs_on, f"deployment {endpoint}")
+        outcome["diff"]["before"] += header_diff[0]
+        outcome["diff"]["after"] += header_diff[1]
+    return outcome
+
+
+def _registered(task, client, params, existing, deployments, services):
+    """Register the endpoint (in check mode, the server's dry run) and say what it changed."""
+    endpoint = params["uri"] or params["arn"]
     try:
         created, answer = client.deployments.register(_body(params, force=params["force"], dry_run=task.check_mode))
     except RestateApiError as error:
@@ -268,30 +277,22 @@ def present(task, client, params):
     answer_services = answer.get("services", [])
     names = [s.get("name") for s in answer_services]
     after = _runs_on(answer_services)
+    current = _runs_on(services)
     before = {n: current.get(n, {"deployment_id": None, "revision": None}) for n in names}
     new_id = answer.get("id")
     known = find_deployment(deployments, deployment_id=new_id)
     # A 200 for an endpoint not found by its URI: the server took it for a registered one (the https form of an
     # http endpoint). Changed only if the services moved or got new revisions.
-    outcome["changed"] = created or before != after
+    changed = created or before != after
     if known is not None and existing is None:
-        nothing = "" if outcome["changed"] else " and changed nothing"
+        nothing = "" if changed else " and changed nothing"
         task.warn(f"{endpoint} is the endpoint the server has registered as {new_id} "
                   f"({known.get('uri') or known.get('arn')}); the server took it as that one{nothing}")
-    deployment = {"id": new_id,
-                  ("uri" if params["uri"] else "arn"): (known.get("uri") or known.get("arn")) if known else endpoint,
-                  "services": sorted(({"name": s.get("name"), "revision": s.get("revision")} for s in answer_services),
-                                     key=lambda s: s["name"]),
-                  "created": created}
-    if answer.get("sdk_version"):
-        deployment["sdk_version"] = answer["sdk_version"]
-    if task.check_mode and created:
-        deployment["dry_run"] = True  # the server's dry run gives an id it does not keep
-    outcome["deployment"] = deployment
-    outcome["runs_on"] = after
-    # What the registration resets the settings to (in check mode, what it would): a check run of restate_service
-    # compares with these, since the dry run left the server's as they were.
-    outcome["service_settings"] = {s.get("name"): {k: s[k] for k in SETTINGS if k in s} for s in answer_services}
+    outcome = {"changed": changed, "deployment": _registration(params, answer, known, created, task.check_mode),
+               "runs_on": after,
+               # What the registration resets the settings to (in check mode, what it would): a check run of
+               # restate_service compares with these, since the dry run left the server's as they were.
+               "service_settings": {s.get("name"): {k: s[k] for k in SETTINGS if k in s} for s in answer_services}}
     # Read again after a real registration: another run may have registered its own deployment meanwhile.
     latest_after = (_predicted_latest(services, answer_services, new_id) if task.check_mode
                     else latest_of(client.services.list()))
@@ -299,6 +300,21 @@ def present(task, client, params):
     if task.diff_mode:
         outcome["diff"] = _diff(before, after, f"deployment {endpoint}")
     return outcome
+
+
+def _registration(params, answer, known, created, check_mode) -> dict:
+    """The deployment a registration answered with, as the module returns it."""
+    endpoint = params["uri"] or params["arn"]
+    deployment = {"id": answer.get("id"),
+                  ("uri" if params["uri"] else "arn"): (known.get("uri") or known.get("arn")) if known else endpoint,
+                  "services": sorted(({"name": s.get("name"), "revision": s.get("revision")}
+                                      for s in answer.get("services", [])), key=lambda s: s["name"]),
+                  "created": created}
+    if answer.get("sdk_version"):
+        deployment["sdk_version"] = answer["sdk_version"]
+    if check_mode and created:
+        deployment["dry_run"] = True  # the server's dry run gives an id it does not keep
+    return deployment
 
 
 def _state(client, deployment):
