@@ -344,38 +344,45 @@ def _gone(target, judged, waited) -> dict:
             "deployment": describe(target, judged or {})}
 
 
+def _until_drained(task, client, target, judged, params):
+    """(judged, seconds waited) once the deployment has been drained for drain_delay (judged None: it went away
+    meanwhile); raises _Refused when it is not drained and wait is off, or not in time. In check mode, no wait."""
+    delay = params["drain_delay"]
+    refused = {"changed": False, "removed": False, "gone": False}
+    if judged["status"] != "drained" and not params["wait"]:
+        refused.update(deployment=describe(target, judged), blocked_by=blocked_by(judged))
+        raise _Refused(not_drained_message(target, judged) + ". wait: true waits up to wait_timeout for the "
+                       "drain; force: true removes it anyway", refused)
+    if task.check_mode:
+        if judged["status"] != "drained":
+            task.warn(not_drained_message(target, judged) + f"; the run would wait up to "
+                      f"{params['wait_timeout']}s for the drain before removing it")
+        return judged, 0.0
+    judged, waited, drained_for = _watch(client, target, judged, params)
+    if judged is None or (drained_for is not None and drained_for >= delay):
+        return judged, waited
+    reasons = blocked_by(judged) or ["drain_delay"]
+    refused.update(deployment=describe(target, judged), waited=waited, blocked_by=reasons)
+    if reasons == ["drain_delay"]:
+        message = f"deployment {target['id']} has been drained for {drained_for or 0:.1f}s only, less than drain_delay {delay}s"
+    else:
+        message = not_drained_message(target, judged)
+    raise _Refused(message + f" after waiting {waited}s (wait_timeout {params['wait_timeout']}, drain_delay {delay}); "
+                   "nothing was removed", refused)
+
+
 def absent(task, client, params):
     deployments = client.deployments.list()
     target = find_deployment(deployments, deployment_id=params["id"], uri=params["uri"], arn=params["arn"])
     if target is None:
         return {"changed": False, "deployment": None, "removed": False, "gone": True, "blocked_by": []}
     judged = _state(client, target)
-    outcome = {"changed": True, "removed": False, "gone": False}
     waited = 0.0
-    delay = params["drain_delay"]
-    if not params["force"] and (judged["status"] != "drained" or delay):
-        if judged["status"] != "drained" and not params["wait"]:
-            outcome.update(changed=False, deployment=describe(target, judged), blocked_by=blocked_by(judged))
-            raise _Refused(not_drained_message(target, judged) + ". wait: true waits up to wait_timeout for the "
-                           "drain; force: true removes it anyway", outcome)
-        if task.check_mode:
-            if judged["status"] != "drained":
-                task.warn(not_drained_message(target, judged) + f"; the run would wait up to "
-                          f"{params['wait_timeout']}s for the drain before removing it")
-        else:
-            judged, waited, drained_for = _watch(client, target, judged, params)
-            if judged is None:
-                return _gone(target, {}, waited)
-            if drained_for is None or drained_for < delay:
-                reasons = blocked_by(judged) or ["drain_delay"]
-                outcome.update(changed=False, deployment=describe(target, judged), waited=waited, blocked_by=reasons)
-                if reasons == ["drain_delay"]:
-                    message = (f"deployment {target['id']} has been drained for {drained_for or 0:.1f}s only, less "
-                               f"than drain_delay {delay}s")
-                else:
-                    message = not_drained_message(target, judged)
-                raise _Refused(message + f" after waiting {waited}s (wait_timeout {params['wait_timeout']}, "
-                               f"drain_delay {delay}); nothing was removed", outcome)
+    if not params["force"] and (judged["status"] != "drained" or params["drain_delay"]):
+        judged, waited = _until_drained(task, client, target, judged, params)
+        if judged is None:
+            return _gone(target, {}, waited)
+    outcome = {"changed": True, "removed": False, "gone": False}
     outcome["deployment"] = describe(target, judged)
     outcome["waited"] = waited
     outcome["blocked_by"] = []

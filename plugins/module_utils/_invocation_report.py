@@ -38,44 +38,38 @@ class Tally:
             diff = diff_lines(self.state, [item for item in items if item["changed"]])
             self.diff_before.append(diff["before"])
             self.diff_after.append(diff["after"])
-        counts = self.counts
         for item in items:
             if item.pop("_dropped", False):
-                counts["dropped_by_old_server"] += 1
+                self.counts["dropped_by_old_server"] += 1
             for key in ("_row", "_expected", "_now", "_refused"):
                 item.pop(key, None)
-            counts["inspected"] += 1
-            if item["changed"]:
-                counts["changed"] += 1
-                self.by_service[item["target"].split("/", 1)[0]] += 1
-            elif "error" in item:
-                counts["failed"] += 1
-                if len(self.first_errors) < 5:
-                    self.first_errors.append(item["error"])
-            else:
-                counts["unchanged"] += 1
-            if "error" in item and item["changed"]:
-                counts["failed"] += 1
-                if len(self.first_errors) < 5:
-                    self.first_errors.append(item["error"])
-            if item["before"] == "absent":
-                counts["missing"] += 1
-                if "error" not in item and len(self.missing_named) < 21:
-                    self.missing_named.append(item["id"])
-            # Each item counted once under what it came to: failed, pending (asked, not applied), done, or already
-            # in the state (nothing to do).
-            if "error" in item:
-                pass
-            elif "pending" in item:
-                counts["pending"] += 1
-            elif item["changed"]:
-                counts["done"] += 1
-            else:
-                counts["already"] += 1
-            if item.get("killed_after_cancel"):
-                counts["killed_after_cancel"] += 1
+            self._count(item)
             if self.list_all or "error" in item:
                 self.listed.append(item)
+
+    def _count(self, item):
+        counts = self.counts
+        counts["inspected"] += 1
+        failed = "error" in item
+        if item["changed"]:
+            counts["changed"] += 1
+            self.by_service[item["target"].split("/", 1)[0]] += 1
+        elif not failed:
+            counts["unchanged"] += 1
+        if failed:
+            counts["failed"] += 1
+            if len(self.first_errors) < 5:
+                self.first_errors.append(item["error"])
+        if item["before"] == "absent":
+            counts["missing"] += 1
+            if not failed and len(self.missing_named) < 21:
+                self.missing_named.append(item["id"])
+        # Each item counted once under what it came to: failed, pending (asked, not applied), done, or already in the
+        # state (nothing to do).
+        if not failed:
+            counts["pending" if "pending" in item else "done" if item["changed"] else "already"] += 1
+        if item.get("killed_after_cancel"):
+            counts["killed_after_cancel"] += 1
 
     def progress(self, started) -> str:
         """A line on how far the task is: done so far, the rate, and of how many when known."""

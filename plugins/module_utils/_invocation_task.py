@@ -321,7 +321,6 @@ def run(task):
     """Read, plan, act, wait and report, page by page for a filters selection with report=failed; ends with
     ``task.exit_json`` or ``task.fail_json``."""
     params = task.params
-    state = params["state"]
     tally = Tally(task)
     started = time.monotonic()
     audit = None
@@ -335,27 +334,43 @@ def run(task):
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
         if audit is not None:
             client.invocations.on_accepted = audit.accepted
-        if state == "resumed":
-            check_deployment_registered(client, params["deployment"])
-        matched = None
-        if named is None and params["max_matched"] is not None:
-            matched = check_matched(client, params)
+        matched = check_server_side(client, params, named)
         drive(task, client, tally, audit, named, started, matched)
-        if named is None and tally.matched > tally.counts["inspected"]:
-            task.warn(f"{tally.matched} invocations match the filters; this run acts on the first "
-                      f"{tally.counts['inspected']} (limit). Run again, or raise limit, for the rest.")
     except Exception as error:  # pylint: disable=broad-exception-caught
-        outcome = tally.outcome()
-        if audit is not None:
-            audit.end(outcome["summary"], True, str(error))
-        if tally.counts["inspected"] and isinstance(error, (InputError, RestateApiError)):
-            # Stopped half-way: say what was done before.
-            task.fail_json(msg=f"{error}. Before it stopped: {tally.line()}", **outcome)
-        task.fail_on(error, **outcome)
+        fail_stopped(task, tally, audit, error)
+    report_run(task, tally, audit, named)
 
+
+def check_server_side(client, params, named):
+    """The checks that need the server, before any change: the deployment to resume on exists; a selection is not
+    larger than max_matched (its count returned, so that the pages need not read it again; else None)."""
+    if params["state"] == "resumed":
+        check_deployment_registered(client, params["deployment"])
+    if named is None and params["max_matched"] is not None:
+        return check_matched(client, params)
+    return None
+
+
+def fail_stopped(task, tally, audit, error):
+    """Fail the task with what was done before ``error`` stopped it, in the result and the audit file."""
+    outcome = tally.outcome()
+    if audit is not None:
+        audit.end(outcome["summary"], True, str(error))
+    if tally.counts["inspected"] and isinstance(error, (InputError, RestateApiError)):
+        task.fail_json(msg=f"{error}. Before it stopped: {tally.line()}", **outcome)
+    task.fail_on(error, **outcome)
+
+
+def report_run(task, tally, audit, named):
+    """End the task with the run's result: its warnings, the failures first in the message, the audit file's end."""
+    state = task.params["state"]
+    inspected = tally.counts["inspected"]
+    if named is None and tally.matched > inspected:
+        task.warn(f"{tally.matched} invocations match the filters; this run acts on the first {inspected} (limit). "
+                  "Run again, or raise limit, for the rest.")
     warn_about_server(task, tally)
-    if tally.list_all and tally.counts["inspected"] > REPORT_ALL_CEILING:
-        task.warn(f"report: all lists {tally.counts['inspected']} invocations, more than {REPORT_ALL_CEILING}: Ansible "
+    if tally.list_all and inspected > REPORT_ALL_CEILING:
+        task.warn(f"report: all lists {inspected} invocations, more than {REPORT_ALL_CEILING}: Ansible "
                   "holds several copies of such a result on the controller (100,000 listed: about 130 MB). Use "
                   "report: failed, which works page by page and lists only failures (with audit_log for a record of "
                   "every invocation)")
@@ -369,8 +384,7 @@ def run(task):
     if failed:
         errors = "; ".join(tally.first_errors)
         more = f" (and {failed - 5} more, see invocations)" if failed > 5 else ""
-        msg = (f"{failed} of {tally.counts['inspected']} invocations could not be brought to state={state}: "
-               f"{errors}{more}. {msg}")
+        msg = f"{failed} of {inspected} invocations could not be brought to state={state}: {errors}{more}. {msg}"
     if audit is not None:
         audit.end(outcome["summary"], bool(failed), msg if failed else None)
     if failed:

@@ -204,19 +204,8 @@ class PipelinedSender:
                     self._fail(batch, answers, f"not sent after an answer of {self.halted}", "redirect")
                     continue
                 if conn is None:
-                    try:
-                        conn = self._connect()
-                    except ssl.SSLError as exc:
-                        self._fail(batch, answers, f"TLS handshake failed: {exc}", "tls")
-                        continue
-                    except OSError as exc:
-                        # Nothing was sent: always safe to try again.
-                        if backoff_attempt < self.retry.retries:
-                            self._requeue(batch, pending, lock)
-                            backoff_attempt = self.retry.back_off(backoff_attempt,
-                                                                  f"bulk calls: cannot connect: {exc}")
-                            continue
-                        self._fail(batch, answers, f"cannot connect: {exc}", "connection")
+                    conn, backoff_attempt = self._connected(batch, answers, pending, lock, backoff_attempt)
+                    if conn is None:
                         continue
                 done, retry_status, trouble, closing = self._exchange(conn, batch, requests_bytes, answers)
                 left = batch[done:]
@@ -227,25 +216,48 @@ class PipelinedSender:
                     # "connection: close": the server answered up to here and did not read the rest.
                     self._requeue(left, pending, lock)
                     left = []
-                if retry_status:
-                    left = retry_status + left
+                left = retry_status + left
                 if left:
-                    give_up = [i for i in left if attempts[i] >= self.retry.retries]
-                    again = [i for i in left if attempts[i] < self.retry.retries]
-                    for i in again:
-                        attempts[i] += 1
-                    if give_up:
-                        why, reason = trouble or ("the server kept answering 502/503/504", None)
-                        self._fail(give_up, answers, why, reason, keep_answered=True)
-                    if again:
-                        self._requeue(again, pending, lock)
-                        why = (trouble or ("HTTP 502/503/504",))[0]
-                        backoff_attempt = self.retry.back_off(backoff_attempt, f"bulk calls: {why}")
+                    backoff_attempt = self._again_or_fail(left, trouble, attempts, answers, (pending, lock),
+                                                          backoff_attempt)
                 else:
                     backoff_attempt = 0
         finally:
             if conn is not None:
                 conn.close()
+
+    # pylint: disable-next=too-many-arguments
+    def _connected(self, batch, answers, pending, lock, backoff_attempt):
+        """(a new connection, the back-off attempt); (None, ...) when the batch was put back after a back-off, or
+        failed (TLS refused, or no connection within the retries)."""
+        try:
+            return self._connect(), backoff_attempt
+        except ssl.SSLError as exc:
+            self._fail(batch, answers, f"TLS handshake failed: {exc}", "tls")
+        except OSError as exc:
+            # Nothing was sent: always safe to try again.
+            if backoff_attempt < self.retry.retries:
+                self._requeue(batch, pending, lock)
+                return None, self.retry.back_off(backoff_attempt, f"bulk calls: cannot connect: {exc}")
+            self._fail(batch, answers, f"cannot connect: {exc}", "connection")
+        return None, backoff_attempt
+
+    # pylint: disable-next=too-many-arguments
+    def _again_or_fail(self, left, trouble, attempts, answers, queue, backoff_attempt):
+        """Send ``left`` (requests not answered, or answered 502/503/504) again after a back-off, or fail those out of
+        retries; returns the back-off attempt."""
+        give_up = [i for i in left if attempts[i] >= self.retry.retries]
+        again = [i for i in left if attempts[i] < self.retry.retries]
+        for i in again:
+            attempts[i] += 1
+        if give_up:
+            why, reason = trouble or ("the server kept answering 502/503/504", None)
+            self._fail(give_up, answers, why, reason, keep_answered=True)
+        if again:
+            self._requeue(again, *queue)
+            why = (trouble or ("HTTP 502/503/504",))[0]
+            backoff_attempt = self.retry.back_off(backoff_attempt, f"bulk calls: {why}")
+        return backoff_attempt
 
     def _exchange(self, conn, batch, requests_bytes, answers):
         """Write the batch, read its answers.

@@ -337,31 +337,36 @@ class Transport:
                     raise error from None
                 why = error.message if error.reason == "connection" else "timed out"
             else:
-                if 300 <= response.status_code < 400:
-                    # No status: the call was not answered in a way that can be used (a batch refused with a status
-                    # would be sent again one call each).
-                    self.stopped = RestateApiError(method, path, admin_url=admin_url,
-                                                   message=(f"answered HTTP {response.status_code}, a redirect "
-                                                            f"{redirect_target(response.headers.get('location'))}"),
-                                                   reason="redirect")
-                    raise self.stopped
-                if response.status_code in retry_statuses and idempotent:
-                    error = answered = RestateApiError(method, path, status=response.status_code,
-                                                       message=server_message(response.content, response.reason),
-                                                       admin_url=admin_url)
-                    why = f"HTTP {response.status_code}"
-                elif response.status_code >= 400 and response.status_code not in ok_statuses:
-                    raise RestateApiError(method, path, status=response.status_code,
-                                          message=server_message(response.content, response.reason),
-                                          admin_url=admin_url, bodiless=not response.content.strip())
-                else:
+                error = self._refusal(response, method, path, admin_url, ok_statuses,
+                                      retry_statuses if idempotent else ())
+                if error is None:
                     return response
+                answered, why = error, f"HTTP {response.status_code}"
             finally:
                 _CALL.deadline = None
             retry = self.next_try(attempt, tried, node, f"{method} {path}: {why}")
             if retry is None:
                 raise answered or error
             attempt, tried = retry
+
+    # pylint: disable-next=too-many-arguments
+    def _refusal(self, response, method, path, admin_url, ok_statuses, retry_statuses):
+        """None for an answer to return; the error of one to repeat (``retry_statuses``); raises for the others."""
+        status = response.status_code
+        if 300 <= status < 400:
+            # No status: the call was not answered in a way that can be used (a batch refused with a status would be
+            # sent again one call each). It stops every later call too.
+            self.stopped = RestateApiError(method, path, admin_url=admin_url, reason="redirect",
+                                           message=(f"answered HTTP {status}, a redirect "
+                                                    f"{redirect_target(response.headers.get('location'))}"))
+            raise self.stopped
+        message = server_message(response.content, response.reason) if status >= 400 else None
+        if status in retry_statuses:
+            return RestateApiError(method, path, status=status, message=message, admin_url=admin_url)
+        if status >= 400 and status not in ok_statuses:
+            raise RestateApiError(method, path, status=status, message=message, admin_url=admin_url,
+                                  bodiless=not response.content.strip())
+        return None
 
     def _read_body(self, response, method, path, admin_url, max_bytes):
         """Read the answer's body into ``response`` (at most ``max_bytes``, or ERROR_BYTES for anything not 2xx); a
