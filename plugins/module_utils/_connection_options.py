@@ -96,6 +96,12 @@ def check_admin_url(value, option: str = "admin_url") -> str:
         raise InputError(f"{option}: {shown} uses {scheme}://; the Admin API speaks http:// or https://, e.g. "
                          f"{EXAMPLE_URL}")
     text = scheme.lower() + text[len(scheme):]
+    check_url_parts(text, shown, option)
+    return text
+
+
+def check_url_parts(text, shown, option):
+    """Refuse an http(s) URL without a host or a valid port, or with more than the Admin API's base URL."""
     parts = urlsplit(text)
     if not parts.hostname:
         raise InputError(f"{option}: {shown} has no host; e.g. {EXAMPLE_URL}")
@@ -113,7 +119,6 @@ def check_admin_url(value, option: str = "admin_url") -> str:
     if segments and segments[0] in ADMIN_API_ROUTES or segments[-1:] and segments[-1] in ADMIN_API_ROUTES:
         raise InputError(f"{option}: {shown} ends in an Admin API route (/{segments[-1]}); give the base URL, "
                          f"e.g. {parts.scheme}://{parts.netloc}")
-    return text
 
 
 def check_secret(value, option: str, allow_space: bool) -> str:

@@ -49,9 +49,9 @@ from ansible_collections.restate.admin.plugins.module_utils._transport import Re
 
 # What the read-back after acting and the polling of wait need: the status, and what plan() and settled() look at.
 AFTER_COLUMNS = ["id", "status", "journal_size", "modified_at", "last_start_at", "retry_count"]
-# What the decisions rely on in every row read (see QueriesApi.query): a page's rows also carry its keyset.
-ROW = {"id": str, "status": str}
-PAGE_ROW = {"id": str, "status": str, "created_at": str}
+# The columns of sys_invocation that are never NULL and that the decisions and the report rely on, when read (see
+# QueriesApi.query): a row without one is an answer of the wrong shape.
+NEVER_NULL = ("id", "status", "target", "created_at")
 # Ids per query: an IN list of 20,000 ids is under a megabyte of SQL; 12,000 took 0.25 s on a 1.7 server, so one
 # query per polling round covers a whole bulk task.
 IDS_PER_QUERY = 20000
@@ -184,6 +184,10 @@ def check_deployment_registered(client, deployment):
                          "give the id of a registered one (dp_...), latest, or keep")
 
 
+def required_of(columns) -> dict:
+    return {column: str for column in columns if column in NEVER_NULL}
+
+
 def state_columns(state) -> list:
     """The columns read before acting: what the result shows, and what plan() and settled() read for the state."""
     return ["id", "target", "status", *STATES[state].columns]
@@ -195,7 +199,7 @@ def read_rows(client, ids, columns) -> dict:
     for start in range(0, len(ids), IDS_PER_QUERY):
         chunk = ids[start:start + IDS_PER_QUERY]
         for row in client.query(select_sql(columns, [ids_condition(chunk)], "oldest_first"), columns=columns,
-                                required=ROW):
+                                required=required_of(columns)):
             rows[row["id"]] = shared(row)
     return rows
 
@@ -399,24 +403,9 @@ def drive(task, client, tally, audit=None, named=None, started=None, matched=Non
     params = task.params
     state = params["state"]
     started = time.monotonic() if started is None else started
-    if named is not None:
-        ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
-        tally.matched = len(ids)
-        batches = [read_rows(client, ids, state_columns(state))]
-        batches[0]["_order"] = ids
-    elif params["report"] == "failed":
-        # Page by page: only the counts and the failures outlive a page, so memory stays flat.
-        batches = Pages(client, params["filters"] or {}, state, params["limit"], page_rows(), matched=matched)
-    else:
-        selected, tally.matched = select_rows(client, params["filters"] or {}, state, params["limit"])
-        batches = [{row["id"]: row for row in selected}]
-        selected = None
-    for rows in batches:
-        ids = rows.pop("_order", None) or list(rows)
-        if isinstance(batches, Pages):
-            tally.matched += len(ids)
-        items = plan_batch(client, state, ids, rows, getattr(batches, "span", None))
-        rows = None  # drop the reference: the items keep the rows they need
+    for ids, rows, span in batches(client, params, tally, named, matched):
+        items = plan_batch(client, state, ids, rows, span)
+        rows.clear()  # the items keep the rows they need; a page of 10,000 need not stay while it is acted on
         if audit is not None:
             audit.acting(items)
         try:
@@ -432,8 +421,28 @@ def drive(task, client, tally, audit=None, named=None, started=None, matched=Non
             raise
         tally.add(items, audit)
         task.progress(tally.progress(started))
-    if isinstance(batches, Pages):
-        tally.matched += batches.beyond
+
+
+def batches(client, params, tally, named, matched):
+    """The invocations to act on, a batch at a time: (ids in order, {id: row} of those the server knows, the page's
+    range or None). ``tally.matched`` counts what the selection matches as it is read."""
+    state = params["state"]
+    if named is not None:
+        ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
+        tally.matched = len(ids)
+        yield ids, read_rows(client, ids, state_columns(state)), None
+    elif params["report"] == "failed":
+        # Page by page: only the counts and the failures outlive a page, so memory stays flat.
+        pages = Pages(client, params["filters"] or {}, state, params["limit"], page_rows(), matched=matched)
+        for rows in pages:
+            tally.matched += len(rows)
+            yield list(rows), rows, pages.span
+        tally.matched += pages.beyond
+    else:
+        selected, tally.matched = select_rows(client, params["filters"] or {}, state, params["limit"])
+        rows = {row["id"]: row for row in selected}
+        del selected
+        yield list(rows), rows, None
 
 
 def page_rows() -> int:
@@ -501,7 +510,7 @@ class Pages:
     def _read(self, last, wanted):
         """(the page after ``last`` as {id: row}, how many were asked for, its last row as a keyset, its range)."""
         page = self.client.query(select_sql(self.columns, self._after(last), self.order, wanted),
-                                 columns=self.columns, required=PAGE_ROW)
+                                 columns=self.columns, required=required_of(self.columns))
         if not page:
             return {}, wanted, last, None
         last = {"created_at": page[-1]["created_at"], "id": page[-1]["id"]}

@@ -86,6 +86,26 @@ def apply(task, client, service: str, key: str, before: dict, after: dict, held_
     return False, held_by
 
 
+def check_version(given, service, key, before):
+    """Refuse a change made for another version of the state than the one read (optimistic concurrency)."""
+    version = version_of(before)
+    if given is not None and given.strip() != version:
+        raise InputError(f"version: the state of {service}/{key} is at version {version}, not {given.strip()}: it "
+                         "changed since that version was read; read it again")
+
+
+def holder_if_queued(client, service, key, queue):
+    """The invocation holding the key, or None; refused when one holds it and ``queue`` is off."""
+    held_by = client.state.holder(service, key)
+    if held_by and not queue:
+        raise InputError(
+            f"queue: invocation {held_by} holds {service}/{key}, and the server would apply the new state "
+            "only after it ends (a paused invocation holds its key until it is resumed to the end, killed "
+            "or cancelled): end it first (restate.admin.restate_invocation), or set queue=true to have the "
+            "change wait behind it")
+    return held_by
+
+
 def run(task):
     """Read the key's state, replace it when it differs by value, read back that the server applied it."""
     params = task.params
@@ -98,21 +118,12 @@ def run(task):
         client = task.connect()
         check_stateful(client.services.get(service), service)
         before = client.state.read(service, key)
-        version = version_of(before)
-        if params["version"] is not None and params["version"].strip() != version:
-            raise InputError(f"version: the state of {service}/{key} is at version {version}, not "
-                             f"{params['version'].strip()}: it changed since that version was read; read it again")
+        check_version(params["version"], service, key, before)
         after = merged_state(before, wanted, encoding)
         changes = changed_keys(before, after)
         applied = not any(changes.values())  # whether the server shows the wanted state
         if not applied:
-            held_by = client.state.holder(service, key)
-            if held_by and not params["queue"]:
-                raise InputError(
-                    f"queue: invocation {held_by} holds {service}/{key}, and the server would apply the new state "
-                    "only after it ends (a paused invocation holds its key until it is resumed to the end, killed "
-                    "or cancelled): end it first (restate.admin.restate_invocation), or set queue=true to have the "
-                    "change wait behind it")
+            held_by = holder_if_queued(client, service, key, params["queue"])
             if not task.check_mode:
                 applied, held_by = apply(task, client, service, key, before, after, held_by)
         outcome = {"changed": any(changes.values()), "service": service, "key": key,

@@ -191,23 +191,28 @@ def normalize_filters(filters, now: datetime | None = None) -> dict:
     return result
 
 
+def target_conditions(target: dict) -> list:
+    """SQL conditions for a normalized ``target`` filter: Service, Service/second or Object/key/handler."""
+    conditions = [f"target_service_name = {sql_literal(target['service'])}"]
+    if target["handler"] is not None:
+        conditions.append(f"target_service_key = {sql_literal(target['second'])}")
+        conditions.append(f"target_handler_name = {sql_literal(target['handler'])}")
+    elif target["second"] is not None:
+        # Service/handler for plain services, Object/key or Workflow/key for keyed ones.
+        second = sql_literal(target["second"])
+        conditions.append(f"((target_service_ty = 'service' AND target_handler_name = {second}) OR "
+                          f"(target_service_ty <> 'service' AND target_service_key = {second}))")
+    return conditions
+
+
 def where_conditions(filters: dict) -> list:
     """SQL conditions (to be joined with AND) for normalized ``filters``."""
     conditions = []
     for key, column in STRING_FILTERS.items():
         if key in filters:
             conditions.append(f"{column} = {sql_literal(filters[key])}")
-    target = filters.get("target")
-    if target:
-        conditions.append(f"target_service_name = {sql_literal(target['service'])}")
-        if target["handler"] is not None:
-            conditions.append(f"target_service_key = {sql_literal(target['second'])}")
-            conditions.append(f"target_handler_name = {sql_literal(target['handler'])}")
-        elif target["second"] is not None:
-            # Service/handler for plain services, Object/key or Workflow/key for keyed ones.
-            second = sql_literal(target["second"])
-            conditions.append(f"((target_service_ty = 'service' AND target_handler_name = {second}) OR "
-                              f"(target_service_ty <> 'service' AND target_service_key = {second}))")
+    if filters.get("target"):
+        conditions.extend(target_conditions(filters["target"]))
     if filters.get("status"):
         conditions.append("status IN (" + ", ".join(sql_literal(s) for s in filters["status"]) + ")")
     if "completion_result" in filters:

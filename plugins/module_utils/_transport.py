@@ -328,14 +328,7 @@ class Transport:
             except RestateApiError:
                 raise
             except Exception as exc:  # pylint: disable=broad-exception-caught  # mapped, never passed through
-                error, repeatable = self._failure(method, path, admin_url, exc)
-                if _CALL.deadline is not None and time.monotonic() >= _CALL.deadline:
-                    error = RestateApiError(method, path, admin_url=admin_url, reason="timeout",
-                                            message=f"the whole answer did not arrive within timeout={self.timeout:g}s")
-                    repeatable = "idempotent"
-                if not (repeatable is True or (repeatable == "idempotent" and idempotent)):
-                    raise error from None
-                why = error.message if error.reason == "connection" else "timed out"
+                error, why = self._unanswered(method, path, admin_url, exc, idempotent)
             else:
                 error = self._refusal(response, method, path, admin_url, ok_statuses,
                                       retry_statuses if idempotent else ())
@@ -348,6 +341,18 @@ class Transport:
             if retry is None:
                 raise answered or error
             attempt, tried = retry
+
+    # pylint: disable-next=too-many-arguments
+    def _unanswered(self, method, path, admin_url, exc, idempotent):
+        """(the error, why in a few words) of a call that got no answer, when it may be sent again; raises if not."""
+        error, repeatable = self._failure(method, path, admin_url, exc)
+        if _CALL.deadline is not None and time.monotonic() >= _CALL.deadline:
+            error = RestateApiError(method, path, admin_url=admin_url, reason="timeout",
+                                    message=f"the whole answer did not arrive within timeout={self.timeout:g}s")
+            repeatable = "idempotent"
+        if not (repeatable is True or (repeatable == "idempotent" and idempotent)):
+            raise error from None
+        return error, (error.message if error.reason == "connection" else "timed out")
 
     # pylint: disable-next=too-many-arguments
     def _refusal(self, response, method, path, admin_url, ok_statuses, retry_statuses):
