@@ -4,10 +4,15 @@ marked as pending, and concurrent runs that add up."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import threading
+import time
 import uuid
 
 import pytest
+from harness.playbook import BIN
 from harness.server import server_version
 
 MODULE = "restate.admin.restate_invocation"
@@ -157,3 +162,46 @@ def test_a_task_that_fails_half_way_leaves_an_audit_log_of_what_it_did(restate, 
     assert records[-1]["record"] == "end" and records[-1]["failed"] is True and records[-1]["summary"]["changed"] >= 3
     left = restate.statuses(ids)
     assert not any(r["id"] in left for r in done) and len(left) == 6  # the file says exactly what was purged
+
+
+def test_a_task_stopped_by_sigterm_names_in_its_audit_log_every_kill_the_server_did(restate, ansible, workdir):
+    # What AWX's cancel sends to a job: SIGTERM to its processes, here while a bulk kill's batch calls are in flight
+    # (as the second of a kill of 3,000 reaches the proxy). Every invocation the server killed must be in the file,
+    # as accepted (its call was answered) or unconfirmed (not yet); on the main of #30 it held only the start line.
+    from harness.fault_proxy import FaultProxy
+
+    ids = restate.make("suspended", 3000)
+    path = workdir / f"sigterm-{uuid.uuid4().hex[:8]}.jsonl"
+    proxy = FaultProxy(restate.admin_url)
+    proxy.latency = 0.3  # every call answered later: the signal lands while calls are in flight
+    playbook = workdir / f"{path.stem}.yml"
+    playbook.write_text(json.dumps([{"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": [
+        {MODULE: {"admin_url": proxy.url, "ids": ids, "state": "killed", "report": "failed",
+                  "audit_log": str(path)}}]}]))
+    job = []
+    proxy.before("invocations_batch_operations/kill", 2, lambda: os.killpg(job[0].pid, signal.SIGTERM))
+    # in its own process group, as a job runner starts it; 1,000 ids a batch call, two in flight
+    job.append(subprocess.Popen([str(BIN / "ansible-playbook"), "-i", "localhost,", str(playbook)], env=ansible.env(),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True))
+    try:
+        output = job[0].communicate(timeout=300)[0]
+    finally:
+        proxy.close()
+    assert job[0].returncode != 0, output[-3000:]
+    # The server applies what it was sent; read until two reads a second apart agree.
+    ids = set(ids)
+    killed, before = None, -1
+    while killed is None or len(killed) != before:
+        before = -1 if killed is None else len(killed)
+        time.sleep(1)
+        left = restate.statuses(ids)
+        killed = {i for i in ids if i not in left or left[i] != "suspended"}
+    records = audit_records(path)
+    assert records[0]["record"] == "start" and records[-1]["record"] == "end", records[-1:]
+    end = records[-1]
+    assert end["failed"] is True and end["interrupted"] == "SIGTERM", end
+    recorded = {i for r in records if r["record"] == "accepted" for i in r["ids"]} | set(end.get("unconfirmed", []))
+    recorded |= {r["id"] for r in records if r["record"] == "invocation" and r.get("after") != "suspended"}
+    assert killed, "the stop came before any kill reached the server: nothing was tested"
+    assert killed <= recorded, f"{len(killed - recorded)} killed invocations are not in the audit file"
+    assert len(killed) < len(ids), "the task ran to its end before the signal"
