@@ -92,10 +92,35 @@ class ControllerTask(RestateTask):
             self._client.close()
 
 
+def no_log_values(argument_spec: dict, params: dict) -> set:
+    """The values of the options marked no_log in ``argument_spec``, suboptions included, as validated in ``params``
+    (defaults and environment fallbacks applied): each value of a dictionary or list, else the value itself, as
+    AnsibleModule collects them, read from the spec so that no protected attribute of the validator is needed."""
+    found = set()
+    for name, option in argument_spec.items():
+        value = params.get(name) if isinstance(params, dict) else None
+        if value is None:
+            continue
+        if option.get("no_log"):
+            found.update(_leaves(value))
+        if option.get("options"):
+            for element in value if isinstance(value, list) else [value]:
+                if isinstance(element, dict):
+                    found.update(no_log_values(option["options"], element))
+    return found
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple, set)):
+        return {text for element in value for text in _leaves(element)}
+    return {str(value)}
+
+
 def hide_secrets(outcome: dict, no_log_values) -> dict:
     """The result with every no_log value masked, as AnsibleModule masks a module's result (``no_log_values``: what
-    argument validation collected, suboptions and environment fallbacks included), each value also without surrounding
-    whitespace (the form a token is sent in)."""
+    no_log_values() found), each value also without surrounding whitespace (the form a token is sent in)."""
     secrets = set()
     for value in no_log_values:
         secrets.update(text for text in (str(value), str(value).strip()) if text)
@@ -126,13 +151,13 @@ class ControllerAction(ModuleAction):
             result.update(skipped=True, msg=f"remote module ({self._task.action}) does not support check mode")
             return result
         params = {}
-        no_log_values = set()
+        secrets = set()
         args = headers_as_dict(self._task.args)
         error = shape_error(spec, args)  # what ArgumentSpecValidator would raise TypeError on
         if not error:
             validation = ArgumentSpecValidator(**spec).validate(args)
             params = validation.validated_parameters
-            no_log_values = validation._no_log_values  # pylint: disable=protected-access  # as AnsibleModule reads
+            secrets = no_log_values(spec["argument_spec"], params)
             error = self.spec_error(validation) or connection_error(params)
         if error:
             # A result, as the module gives, rather than an AnsibleActionFail, which adds an empty 'exception' on
@@ -148,7 +173,7 @@ class ControllerAction(ModuleAction):
                 outcome = done.result
             finally:
                 task.close()
-        result.update(hide_secrets(outcome, no_log_values))
+        result.update(hide_secrets(outcome, secrets))
         return result
 
     def spec_error(self, validation):

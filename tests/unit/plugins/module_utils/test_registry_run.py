@@ -33,9 +33,9 @@ class FakeTask(ControllerTask):
 @pytest.fixture
 def registry():
     fake = FakeRegistry()
-    fake.endpoints = {V1: {"Checkout": "Service", "Cart": "VirtualObject"}, V2: {"Checkout": "Service",
-                                                                                "Cart": "VirtualObject"},
-                      V3: {"Checkout": "VirtualObject"}, CHECKOUT_ONLY: {"Checkout": "Service"}}
+    same = {"Checkout": "Service", "Cart": "VirtualObject"}
+    fake.endpoints = {V1: dict(same), V2: dict(same), V3: {"Checkout": "VirtualObject"},
+                      CHECKOUT_ONLY: {"Checkout": "Service"}}
     return fake
 
 
