@@ -12,6 +12,43 @@ from collections import Counter
 from ansible_collections.restate.admin.plugins.module_utils._invocation_state import STATES
 
 
+class Item:
+    """One invocation on its way through a run. ``report`` is what the result lists for it (id, target, before, after,
+    changed, and error, pending, note, new_invocation_id, killed_after_cancel when they apply), read and written as
+    the item's own keys; the attributes are the run's working state, never reported: ``row`` (the row read before,
+    kept where the state compares it with the row after), ``expected`` (the status the call leads to), ``now`` (the
+    row read after), ``refused`` (the server answered the call with an error), ``dropped`` (an old server dropped the
+    cancel)."""
+
+    __slots__ = ("report", "row", "expected", "now", "refused", "dropped")
+
+    def __init__(self, report: dict, row=None, expected=None):
+        self.report = report
+        self.row = row or {}
+        self.expected = expected
+        self.now = None
+        self.refused = False
+        self.dropped = False
+
+    def __getitem__(self, key):
+        return self.report[key]
+
+    def __setitem__(self, key, value):
+        self.report[key] = value
+
+    def __contains__(self, key):
+        return key in self.report
+
+    def get(self, key, default=None):
+        return self.report.get(key, default)
+
+    def pop(self, key, *default):
+        return self.report.pop(key, *default)
+
+    def setdefault(self, key, default=None):
+        return self.report.setdefault(key, default)
+
+
 class Tally:
     """What the result keeps of the items as they are done: counts, the listed items (all, or only the failed with
     report=failed), the diff lines, and the audit lines written as it goes."""
@@ -39,13 +76,10 @@ class Tally:
             self.diff_before.append(diff["before"])
             self.diff_after.append(diff["after"])
         for item in items:
-            if item.pop("_dropped", False):
-                self.counts["dropped_by_old_server"] += 1
-            for key in ("_row", "_expected", "_now", "_refused"):
-                item.pop(key, None)
-            self._count(item)
+            self.counts["dropped_by_old_server"] += item.dropped
+            self._count(item.report)
             if self.list_all or "error" in item:
-                self.listed.append(item)
+                self.listed.append(item.report)
 
     def _count(self, item):
         counts = self.counts
@@ -181,7 +215,7 @@ def diff_lines(state, changed) -> dict:
     for item in changed:
         was, now = item["before"], item["after"]
         if state == "journal_purged":
-            was += f" (journal: {(item.get('_row') or {}).get('journal_size') or 0} entries)"
+            was += f" (journal: {item.row.get('journal_size') or 0} entries)"
             now += " (journal: 0 entries)"
         elif state == "restarted":
             now += f" (restarted as {item.get('new_invocation_id') or 'a new invocation'})"

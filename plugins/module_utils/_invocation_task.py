@@ -15,6 +15,7 @@ from ansible_collections.restate.admin.plugins.module_utils._audit_log import Au
 from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._invocation_report import (
+    Item,
     Tally,
     version_tuple,
     warn_about_server,
@@ -265,7 +266,7 @@ def act(client, items, state, params):
         for item, error in zip(items, errors):
             if error is not None:
                 item["error"] = f"{item['id']}: {action} failed: {error}"
-                item["_refused"] = getattr(error, "status", None) is not None
+                item.refused = getattr(error, "status", None) is not None
                 item["changed"] = False
         return
 
@@ -295,7 +296,7 @@ def act(client, items, state, params):
 def wait_for(client, items, state, params, progress=None):
     """Poll all acted-on invocations with one query per round until settled; kill_after kills cancel-resistant ones.
     ``progress`` is told how many have settled after each round."""
-    befores = {item["id"]: item["_row"] for item in items}
+    befores = {item["id"]: item.row for item in items}
     waiting = {item["id"]: item for item in items}
     poll = Poll(params["wait_timeout"])
     for unused_round in poll.rounds():
@@ -536,14 +537,14 @@ def plan_batch(client, state, ids, rows, span=None) -> list:
                       restarts.get(invocation_id)) for invocation_id in ids]
 
 
-def plan_item(state, invocation_id, row, cancel_is_pending, restarted_as) -> dict:
-    """One result item, planned; internal keys start with '_' and are removed before reporting."""
+def plan_item(state, invocation_id, row, cancel_is_pending, restarted_as) -> Item:
+    """One item, planned."""
     decision = plan(state, row, cancel_pending=cancel_is_pending, restarted_as=restarted_as)
     # Five keys for a plain change: Ansible copies and converts every listed item, and its copy of a dict of
     # up to five keys is a third smaller than of six (100,000 listed: 128 MB peak instead of 151).
-    item = {"id": invocation_id, "target": row["target"] if row else None,
-            "before": row["status"] if row else "absent", "after": None, "changed": decision.changes,
-            "_row": row or {}, "_expected": decision.expected}
+    item = Item({"id": invocation_id, "target": row["target"] if row else None,
+                 "before": row["status"] if row else "absent", "after": None, "changed": decision.changes},
+                row=row, expected=decision.expected)
     if decision.note:
         item["note"] = decision.note
     if cancel_is_pending and not decision.changes and row and row["status"] != "completed":
@@ -554,7 +555,7 @@ def plan_item(state, invocation_id, row, cancel_is_pending, restarted_as) -> dic
     if restarted_as:
         item["new_invocation_id"] = restarted_as
     if not item["changed"] or not STATES[state].keeps_row:
-        item["_row"] = {}  # what is read back is compared with the row before only for these states
+        item.row = {}  # what is read back is compared with the row before only for these states
     return item
 
 
@@ -572,7 +573,7 @@ def carry_out(task, client, items, state, params):
             # The server answers a purge or a journal purge once it is done, and a restart with the new id; the
             # invocation itself is then absent, or completed.
             for item in acted:
-                item["after"] = item["_expected"]
+                item["after"] = item.expected
         # A call refused although the invocation is in the wanted state was either repeated after its first answer
         # was lost (the first one did the work: changed), or was the only one and another run got there first
         # (unchanged): without a repeat in this run, it can only be the latter.
@@ -581,7 +582,7 @@ def carry_out(task, client, items, state, params):
         mark_pending(task, [item for item in to_act if "error" not in item and item["changed"]], state, params)
     for item in items:
         if item["after"] is None:
-            item["after"] = item["_expected"] if item["changed"] else item["before"]
+            item["after"] = item.expected if item["changed"] else item["before"]
 
 
 def mark_pending(task, items, state, params):
@@ -590,15 +591,15 @@ def mark_pending(task, items, state, params):
     the real run will count: a cancel of a paused invocation stays pending until something resumes it."""
     drops_cancels = state == "cancelled" and (version_tuple(task.server_version) or (1, 7)) < (1, 7)
     for item in items:
-        now = {"status": item["_expected"]} if task.check_mode else item.get("_now")
+        now = {"status": item.expected} if task.check_mode else item.now
         dropped = drops_cancels and dropped_cancel_reason(task.server_version, item["before"], now)
-        reason = None if task.check_mode and state == "resumed" else pending_reason(state, item["_row"], now)
-        note = None if task.check_mode else failed_again_note(state, item["_row"], now)
+        reason = None if task.check_mode and state == "resumed" else pending_reason(state, item.row, now)
+        note = None if task.check_mode else failed_again_note(state, item.row, now)
         if task.check_mode and reason and params["kill_after"] is not None:
             # kill_after would kill what the cancel leaves pending.
-            item["_expected"], item["killed_after_cancel"] = "completed", True
+            item.expected, item["killed_after_cancel"] = "completed", True
         elif dropped:
-            item["pending"], item["_dropped"] = dropped, True
+            item["pending"], item.dropped = dropped, True
         elif reason:
             item["pending"] = reason
         elif note:
@@ -615,8 +616,8 @@ def look(client, items, state):
         for invocation_id, item in list(waiting.items()):
             row = rows.get(invocation_id)
             item["after"] = row["status"] if row else "absent"
-            item["_now"] = row
-            if looked_at(state, item["_row"], row):
+            item.now = row
+            if looked_at(state, item.row, row):
                 del waiting[invocation_id]
         if not waiting:
             poll.done()
@@ -630,14 +631,14 @@ def read_back(client, items, state, repeated):
         for item in chunk:
             row = after_rows.get(item["id"])
             item["after"] = row["status"] if row else "absent"
-            item["_now"] = row
-            if "error" in item and not item.get("_refused") and reached(state, row):
+            item.now = row
+            if "error" in item and not item.refused and reached(state, row):
                 # No answer came (the retries ran out on dropped connections or time-outs), yet the state is
                 # reached: a call that arrived did the work, its answer was lost.
                 item["note"] = (f"no answer came ({item.pop('error')}), yet the invocation is {item['after']} now: "
                                 "a call that reached the server did it")
                 item["changed"] = True
-            elif item.get("_refused") and reached(state, row):
+            elif item.refused and reached(state, row):
                 answer = item.pop("error")
                 if repeated:
                     item["changed"] = True

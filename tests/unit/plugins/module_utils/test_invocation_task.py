@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
-from ansible_collections.restate.admin.plugins.module_utils._invocation_report import Tally
+from ansible_collections.restate.admin.plugins.module_utils._invocation_report import Item, Tally
 from ansible_collections.restate.admin.plugins.module_utils._invocation_task import check_deployment_registered
 
 
@@ -13,7 +13,7 @@ def report(task, items, matched):
     """The result Tally gives for these items, all of a task's items at once."""
     tally = Tally(task)
     tally.matched = matched
-    tally.add(items)
+    tally.add([Item(item) for item in items])
     return tally.outcome()
 
 
@@ -73,13 +73,13 @@ def test_each_invocation_is_counted_once_as_done_pending_already_or_failed():
 def test_the_summary_line_reads_the_same_in_check_mode_and_for_real(check_mode, words):
     tally = Tally(Task("failed", state="cancelled", check_mode=check_mode))
     tally.matched = 7
-    tally.add([
+    tally.add([Item(item) for item in [
         {"id": "inv_a", "target": "Checkout/pay", "before": "suspended", "after": "completed", "changed": True},
         {"id": "inv_b", "target": "Cart/pay", "before": "paused", "after": "paused", "changed": False, "pending": "x"},
         {"id": "inv_c", "target": "Cart/pay", "before": "paused", "after": "paused", "changed": False, "pending": "x"},
         {"id": "inv_d", "target": "Cart/pay", "before": "completed", "after": "completed", "changed": False},
         {"id": "inv_e", "target": "Cart/pay", "before": "running", "after": "running", "changed": False, "error": "x"},
-    ])
+    ]])
     assert tally.line() == words
 
 
@@ -88,7 +88,7 @@ def test_the_summary_line_says_given_for_named_invocations_and_counts_in_the_sin
     task.params["ids"] = ["inv_a"]
     tally = Tally(task)
     tally.matched = 1
-    tally.add([{"id": "inv_a", "target": "Checkout/pay", "before": "completed", "after": "absent", "changed": True}])
+    tally.add([Item({"id": "inv_a", "target": "Checkout/pay", "before": "completed", "after": "absent", "changed": True})])
     assert tally.line() == "Purged 1 of 1 given invocation (Checkout: 1)."
 
 
