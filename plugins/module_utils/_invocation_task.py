@@ -99,7 +99,8 @@ SPEC = {
 }
 
 
-def check_options(params):
+def check_options(params) -> dict:
+    """InputError naming the option, before any request; returns the filters normalized ({} when none are given)."""
     state = params["state"]
     for option, minimum in (("limit", 1), ("concurrency", 1), ("wait_timeout", 0)):
         if params[option] < minimum:
@@ -123,7 +124,7 @@ def check_options(params):
     # as such even when no server answers.
     for invocation_id in params["ids"] or ([params["id"]] if params["id"] is not None else []):
         validate_invocation_id(invocation_id, "ids" if params["ids"] is not None else "id")
-    normalize_filters(params["filters"])
+    return normalize_filters(params["filters"])
 
 
 def check_deployment(value) -> str:
@@ -138,8 +139,9 @@ def check_deployment(value) -> str:
     return text
 
 
-def check_selection(params):
-    """Refuse a filters selection that names nothing (every invocation of the server) unless all_invocations says so.
+def check_selection(params, filters):
+    """Refuse a filters selection that names nothing (every invocation of the server) unless all_invocations says so
+    (``filters``: params' filters, normalized).
 
     The same rule as the bulk_cancel role's: a task that changes invocations must name what it changes."""
     if params["all_invocations"]:
@@ -147,7 +149,7 @@ def check_selection(params):
             raise InputError("all_invocations: true selects every invocation; it cannot go with id or ids. Remove "
                              "all_invocations, or use filters instead of id/ids")
         return
-    if params["filters"] is not None and not normalize_filters(params["filters"]):
+    if params["filters"] is not None and not filters:
         raise InputError(f"filters is empty (no filter has a value), which selects every invocation on the server; "
                          f"nothing was {params['state']}. Name at least one filter, e.g. filters: {{service: "
                          "Checkout, status: [suspended]}, or set all_invocations: true to act on every invocation "
@@ -158,16 +160,17 @@ def check_selection(params):
 
 
 def selection_conditions(filters, state) -> list:
-    """The SQL conditions of a filters selection for a state: the filters, and the invocations the state applies to."""
-    conditions = where_conditions(normalize_filters(filters))
+    """The SQL conditions of a filters selection (normalized) for a state: the filters, and the invocations the state
+    applies to."""
+    conditions = where_conditions(filters)
     conditions.append(STATES[state].selectable)
     return conditions
 
 
-def check_matched(client, params):
+def check_matched(client, params, filters):
     """The count guard: refuse, before any change, a selection that matches more than max_matched; returns the
     count, which the pages then need not read again."""
-    conditions = selection_conditions(params["filters"] or {}, params["state"])
+    conditions = selection_conditions(filters, params["state"])
     matched = client.count(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(conditions)}")
     if matched > params["max_matched"]:
         raise InputError(f"{matched} invocations match the selection for state={params['state']}, more than "
@@ -330,8 +333,8 @@ def run(task):
     started = time.monotonic()
     audit = None
     try:
-        check_options(params)
-        check_selection(params)
+        filters = check_options(params)
+        check_selection(params, filters)
         if params["audit_log"]:
             audit = AuditLog(params["audit_log"], "restate.admin.restate_invocation", params, task.check_mode,
                              warn=task.warn, summary=tally.summary)
@@ -339,20 +342,20 @@ def run(task):
         client = task.connect(pool_size=min(params["concurrency"], 64), batch_calls=params["batch_calls"])
         if audit is not None:
             client.invocations.on_accepted = audit.accepted
-        matched = check_server_side(client, params, named)
-        drive(task, client, tally, audit, named, started, matched)
+        matched = check_server_side(client, params, named, filters)
+        drive(task, client, tally, filters, audit, named, started, matched)
     except Exception as error:  # pylint: disable=broad-exception-caught
         fail_stopped(task, tally, audit, error)
     report_run(task, tally, audit, named)
 
 
-def check_server_side(client, params, named):
+def check_server_side(client, params, named, filters):
     """The checks that need the server, before any change: the deployment to resume on exists; a selection is not
     larger than max_matched (its count returned, so that the pages need not read it again; else None)."""
     if params["state"] == "resumed":
         check_deployment_registered(client, params["deployment"])
     if named is None and params["max_matched"] is not None:
-        return check_matched(client, params)
+        return check_matched(client, params, filters)
     return None
 
 
@@ -397,14 +400,15 @@ def report_run(task, tally, audit, named):
     task.exit_json(msg=msg, **outcome)
 
 
-def drive(task, client, tally, audit=None, named=None, started=None, matched=None):
-    """Bring the invocations of ``task.params`` (``named`` ids, or its filters selection) to its state, batch by
+def drive(task, client, tally, filters, audit=None, named=None, started=None, matched=None):
+    """Bring the invocations of ``task.params`` (``named`` ids, or the selection of ``filters``, normalized once by
+    the caller so that a relative time means the same moment in every query of the run) to its state, batch by
     batch, adding every item to ``tally`` (and ``audit``); raises on a client error after adding what was done.
     ``matched``: the selection's count, when check_matched read it."""
     params = task.params
     state = params["state"]
     started = time.monotonic() if started is None else started
-    for ids, rows, span in batches(client, params, tally, named, matched):
+    for ids, rows, span in batches(client, params, tally, named, filters, matched):
         items = plan_batch(client, state, ids, rows, span)
         rows.clear()  # the items keep the rows they need; a page of 10,000 need not stay while it is acted on
         if audit is not None:
@@ -424,7 +428,7 @@ def drive(task, client, tally, audit=None, named=None, started=None, matched=Non
         task.progress(tally.progress(started))
 
 
-def batches(client, params, tally, named, matched):
+def batches(client, params, tally, named, filters, matched):
     """The invocations to act on, a batch at a time: (ids in order, {id: row} of those the server knows, the page's
     range or None). ``tally.matched`` counts what the selection matches as it is read."""
     state = params["state"]
@@ -434,13 +438,13 @@ def batches(client, params, tally, named, matched):
         yield ids, read_rows(client, ids, state_columns(state)), None
     elif params["report"] == "failed":
         # Page by page: only the counts and the failures outlive a page, so memory stays flat.
-        pages = Pages(client, params["filters"] or {}, state, params["limit"], page_rows(), matched=matched)
+        pages = Pages(client, filters, state, params["limit"], page_rows(), matched=matched)
         for rows in pages:
             tally.matched += len(rows)
             yield list(rows), rows, pages.span
         tally.matched += pages.beyond
     else:
-        selected, tally.matched = select_rows(client, params["filters"] or {}, state, params["limit"])
+        selected, tally.matched = select_rows(client, filters, state, params["limit"])
         rows = {row["id"]: row for row in selected}
         del selected
         yield list(rows), rows, None

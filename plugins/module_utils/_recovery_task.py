@@ -101,7 +101,8 @@ class Outcome:
 class Recovery:
     """The steps, in the order that keeps each invocation in one of them: kill the old, list the paused to resume
     (before the move pauses anything), move the backing-off (pause, resume elsewhere, put back what fails), resume
-    the listed, then read what still retries."""
+    the listed, then read what still retries. Every step's filters are normalized ones: the scope (check_options)
+    with the step's own conditions, written in normalized form (status lists, counts, booleans, datetimes)."""
 
     def __init__(self, task, client, scope, kill_before):
         self.task, self.client, self.scope, self.kill_before = task, client, scope, kill_before
@@ -137,7 +138,7 @@ class Recovery:
         step = Step(self.task, **options)
         tally = Tally(step)
         try:
-            drive(step, self.client, tally, named=options.get("ids"))
+            drive(step, self.client, tally, options.get("filters") or {}, named=options.get("ids"))
         except (InputError, RestateApiError) as error:
             return tally.listed, error
         return tally.listed, None
@@ -201,8 +202,7 @@ class Recovery:
     def read_retrying(self):
         """What still retries past max_retries, read after every change and without what this run acted on."""
         acted = self.outcome.acted()
-        conditions = where_conditions(normalize_filters(
-            dict(self.scope, status=["backing-off"], min_retry_count=self.max_retries)))
+        conditions = where_conditions(dict(self.scope, status=["backing-off"], min_retry_count=self.max_retries))
         rows = self.client.query(select_sql(RETRYING_COLUMNS, conditions, "newest_first", self.limit + len(acted)),
                                  columns=RETRYING_COLUMNS, required=ID)
         left = [row for row in rows if row["id"] not in acted]
@@ -211,11 +211,11 @@ class Recovery:
 
     # -- reading -----------------------------------------------------------------------------------------------------
     def ids(self, filters) -> list:
-        sql = select_sql(["id"], where_conditions(normalize_filters(filters)), "oldest_first", self.limit)
+        sql = select_sql(["id"], where_conditions(filters), "oldest_first", self.limit)
         return [row["id"] for row in self.client.query(sql, required=ID)]
 
     def count(self, filters) -> int:
-        sql = f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(where_conditions(normalize_filters(filters)))}"
+        sql = f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(where_conditions(filters))}"
         return min(self.client.count(sql), self.limit)
 
 

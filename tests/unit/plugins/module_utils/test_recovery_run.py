@@ -157,3 +157,16 @@ def test_an_empty_scope_means_every_service_but_only_stuck_invocations(admin):
     assert {admin.status(i) for i in suspended} == {"suspended"} and {admin.status(i) for i in completed} == {
         "completed"}
     assert {call[1] for call in admin.calls} == set(paused)
+
+
+@pytest.mark.parametrize("scope, resumed", [
+    ({"target": "Tester/pause_then_sleep"}, 2), ({"target": "Tester/run"}, 0), ({"target": "Tester"}, 2),
+    ({"service": "Tester", "created_before": "1h"}, 2), ({"key": "k", "modified_before": "1s"}, 0),
+    ({"created_after": "2026-10-31T23:00:00Z"}, 2), ({"created_after": "2026-11-02T00:00:00Z"}, 0)])
+def test_every_scope_filter_reaches_each_step_as_given(admin, scope, resumed):
+    # The scope is checked once, then combined with each step's own filters: a normalized value (a target split
+    # into its parts, a time resolved) must not be read again as if the user had given it.
+    stuck(admin)
+    result = run(admin, max_retries=1, filters=scope)
+    assert not result.get("failed"), result.get("msg")
+    assert result["summary"]["resumed"] == resumed
