@@ -33,7 +33,6 @@ from harness.server import CLI_BIN, Restate, server_version  # noqa: E402
 from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import PipelinedSender  # noqa: E402
 from ansible_collections.restate.admin.plugins.module_utils._invocations_api import (  # noqa: E402
     BATCH_PATH, BATCH_SIZE, BATCHES_IN_FLIGHT)
-from ansible_collections.restate.admin.plugins.module_utils._transport import RetryPolicy  # noqa: E402
 
 N = int(os.environ.get("BENCH_N", "10000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -203,8 +202,7 @@ class Bench:
     def _pipelined(self, action: str, ids: list, also_ok=()):
         """PATCH /invocations/{id}/{action} for every id through the module's sender; every answer must be 2xx (or
         one of ``also_ok``)."""
-        sender = PipelinedSender(self.restate.admin_url, {"accept": "application/json"}, RetryPolicy(),
-                                 connections=128, window=4)
+        sender = PipelinedSender(self.restate.admin_url, {"accept": "application/json"}, connections=128, window=4)
         answers = sender.send("PATCH", [f"/invocations/{i}/{action}" for i in ids])
         assert all(a.status is not None and (a.status < 300 or a.status in also_ok) for a in answers), {
             a.status for a in answers}

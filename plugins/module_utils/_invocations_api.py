@@ -10,9 +10,7 @@ per thread; servers without the PATCH form of an operation get the older ``DELET
 from __future__ import annotations
 
 from ansible_collections.restate.admin.plugins.module_utils._bulk import run_each
-from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import PipelinedSender
 from ansible_collections.restate.admin.plugins.module_utils._transport import (
-    RETRYABLE_STATUSES,
     RestateApiError,
     answer_json,
     server_message,
@@ -165,35 +163,23 @@ class InvocationsApi:
         return self._pipelined_actions(invocation_ids, action, params, concurrency)
 
     def _pipelined_actions(self, invocation_ids, action, params, concurrency):
+        """One PATCH per invocation, pipelined by the transport (which sends again what a node did not take); on a
+        server without the PATCH form of ``action``, the older DELETE form."""
         paths = [f"/invocations/{invocation_id}/{action}" for invocation_id in invocation_ids]
-        errors = [None] * len(paths)
-        unanswered = range(len(paths))
-        for unused_pass in self.transport.admin_urls:
-            node = self.transport.node
-            answers = self._sender(concurrency).send("PATCH", [paths[i] for i in unanswered], params)
-            for i, answer in zip(unanswered, answers):
-                errors[i] = self._answer_error(paths[i], answer)
-            # What this node could not take (down, restarting) goes to the next one: these actions are safe
-            # to repeat.
-            unanswered = [i for i, answer in zip(unanswered, answers) if _unanswered(answer)]
-            if not unanswered or len(self.transport.admin_urls) == 1:
-                break
-            self.transport.fail_over(node, f"{len(unanswered)} of the PATCH .../{action} calls got no answer")
+        answers = self._pipelined("PATCH", paths, params, concurrency)
+        errors = [self._answer_error(path, answer) for path, answer in zip(paths, answers)]
         no_route = [i for i, error in enumerate(errors) if _no_such_route(error)]
         if no_route and self._operation_form(action) == "DELETE":
             paths = [f"/invocations/{invocation_ids[i]}" for i in no_route]
-            answers = self._sender(concurrency).send("DELETE", paths, {"mode": action})
-            for i, path, answer in zip(no_route, paths, answers):
+            for i, path, answer in zip(no_route, paths, self._pipelined("DELETE", paths, {"mode": action},
+                                                                        concurrency)):
                 errors[i] = self._answer_error(path, answer, "DELETE")
         return errors
 
-    def _sender(self, concurrency):
-        transport = self.transport
-        return PipelinedSender(
-            transport.admin_url, transport.bare_headers(), transport.retry, timeout=transport.timeout,
-            ssl_context=transport.ssl_context() if transport.admin_url.startswith("https:") else None,
-            connections=min(MAX_CONNECTIONS, -(-concurrency // PIPELINE_WINDOW)),
-            window=min(PIPELINE_WINDOW, concurrency))
+    def _pipelined(self, method, paths, params, concurrency):
+        return self.transport.pipelined(method, paths, params,
+                                        connections=min(MAX_CONNECTIONS, -(-concurrency // PIPELINE_WINDOW)),
+                                        window=min(PIPELINE_WINDOW, concurrency))
 
     def _answer_error(self, path, answer, method="PATCH"):
         if answer.error is not None:
@@ -240,13 +226,6 @@ class InvocationsApi:
 def _no_such_route(error) -> bool:
     """A 404 without a body comes from the router (no such operation); an unknown invocation's 404 says so."""
     return error is not None and error.status == 404 and error.bodiless
-
-
-def _unanswered(answer) -> bool:
-    """The node did not take the call: no answer (but not a TLS refusal), or 502/503/504 to the end."""
-    if answer.error is not None:
-        return answer.reason not in ("tls", "redirect", "size")
-    return answer.status in RETRYABLE_STATUSES
 
 
 def new_invocation_id(response, invocation_id: str, admin_url: str) -> str:

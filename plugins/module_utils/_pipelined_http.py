@@ -6,12 +6,13 @@
 The bulk path of the client where the batch route cannot serve: one ``PATCH /invocations/{id}/{action}`` per
 invocation, 10,000 at a time. A thread per request (requests/urllib3) spends its time in Python bookkeeping, not on
 the wire; here each connection writes a window of requests in one ``send`` and reads their answers in order
-(HTTP/1.1 answers pipelined requests in the order they were sent). This file only schedules: the standard library's
-``http.client`` reads each answer (framing, chunked bodies, ``Connection`` tokens, interim 1xx answers), and the
-transport's ``RetryPolicy`` decides when to repeat.
+(HTTP/1.1 answers pipelined requests in the order they were sent). This file only sends, once: the standard
+library's ``http.client`` reads each answer (framing, chunked bodies, ``Connection`` tokens, interim 1xx answers),
+and the transport (``Transport.pipelined``) decides what to send again, when and to which node, as it does for one
+call.
 
-Only for calls that are safe to repeat: a request whose answer was lost to a dropped connection is sent
-again. TLS through the transport's one ``ssl`` context.
+Only for calls that are safe to repeat: a request whose answer was lost to a dropped connection comes back as an
+Answer without a status, for the transport to send again. TLS through the transport's one ``ssl`` context.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ class Answer:
         self.body = body
         self.error = error
         self.reason = reason
+
+    def repeatable(self) -> bool:
+        """The server did not take the call (no answer, but not a TLS refusal, a redirect or an answer too large), or
+        answered 502/503/504: sending it again, there or to another node, is safe for these calls."""
+        if self.error is not None:
+            return self.reason not in ("tls", "redirect", "size")
+        return self.status in RETRYABLE_STATUSES
 
 
 class _Closed(Exception):
@@ -146,7 +154,7 @@ def redirect_target(location) -> str:
 class PipelinedSender:
     """Send many bodiless requests to one server over ``connections`` connections, ``window`` at a time each."""
 
-    def __init__(self, base_url, headers, retry, timeout=30.0, ssl_context=None, connections=16, window=16):
+    def __init__(self, base_url, headers, timeout=30.0, ssl_context=None, connections=16, window=16):
         url = urlsplit(base_url)
         self.host = url.hostname
         self.tls = url.scheme == "https"
@@ -154,12 +162,14 @@ class PipelinedSender:
         self.prefix = url.path.rstrip("/")
         self.ssl_context = ssl_context
         self.timeout = timeout
-        self.retry = retry  # the transport's RetryPolicy
         self.connections = max(1, connections)
         self.window = max(1, window)
         self.method = "PATCH"
         # Set by the first redirect: no request is sent after it, and what was not sent fails with this text.
         self.halted = None
+        # Set by the first connection that cannot be made: no other is tried in this send (the transport backs off
+        # and sends what is left again), and what was not sent fails with this text.
+        self.unreachable = None
         host_header = self.host if url.port is None else f"{self.host}:{url.port}"
         lines = [f"host: {host_header}", "content-length: 0"]
         lines += [f"{name}: {value}" for name, value in headers.items()
@@ -167,7 +177,7 @@ class PipelinedSender:
         self._header_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def send(self, method, paths, params=None):
-        """Send ``method`` to every path (relative to the base URL); returns one Answer per path, in order."""
+        """Send ``method`` to every path (relative to the base URL), once; returns one Answer per path, in order."""
         query = ("?" + urlencode(params)) if params else ""
         self.method = method  # how http.client reads the answers (one send at a time per sender)
         start = f"{method} {self.prefix}".encode("latin-1")
@@ -177,10 +187,9 @@ class PipelinedSender:
             return start + paths[index].encode("latin-1") + end
 
         answers = [None] * len(paths)
-        attempts = [0] * len(paths)
         pending = list(range(len(paths) - 1, -1, -1))  # popped from the end: first path first
         lock = threading.Lock()
-        workers = [threading.Thread(target=self._work, args=(requests_bytes, answers, attempts, pending, lock),
+        workers = [threading.Thread(target=self._work, args=(requests_bytes, answers, pending, lock),
                                     daemon=True) for unused_n in range(min(self.connections, len(paths)))]
         for worker in workers:
             worker.start()
@@ -191,9 +200,8 @@ class PipelinedSender:
                 for answer in answers]
 
     # -- one connection's loop ---------------------------------------------------------------------
-    def _work(self, requests_bytes, answers, attempts, pending, lock):
+    def _work(self, requests_bytes, answers, pending, lock):
         conn = None
-        backoff_attempt = 0
         try:
             while True:
                 with lock:
@@ -204,68 +212,46 @@ class PipelinedSender:
                     self._fail(batch, answers, f"not sent after an answer of {self.halted}", "redirect")
                     continue
                 if conn is None:
-                    conn, backoff_attempt = self._connected(batch, answers, pending, lock, backoff_attempt)
+                    conn = self._connected(batch, answers)
                     if conn is None:
                         continue
-                done, retry_status, trouble, closing = self._exchange(conn, batch, requests_bytes, answers)
+                done, trouble, closing = self._exchange(conn, batch, requests_bytes, answers)
                 left = batch[done:]
                 if trouble is not None or closing:
                     conn.close()
                     conn = None
                 if closing and left:
-                    # "connection: close": the server answered up to here and did not read the rest.
-                    self._requeue(left, pending, lock)
-                    left = []
-                left = retry_status + left
-                if left:
-                    backoff_attempt = self._again_or_fail(left, trouble, attempts, answers, (pending, lock),
-                                                          backoff_attempt)
-                else:
-                    backoff_attempt = 0
+                    # "connection: close": the server answered up to here and did not read the rest, which is sent
+                    # on a new connection (not a repeat: the server never read them).
+                    with lock:
+                        pending.extend(reversed(left))
+                elif left:
+                    self._fail(left, answers, *trouble)
         finally:
             if conn is not None:
                 conn.close()
 
-    # pylint: disable-next=too-many-arguments
-    def _connected(self, batch, answers, pending, lock, backoff_attempt):
-        """(a new connection, the back-off attempt); (None, ...) when the batch was put back after a back-off, or
-        failed (TLS refused, or no connection within the retries)."""
+    def _connected(self, batch, answers):
+        """A new connection, or None when the batch failed: TLS refused, or no connection (this one, or an earlier
+        one of this send: the transport backs off before it tries again)."""
+        if self.unreachable is not None:
+            self._fail(batch, answers, self.unreachable, "connection")
+            return None
         try:
-            return self._connect(), backoff_attempt
+            return self._connect()
         except ssl.SSLError as exc:
             self._fail(batch, answers, f"TLS handshake failed: {exc}", "tls")
         except OSError as exc:
-            # Nothing was sent: always safe to try again.
-            if backoff_attempt < self.retry.retries:
-                self._requeue(batch, pending, lock)
-                return None, self.retry.back_off(backoff_attempt, f"bulk calls: cannot connect: {exc}")
-            self._fail(batch, answers, f"cannot connect: {exc}", "connection")
-        return None, backoff_attempt
-
-    # pylint: disable-next=too-many-arguments
-    def _again_or_fail(self, left, trouble, attempts, answers, queue, backoff_attempt):
-        """Send ``left`` (requests not answered, or answered 502/503/504) again after a back-off, or fail those out of
-        retries; returns the back-off attempt."""
-        give_up = [i for i in left if attempts[i] >= self.retry.retries]
-        again = [i for i in left if attempts[i] < self.retry.retries]
-        for i in again:
-            attempts[i] += 1
-        if give_up:
-            why, reason = trouble or ("the server kept answering 502/503/504", None)
-            self._fail(give_up, answers, why, reason, keep_answered=True)
-        if again:
-            self._requeue(again, *queue)
-            why = (trouble or ("HTTP 502/503/504",))[0]
-            backoff_attempt = self.retry.back_off(backoff_attempt, f"bulk calls: {why}")
-        return backoff_attempt
+            self.unreachable = self.unreachable or f"cannot connect: {exc}"
+            self._fail(batch, answers, self.unreachable, "connection")
+        return None
 
     def _exchange(self, conn, batch, requests_bytes, answers):
         """Write the batch, read its answers.
 
-        Returns (answered count, indexes to retry for 502/503/504, trouble as (text, reason) or None, whether
-        the server announced it closes the connection).
+        Returns (answered count, trouble as (text, reason) or None, whether the server announced it closes the
+        connection).
         """
-        retry_status = []
         done = 0
         close = False
         try:
@@ -284,18 +270,16 @@ class PipelinedSender:
                     continue
                 # Bodies of successful answers are not needed; dropping them keeps 100,000 answers small.
                 answers[index] = Answer(status, body if status >= 300 else b"")
-                if status in RETRYABLE_STATUSES:
-                    retry_status.append(index)  # the answer stands if the retries run out
-            return done, retry_status, None, close
+            return done, None, close
         except _TooLarge as exc:
             answers[batch[done]] = Answer(error=str(exc), reason="size")
-            return done + 1, retry_status, (str(exc), "size"), False
+            return done + 1, (str(exc), "size"), False
         except socket.timeout:
-            return done, retry_status, (f"no whole answer within timeout={self.timeout:g}s", "timeout"), False
+            return done, (f"no whole answer within timeout={self.timeout:g}s", "timeout"), False
         except ssl.SSLError as exc:
-            return done, retry_status, (f"TLS error: {exc}", "tls"), False
+            return done, (f"TLS error: {exc}", "tls"), False
         except (_Closed, OSError) as exc:
-            return done, retry_status, (str(exc) or type(exc).__name__, "connection"), False
+            return done, (str(exc) or type(exc).__name__, "connection"), False
 
     def _connect(self):
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
@@ -305,13 +289,6 @@ class PipelinedSender:
         return sock
 
     @staticmethod
-    def _requeue(indexes, pending, lock):
-        with lock:
-            pending.extend(reversed(indexes))
-
-    @staticmethod
-    def _fail(indexes, answers, why, reason, keep_answered=False):
+    def _fail(indexes, answers, why, reason):
         for i in indexes:
-            if keep_answered and answers[i] is not None:
-                continue  # the last 502/503/504 answer stands
             answers[i] = Answer(error=why, reason=reason)

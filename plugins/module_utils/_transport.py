@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import (
     RETRYABLE_STATUSES,
     DeadlineIO,
+    PipelinedSender,
     redirect_target,
 )
 
@@ -442,6 +443,33 @@ class Transport:
         if len(self.admin_urls) > 1:
             self.fail_over(node, why)
         return attempt, 1
+
+    # pylint: disable-next=too-many-arguments
+    def pipelined(self, method, paths, params=None, connections=16, window=4) -> list:
+        """Send ``method`` (bodiless, safe to repeat) to every path, pipelined over ``connections`` connections
+        (_pipelined_http); what the server did not take (no answer, 502/503/504) is sent again as request() repeats
+        one call: to the next node at once, else after a back-off, until the retries are spent. One Answer per path,
+        in order: the last one each got."""
+        answers = [None] * len(paths)
+        left = list(range(len(paths)))
+        attempt, tried = 0, 1
+        while True:
+            node = self.node
+            admin_url = self.admin_urls[node]
+            sender = PipelinedSender(admin_url, self.bare_headers(), timeout=self.timeout,
+                                     ssl_context=self.ssl_context() if admin_url.startswith("https:") else None,
+                                     connections=connections, window=window)
+            for i, answer in zip(left, sender.send(method, [paths[i] for i in left], params)):
+                answers[i] = answer
+            left = [i for i in left if answers[i].repeatable()]
+            if not left or sender.halted is not None:
+                return answers
+            first = answers[left[0]]
+            why = first.error or f"HTTP {first.status}"
+            retry = self.next_try(attempt, tried, node, f"{len(left)} of {len(paths)} bulk {method} calls: {why}")
+            if retry is None:
+                return answers
+            attempt, tried = retry
 
     def fail_over(self, node, why):
         """Move calls on from ``node``; a no-op when another thread already did (calls run concurrently, and each

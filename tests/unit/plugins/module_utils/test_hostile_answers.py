@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.restate.admin.plugins.module_utils._client import AdminClient
 from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import PipelinedSender
-from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError, RetryPolicy
+from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
 
 VERSION = {"version": "1.7.12", "min_admin_api_version": 2, "max_admin_api_version": 4}
 IDS = [f"inv_1{i:035d}" for i in range(40)]
@@ -160,7 +160,7 @@ def test_a_redirect_on_the_pipelined_path_stops_it_after_the_window_in_flight(se
 
 def test_a_pipelined_redirect_answer_is_an_error_not_an_accepted_call(serve):
     server = serve(lambda *unused: http(307, extra="location: /elsewhere\r\n"))
-    sender = PipelinedSender(server.url, {}, RetryPolicy(2, 0.01), connections=2, window=2)
+    sender = PipelinedSender(server.url, {}, connections=2, window=2)
     answers = sender.send("PATCH", [f"/invocations/{i}/purge" for i in IDS])
     assert all(answer.error and answer.reason == "redirect" for answer in answers)
     assert server.count() <= 4
@@ -186,7 +186,7 @@ def test_a_trickled_answer_fails_at_the_timeout_not_per_byte(serve, where):
 
 def test_a_trickled_answer_on_the_pipelined_path_fails_at_the_timeout(serve):
     server = serve(lambda *unused: trickle(404), gap=0.3)
-    sender = PipelinedSender(server.url, {}, RetryPolicy(0, 0.01), timeout=1.0, connections=1, window=1)
+    sender = PipelinedSender(server.url, {}, timeout=1.0, connections=1, window=1)
     started = time.monotonic()
     answers = sender.send("PATCH", ["/invocations/inv_1/kill"])
     assert time.monotonic() - started < 3
@@ -228,7 +228,7 @@ def test_a_long_json_error_message_is_cut_to_500_characters(serve):
 
 def test_a_pipelined_answer_larger_than_64_kb_is_an_error(serve):
     server = serve(lambda *unused: http(404, b"e" * 200_000))
-    sender = PipelinedSender(server.url, {}, RetryPolicy(0, 0.01), connections=1, window=1)
+    sender = PipelinedSender(server.url, {}, connections=1, window=1)
     answers = sender.send("PATCH", ["/invocations/inv_1/kill"])
     assert answers[0].reason == "size" and "larger than 64 KB" in answers[0].error
 

@@ -1,4 +1,5 @@
-"""PipelinedSender against a real local TCP server that speaks HTTP/1.1 with pipelining, and misbehaves on demand."""
+"""Pipelined calls (PipelinedSender sends them once, Transport.pipelined sends again what the server did not take)
+against a real local TCP server that speaks HTTP/1.1 with pipelining, and misbehaves on demand."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ import time
 
 import pytest
 
-from ansible_collections.restate.admin.plugins.module_utils._pipelined_http import PipelinedSender
-from ansible_collections.restate.admin.plugins.module_utils._transport import RetryPolicy
+from ansible_collections.restate.admin.plugins.module_utils._transport import Transport
 
 
 class RawServer:
@@ -97,11 +97,20 @@ def make_server():
         srv.close()
 
 
-def sender(url, retries=3, on_retry=None, **kwargs):
-    kwargs.setdefault("connections", 4)
-    kwargs.setdefault("window", 8)
-    return PipelinedSender(url, {"accept": "application/json", "authorization": "Bearer t0k"},
-                           RetryPolicy(retries, 0.01, on_retry), **kwargs)
+class Pipelined:
+    """A transport's pipelined calls, as the invocations area makes them."""
+
+    def __init__(self, url, retries, on_retry, timeout, connections, window):
+        self.transport = Transport(url, token="t0k", retries=retries, retry_backoff=0.01, on_retry=on_retry,
+                                   timeout=timeout)
+        self.connections, self.window = connections, window
+
+    def send(self, method, paths_, params=None):
+        return self.transport.pipelined(method, paths_, params, connections=self.connections, window=self.window)
+
+
+def sender(url, retries=3, on_retry=None, timeout=30.0, connections=4, window=8):
+    return Pipelined(url, retries, on_retry, timeout, connections, window)
 
 
 def paths(n):
@@ -156,7 +165,7 @@ def test_http_10_answers_end_the_connection(make_server):
     assert srv.connections >= 40
 
 
-def test_503_is_retried_per_request_until_it_succeeds(make_server):
+def test_503_is_sent_again_until_it_succeeds(make_server):
     srv = make_server(lambda path, count: ok(b"done") if count > 2 else
                       b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
     warnings = []
