@@ -221,18 +221,20 @@ def present(task, client, params):
     deployments = client.deployments.list()
     existing = find_deployment(deployments, uri=params["uri"], arn=params["arn"])
     services = client.services.list()
+    current = _runs_on(services)  # {service: the deployment and revision it runs on now}
     if existing is not None:
-        outcome = _kept(task, client, params, existing, deployments, services)
+        outcome = _kept(task, client, params, existing, deployments, (services, current))
         if outcome is not None:
             return outcome
-    return _registered(task, client, params, existing, deployments, services)
+    return _registered(task, client, params, existing, deployments, (services, current))
 
 
-def _kept(task, client, params, existing, deployments, services):
+def _kept(task, client, params, existing, deployments, now):
     """The outcome for an endpoint registered already whose services the server's dry run finds unchanged (its
-    headers updated in place), or None when it must be registered again (it changed, or force rolls back to it)."""
+    headers updated in place), or None when it must be registered again (it changed, or force rolls back to it).
+    ``now``: the services as GET /services lists them, and what each runs on."""
     endpoint = params["uri"] or params["arn"]
-    current = _runs_on(services)
+    services, current = now
     names = [s["name"] for s in existing.get("services", [])]
     lagging = sorted(n for n in names if current.get(n, {}).get("deployment_id") != existing["id"])
     try:
@@ -263,9 +265,10 @@ def _kept(task, client, params, existing, deployments, services):
     return outcome
 
 
-def _registered(task, client, params, existing, deployments, services):
+def _registered(task, client, params, existing, deployments, now):
     """Register the endpoint (in check mode, the server's dry run) and say what it changed."""
     endpoint = params["uri"] or params["arn"]
+    services, current = now
     try:
         created, answer = client.deployments.register(_body(params, force=params["force"], dry_run=task.check_mode))
     except RestateApiError as error:
@@ -277,7 +280,6 @@ def _registered(task, client, params, existing, deployments, services):
     answer_services = answer.get("services", [])
     names = [s.get("name") for s in answer_services]
     after = _runs_on(answer_services)
-    current = _runs_on(services)
     before = {n: current.get(n, {"deployment_id": None, "revision": None}) for n in names}
     new_id = answer.get("id")
     known = find_deployment(deployments, deployment_id=new_id)

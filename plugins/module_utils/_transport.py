@@ -322,10 +322,7 @@ class Transport:
             admin_url = self.admin_urls[node]
             _CALL.deadline = time.monotonic() + self.timeout if self.timeout else None
             try:
-                response = self.session.request(method, admin_url + path, json=json_body, params=params,
-                                                timeout=self.timeout, verify=self.verify, cert=self.cert,
-                                                allow_redirects=False, stream=True)
-                self._read_body(response, method, path, admin_url, max_bytes)
+                response = self._sent(method, admin_url, path, {"json": json_body, "params": params}, max_bytes)
             except RestateApiError:
                 raise
             except Exception as exc:  # pylint: disable=broad-exception-caught  # mapped, never passed through
@@ -342,6 +339,13 @@ class Transport:
             if retry is None:
                 raise answered or error
             attempt, tried = retry
+
+    def _sent(self, method, admin_url, path, content, max_bytes):
+        """The answer of one node to one call (``content``: its json body and query parameters), body read."""
+        response = self.session.request(method, admin_url + path, timeout=self.timeout, verify=self.verify,
+                                        cert=self.cert, allow_redirects=False, stream=True, **content)
+        self._read_body(response, method, path, admin_url, max_bytes)
+        return response
 
     # pylint: disable-next=too-many-arguments
     def _unanswered(self, method, path, admin_url, exc, idempotent):
