@@ -34,10 +34,10 @@ from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
 from ansible_collections.restate.admin.plugins.module_utils._queries_api import ID
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
-    DEPLOYMENT_ID_PATTERN,
     after_condition,
     after_id_condition,
     between_condition,
+    deployment_to_resume_on,
     ids_condition,
     normalize_filters,
     select_sql,
@@ -119,24 +119,12 @@ def check_options(params) -> dict:
     if params["from_entry"] is not None and params["from_entry"] < 0:
         raise InputError(f"from_entry must be a journal index (0 or more), got {params['from_entry']}")
     if params["deployment"] is not None:
-        params["deployment"] = check_deployment(params["deployment"])
+        params["deployment"] = deployment_to_resume_on(params["deployment"])
     # Everything the work reads from the options is checked here, before task.connect(): a bad value is reported
     # as such even when no server answers.
     for invocation_id in params["ids"] or ([params["id"]] if params["id"] is not None else []):
         validate_invocation_id(invocation_id, "ids" if params["ids"] is not None else "id")
     return normalize_filters(params["filters"])
-
-
-def check_deployment(value) -> str:
-    """deployment of state=resumed: latest, keep or a deployment id (sys_deployment.id), as the server takes it."""
-    text = str(value).strip()
-    if text.lower() in ("latest", "keep"):
-        return text.lower()
-    if not DEPLOYMENT_ID_PATTERN.match(text):
-        raise InputError(f"deployment: {text[:80]!r} is neither latest, keep nor a deployment id; a deployment id "
-                         "is 'dp_' followed by letters and digits, e.g. dp_13puM96j0yI6Wh3QjADKUsp (the id column "
-                         "of sys_deployment, or restate deployments list)")
-    return text
 
 
 def check_selection(params, filters):

@@ -11,13 +11,13 @@ from datetime import datetime, timezone
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
 from ansible_collections.restate.admin.plugins.module_utils._invocation_report import Tally
 from ansible_collections.restate.admin.plugins.module_utils._invocation_task import (
-    check_deployment,
     check_deployment_registered,
     drive,
 )
 from ansible_collections.restate.admin.plugins.module_utils._queries_api import ID
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
+    deployment_to_resume_on,
     normalize_filters,
     parse_time,
     select_sql,
@@ -52,7 +52,7 @@ def check_options(params) -> tuple:
     for option, minimum in (("max_retries", 0), ("limit", 1), ("wait_timeout", 0), ("concurrency", 1)):
         if params[option] < minimum:
             raise InputError(f"{option} must be {minimum} or more, got {params[option]}")
-    params["deployment"] = check_deployment(params["deployment"])
+    params["deployment"] = deployment_to_resume_on(params["deployment"])
     decided = [key for key in DECIDED_FILTERS if (params["filters"] or {}).get(key) is not None]
     if decided:
         raise InputError(f"filters: {', '.join(decided)} cannot be given; the recovery selects the paused "

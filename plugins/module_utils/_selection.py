@@ -269,13 +269,27 @@ def select_sql(columns, conditions, order="newest_first", limit=None, offset=Non
     return sql
 
 
+DEPLOYMENT_ID_FORM = ("'dp_' followed by letters and digits, e.g. dp_13puM96j0yI6Wh3QjADKUsp (the id column of "
+                      "sys_deployment, or restate deployments list)")
+
+
 def validate_deployment_id(value, option="id") -> str:
     """A deployment id (sys_deployment.id) as the server takes it, or an InputError naming ``option``."""
     text = str(value).strip() if value is not None else ""
     if not DEPLOYMENT_ID_PATTERN.match(text):
-        raise InputError(f"{option}: {str(value)[:80]!r} is not a deployment id; expected 'dp_' followed by letters "
-                         "and digits, e.g. dp_13puM96j0yI6Wh3QjADKUsp (the id column of sys_deployment, or restate "
-                         "deployments list)")
+        raise InputError(f"{option}: {str(value)[:80]!r} is not a deployment id; expected {DEPLOYMENT_ID_FORM}")
+    return text
+
+
+def deployment_to_resume_on(value, option="deployment") -> str:
+    """Where a resume runs an invocation: ``latest``, ``keep`` or a deployment id, as the server takes it; an
+    InputError naming ``option`` otherwise."""
+    text = str(value).strip()
+    if text.lower() in ("latest", "keep"):
+        return text.lower()
+    if not DEPLOYMENT_ID_PATTERN.match(text):
+        raise InputError(f"{option}: {text[:80]!r} is neither latest, keep nor a deployment id; a deployment id is "
+                         f"{DEPLOYMENT_ID_FORM}")
     return text
 
 
