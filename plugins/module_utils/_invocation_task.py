@@ -237,8 +237,9 @@ def existing_restarts(client, ids) -> dict:
     restarts = {}
     for start in range(0, len(ids), IDS_PER_QUERY):
         chunk = ids[start:start + IDS_PER_QUERY]
-        quoted = ids_condition(chunk).replace("id IN", "restarted_from IN", 1)
-        for row in client.query(f"SELECT id, restarted_from FROM sys_invocation WHERE {quoted} ORDER BY created_at",
+        restarted_from = ids_condition(chunk, column="restarted_from")
+        for row in client.query(f"SELECT id, restarted_from FROM sys_invocation WHERE {restarted_from} "
+                                "ORDER BY created_at",
                                 required={"id": str, "restarted_from": str}):
             restarts[row["restarted_from"]] = row["id"]
     return restarts

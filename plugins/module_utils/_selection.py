@@ -240,9 +240,9 @@ def where_conditions(filters: dict) -> list:
     return conditions
 
 
-def ids_condition(ids) -> str:
-    """``id IN (...)`` for already validated ids."""
-    return "id IN (" + ", ".join(sql_literal(validate_invocation_id(i)) for i in ids) + ")"
+def ids_condition(ids, column="id") -> str:
+    """``id IN (...)`` (or another column of invocation ids) for the ids, each checked and quoted."""
+    return f"{column} IN (" + ", ".join(sql_literal(validate_invocation_id(i)) for i in ids) + ")"
 
 
 def where_sql(conditions) -> str:
