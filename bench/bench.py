@@ -14,6 +14,8 @@ import json
 import os
 import platform
 import resource
+import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -314,6 +316,8 @@ def machine() -> str:
 
 
 def main() -> int:
+    # A bench stopped with SIGTERM (a timeout, kill) still stops its server and service in the finally below.
+    signal.signal(signal.SIGTERM, lambda *unused: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="restate-bench-"))
     restate = Restate(workdir).start()
     try:
@@ -345,6 +349,7 @@ def main() -> int:
         floor = bench.floor()
     finally:
         restate.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # the server's data: hundreds of MB after a run
     report = render(rates, costs, scale, ping, one, floor)
     print(report)
     (ROOT / "docs").mkdir(exist_ok=True)
