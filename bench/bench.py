@@ -17,6 +17,7 @@ import resource
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -376,8 +377,16 @@ def kept_section(text: str, heading: str) -> str:
     return "\n" + (text[start:end + 1] if end >= 0 else text[start:]).rstrip("\n") + "\n"
 
 
+def commit() -> str:
+    """The commit measured (with '+changes' when the working tree differs from it)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    return (git("rev-parse", "--short", "HEAD") or "unknown") + ("+changes" if git("status", "--porcelain",
+                                                                                   "--untracked-files=no") else "")
+
+
 def render(rates, costs, scale, ping, one, floor) -> str:
-    lines = ["# Benchmarks", "", f"Measured by `make bench` ({time.strftime('%Y-%m-%d')}), N = {N}, "
+    lines = ["# Benchmarks", "", f"Measured by `make bench` ({time.strftime('%Y-%m-%d')}, commit {commit()}), N = {N}, "
              f"median of {ROUNDS} alternating round(s).", "", f"Machine: {machine()}.", ""]
     if CONTENDERS != ALL_CONTENDERS:
         lines += [f"Only some contenders ran (BENCH_CONTENDERS): {', '.join(CONTENDERS)}; the last numbers of the "
