@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import threading
 
+import fake_task
 import pytest
 from fake_admin import ACCEPTED, FakeAdmin, refused
-from test_invocation_run import FakeTask, run
+from test_invocation_run import invocation_task, run
 
 from ansible_collections.restate.admin.plugins.module_utils import _invocation_task
 from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
-from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import TaskDone
 
 
 @pytest.fixture
@@ -22,9 +22,7 @@ def admin():
 
 
 def run_task(task) -> dict:
-    with pytest.raises(TaskDone) as done:
-        _invocation_task.run(task)
-    result = done.value.result
+    result = fake_task.run_task(task)
     result.setdefault("warnings", [])
     return result
 
@@ -164,7 +162,7 @@ def test_a_cancel_dropped_by_an_older_server_is_warned_about_with_version_count_
     monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.2)
     ids = admin.add("suspended", 3)
     admin.intercept = lambda *unused: ACCEPTED
-    task = FakeTask(admin, state="cancelled", ids=ids)
+    task = invocation_task(admin, state="cancelled", ids=ids)
     task.server_version = "1.6.2"
     result = run_task(task)
     warning = [w for w in result["warnings"] if "1.6.2" in w]
@@ -183,7 +181,7 @@ def test_a_cancel_of_a_paused_invocation_on_an_older_server_is_dropped_and_said_
         return ACCEPTED
 
     admin.intercept = resumes_instead
-    task = FakeTask(admin, state="cancelled", ids=[paused, other])
+    task = invocation_task(admin, state="cancelled", ids=[paused, other])
     task.server_version = "1.6.2"
     result = run_task(task)
     items = {item["id"]: item for item in result["invocations"]}
@@ -197,7 +195,7 @@ def test_the_same_cancel_on_a_current_server_is_pending_not_dropped(admin, monke
     monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.2)
     paused = admin.add("paused")
     admin.intercept = lambda *unused: ACCEPTED
-    task = FakeTask(admin, state="cancelled", ids=paused)
+    task = invocation_task(admin, state="cancelled", ids=paused)
     task.server_version = "1.7.12"
     result = run_task(task)
     assert result["invocations"][0]["pending"].startswith("cancel requested, not applied yet")
@@ -273,7 +271,7 @@ def test_a_paged_selection_stops_at_the_limit_and_counts_the_rest(admin, monkeyp
     admin.add("completed", 4)
     running = admin.add("running")  # the selection for purged skips it
     admin.add("completed", 5)
-    task = FakeTask(admin, state="purged", filters={"service": "Tester"}, report="failed", limit=5)
+    task = invocation_task(admin, state="purged", filters={"service": "Tester"}, report="failed", limit=5)
     result = run_task(task)
     assert result["summary"]["changed"] == 5 and result["summary"]["matched"] == 9
     assert any("9 invocations match" in warning for warning in task._warnings)
@@ -341,16 +339,16 @@ def test_an_audit_log_that_cannot_be_opened_fails_before_any_call(admin, tmp_pat
 def test_report_all_above_the_ceiling_warns_with_the_number(admin, monkeypatch):
     monkeypatch.setattr(_invocation_task, "REPORT_ALL_CEILING", 3)
     admin.add("completed", 5)
-    listed = FakeTask(admin, state="purged", filters={"service": "Tester"}, check_mode=True)
+    listed = invocation_task(admin, state="purged", filters={"service": "Tester"}, check_mode=True)
     assert any("report: all lists 5 invocations, more than 3" in w for w in run_task(listed)["warnings"])
-    quiet = FakeTask(admin, state="purged", filters={"service": "Tester"}, report="failed", check_mode=True)
+    quiet = invocation_task(admin, state="purged", filters={"service": "Tester"}, report="failed", check_mode=True)
     assert not any("report: all" in w for w in run_task(quiet)["warnings"])
 
 
 def test_a_long_paged_task_says_how_far_it_is_after_each_page(admin, monkeypatch):
     monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "4")
     admin.add("completed", 10)
-    task = FakeTask(admin, state="purged", filters={"service": "Tester"}, report="failed")
+    task = invocation_task(admin, state="purged", filters={"service": "Tester"}, report="failed")
     lines = []
     task.progress = lines.append
     run_task(task)

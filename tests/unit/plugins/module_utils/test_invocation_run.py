@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import pytest
 from fake_admin import FakeAdmin
+from fake_task import FakeTask, run_task
 
 from ansible_collections.restate.admin.plugins.module_utils import _invocation_task
-from ansible_collections.restate.admin.plugins.module_utils._restate_module import with_connection
-from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import ControllerTask, TaskDone
+from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import TaskDone
 
 UNKNOWN = "inv_1zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
 
 
-class FakeTask(ControllerTask):
-    def __init__(self, admin, check_mode=False, diff=False, **options):
-        spec = with_connection(_invocation_task.SPEC)["argument_spec"]
-        params = {name: option.get("default") for name, option in spec.items()}
-        params.update(options)
-        super().__init__(params, check_mode=check_mode, diff=diff)
-        self._client = admin  # connect() hands out the fake
+def invocation_task(admin, **options) -> FakeTask:
+    return FakeTask(_invocation_task, admin, **options)
 
 
 def run(admin, **options) -> dict:
-    with pytest.raises(TaskDone) as done:
-        _invocation_task.run(FakeTask(admin, **options))
-    return done.value.result
+    return run_task(invocation_task(admin, **options))
 
 
 @pytest.fixture
@@ -62,7 +55,7 @@ def test_a_second_run_changes_nothing(admin):
 def test_a_filters_selection_takes_the_oldest_up_to_the_limit_and_warns_of_the_rest(admin):
     ids = admin.add("completed", 5)
     admin.add("suspended", 2)
-    task = FakeTask(admin, filters={"service": "Tester"}, state="purged", limit=3)
+    task = invocation_task(admin, filters={"service": "Tester"}, state="purged", limit=3)
     with pytest.raises(TaskDone) as done:
         _invocation_task.run(task)
     assert [call[1] for call in admin.calls] == ids[:3]
@@ -123,14 +116,7 @@ def test_restart_reports_the_new_invocation_and_is_not_repeated(admin):
 def run_info(admin, **options) -> dict:
     from ansible_collections.restate.admin.plugins.module_utils import _invocation_info_task
 
-    spec = with_connection(_invocation_info_task.SPEC)["argument_spec"]
-    params = {name: option.get("default") for name, option in spec.items()}
-    params.update(options)
-    task = ControllerTask(params, check_mode=False, diff=False)
-    task._client = admin
-    with pytest.raises(TaskDone) as done:
-        _invocation_info_task.run(task)
-    return done.value.result
+    return run_task(FakeTask(_invocation_info_task, admin, **options))
 
 
 def test_info_counts_per_status_and_lists_newest_first_up_to_the_limit(admin):

@@ -4,10 +4,10 @@ fake of the state area. tests/integration/test_object_state.py runs the same aga
 from __future__ import annotations
 
 import pytest
+from fake_task import FakeTask, run_task
 
 from ansible_collections.restate.admin.plugins.module_utils import _object_state_info_task, _object_state_task
 from ansible_collections.restate.admin.plugins.module_utils._errors import InputError
-from ansible_collections.restate.admin.plugins.module_utils._restate_module import with_connection
 from ansible_collections.restate.admin.plugins.module_utils._state_api import (
     changed_keys,
     decode_value,
@@ -20,7 +20,6 @@ from ansible_collections.restate.admin.plugins.module_utils._state_api import (
     wanted_state,
 )
 from ansible_collections.restate.admin.plugins.module_utils._transport import RestateApiError
-from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import ControllerTask, TaskDone
 
 
 # -- decisions --------------------------------------------------------------------------------------------------------
@@ -144,19 +143,8 @@ class FakeClient:
         self.services = FakeServices()
 
 
-class FakeTask(ControllerTask):
-    def __init__(self, code, client, check_mode=False, diff=False, **options):
-        spec = with_connection(code.SPEC)["argument_spec"]
-        params = {name: option.get("default") for name, option in spec.items()}
-        params.update(options)
-        super().__init__(params, check_mode=check_mode, diff=diff)
-        self._client = client
-
-
 def run(client, code=_object_state_task, **options) -> dict:
-    with pytest.raises(TaskDone) as done:
-        code.run(FakeTask(code, client, **options))
-    return done.value.result
+    return run_task(FakeTask(code, client, **options))
 
 
 @pytest.fixture

@@ -5,27 +5,15 @@ from __future__ import annotations
 
 import pytest
 from fake_admin import ACCEPTED, FakeAdmin, refused
+from fake_task import FakeTask, run_task
 
 from ansible_collections.restate.admin.plugins.module_utils import _recovery_task
-from ansible_collections.restate.admin.plugins.module_utils._restate_module import with_connection
-from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import ControllerTask, TaskDone
 
 DEPLOYMENT = "dp_13puM96j0yI6Wh3QjADKUsp"
 
 
-class FakeTask(ControllerTask):
-    def __init__(self, admin, check_mode=False, **options):
-        spec = with_connection(_recovery_task.SPEC)["argument_spec"]
-        params = {name: option.get("default") for name, option in spec.items()}
-        params.update(options)
-        super().__init__(params, check_mode=check_mode, diff=False)
-        self._client = admin
-
-
 def run(admin, **options) -> dict:
-    with pytest.raises(TaskDone) as done:
-        _recovery_task.run(FakeTask(admin, **options))
-    return done.value.result
+    return run_task(FakeTask(_recovery_task, admin, **options))
 
 
 def counts(result) -> dict:

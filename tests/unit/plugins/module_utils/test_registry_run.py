@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from fake_admin import FakeAdmin
 from fake_registry import FakeClient, FakeRegistry
+from fake_task import FakeTask, run_task
 
 from ansible_collections.restate.admin.plugins.module_utils import (
     _deployment_info_task,
@@ -14,20 +15,9 @@ from ansible_collections.restate.admin.plugins.module_utils import (
     _service_info_task,
     _service_task,
 )
-from ansible_collections.restate.admin.plugins.module_utils._restate_module import with_connection
-from ansible_collections.restate.admin.plugins.plugin_utils._controller_task import ControllerTask, TaskDone
 
 V1, V2, V3 = "http://checkout-v1:9080", "http://checkout-v2:9080", "http://checkout-v3:9080"
 CHECKOUT_ONLY = "http://checkout-alone:9080"
-
-
-class FakeTask(ControllerTask):
-    def __init__(self, code, client, check_mode=False, diff=False, **options):
-        spec = with_connection(code.SPEC)["argument_spec"]
-        params = {name: option.get("default") for name, option in spec.items()}
-        params.update(options)
-        super().__init__(params, check_mode=check_mode, diff=diff)
-        self._client = client
 
 
 @pytest.fixture
@@ -46,10 +36,9 @@ def admin():
 
 def run(code, registry, admin, **options):
     task = FakeTask(code, FakeClient(registry, admin), **options)
-    with pytest.raises(TaskDone) as done:
-        code.run(task)
-    done.value.result["warnings"] = task._warnings
-    return done.value.result
+    result = run_task(task)
+    result["warnings"] = task._warnings
+    return result
 
 
 def deploy(registry, admin, uri, **options):
