@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 
+from ansible import constants as C
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
@@ -54,9 +55,11 @@ PROGRESS_EVERY = 10.0
 class ControllerTask(RestateTask):
     """The task inside the worker: options validated by the action plugin, the result raised as TaskDone."""
 
+    # pylint: disable-next=too-many-arguments
     def __init__(self, params: dict, check_mode: bool, diff: bool, name: str = "restate.admin", clock=time.monotonic,
-                 display=None):
+                 display=None, inject_invocation=True):
         self.params = params
+        self._inject_invocation = inject_invocation
         self.check_mode = check_mode
         self._diff = diff
         self._warnings = []
@@ -78,7 +81,10 @@ class ControllerTask(RestateTask):
         self._warnings.append(warning)  # list.append is atomic: the client's threads warn too
 
     def exit_json(self, **result):
-        result.setdefault("invocation", {"module_args": self.params})
+        if self._inject_invocation:
+            result.setdefault("invocation", {"module_args": self.params})
+        else:
+            result.pop("invocation", None)
         if self._warnings:
             result["warnings"] = list(self._warnings)
         raise TaskDone(result)
@@ -116,6 +122,14 @@ def _leaves(value):
     if isinstance(value, (list, tuple, set)):
         return {text for element in value for text in _leaves(element)}
     return {str(value)}
+
+
+def inject_invocation(task_vars) -> bool:
+    """Whether a module's result carries ``invocation`` (its options), as AnsibleModule decides: always before
+    ansible-core 2.21, then only when INJECT_INVOCATION (default false) says so."""
+    if "INJECT_INVOCATION" not in C.config.get_configuration_definitions():
+        return True
+    return bool(C.config.get_config_value("INJECT_INVOCATION", variables=task_vars))
 
 
 def hide_secrets(outcome: dict, no_log_values) -> dict:
@@ -165,7 +179,7 @@ class ControllerAction(ModuleAction):
             outcome = {"failed": True, "msg": error}
         else:
             task = ControllerTask(params, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff),
-                                  name=self._task.get_name())
+                                  name=self._task.get_name(), inject_invocation=inject_invocation(task_vars or {}))
             try:
                 self.task_code.run(task)
                 raise AssertionError(f"{self._task.action} ended without a result")  # run() always exits or fails

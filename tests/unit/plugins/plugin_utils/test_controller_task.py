@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from ansible import constants as C
 from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
@@ -18,6 +19,7 @@ from ansible_collections.restate.admin.plugins.plugin_utils._controller_task imp
     ControllerTask,
     TaskDone,
     hide_secrets,
+    inject_invocation,
     no_log_values,
 )
 
@@ -153,3 +155,19 @@ def test_progress_is_shown_only_for_long_tasks_and_at_most_every_ten_seconds():
         now[0] = moment
         task.progress(f"at {moment}")
     assert shown.lines == ["purge: at 10", "purge: at 20", "purge: at 35"]
+
+
+def test_invocation_is_in_the_result_as_ansible_core_decides(monkeypatch):
+    # Before 2.21 every module result carries invocation; from 2.21 only when INJECT_INVOCATION says so (default
+    # false): the worker path must give what the module process gives (tests/integration/test_controller_run.py).
+    monkeypatch.setattr(C.config, "get_configuration_definitions", lambda *unused, **unused_kw: {})
+    assert inject_invocation({}) is True
+    monkeypatch.setattr(C.config, "get_configuration_definitions",
+                        lambda *unused, **unused_kw: {"INJECT_INVOCATION": {"default": False}})
+    monkeypatch.setattr(C.config, "get_config_value",
+                        lambda name, variables=None: bool((variables or {}).get("ansible_inject_invocation")))
+    assert inject_invocation({}) is False and inject_invocation({"ansible_inject_invocation": True}) is True
+    quiet = ControllerTask({"token": "t"}, check_mode=False, diff=False, inject_invocation=False)
+    with pytest.raises(TaskDone) as done:
+        quiet.exit_json(changed=False, invocation={"module_args": {}})
+    assert "invocation" not in done.value.result
