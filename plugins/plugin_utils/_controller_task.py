@@ -87,7 +87,7 @@ class ControllerTask(RestateTask):
             result.pop("invocation", None)
         if self._warnings:
             result["warnings"] = list(self._warnings)
-        raise TaskDone(result)
+        raise TaskDone(plain(result))
 
     def fail_json(self, msg, **result):
         result.update(failed=True, msg=str(msg))
@@ -96,6 +96,16 @@ class ControllerTask(RestateTask):
     def close(self):
         if self._client is not None:
             self._client.close()
+
+
+def plain(value):
+    """The result as a module process's JSON gives it back: every mapping a dict, every sequence a list. The client's
+    answers are dict subclasses (``Row``), which ansible-core 2.21 converts with a warning."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    return value
 
 
 def no_log_values(argument_spec: dict, params: dict) -> set:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from ansible import constants as C
 from harness.playbook import BIN
 from test_invocation import MODULE, UNKNOWN_ID
 
@@ -40,7 +41,7 @@ def test_both_ways_give_the_same_result(restate, ansible):
     tasks = [
         # check mode, diff, a failure among changes, an unknown id, a secret
         {MODULE: {"ids": [completed, running, UNKNOWN_ID], "state": "purged", "token": TOKEN},
-         "check_mode": True, "diff": True},
+         "check_mode": True, "diff": True, "vars": {"ansible_inject_invocation": True}},  # (2.21+: off by default)
         {MODULE: {"ids": [completed, running], "state": "purged", "report": "failed"}, "check_mode": True},
         {MODULE: {"filters": {"status": ["sleeping"]}, "state": "killed"}},  # refused by the filters check
         {MODULE: {"id": completed, "state": "gone"}},  # refused by the argument spec
@@ -61,6 +62,9 @@ def test_both_ways_give_the_same_result(restate, ansible):
     assert purge["diff"]["before"] == f"{completed}: completed\n"
     assert TOKEN not in json.dumps(in_worker) and TOKEN not in worker_output
     assert '"token": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in worker_output
+    if "INJECT_INVOCATION" in C.config.get_configuration_definitions():  # 2.21+: only where a task asks for it
+        assert "invocation" in purge and not any("invocation" in result for result in in_worker[1:] + as_module[1:])
+    assert "is unsupported in variable storage" not in worker_output  # 2.21 on a result that is not plain dicts
     assert [item["id"] for item in failed_only["invocations"]] == [running]
     assert "filters.status" in bad_filter["msg"] or "sleeping" in bad_filter["msg"]
     assert "value of state must be one of" in bad_state["msg"]
