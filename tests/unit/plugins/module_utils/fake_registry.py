@@ -107,6 +107,8 @@ class FakeRegistry:
         if known is not None and not body.get("force") and not changed_code:
             return 200, json.loads(json.dumps(known))  # the same endpoint, unchanged: nothing changes
         if known is not None and changed_code and not body.get("force"):
+            # Not recorded in docs/deployments-and-services.md: a refusal whose status restate_deployment does not
+            # read (it names force: true for any refusal of the unforced dry run), so only "refused" is modelled.
             return 409, {"message": f"[META0004] the deployment at {uri} changed; force to overwrite it"}
         deployment_id = known["id"] if known else next(self._ids)
         services = [self._service(name, kind, deployment_id) for name, kind in sorted(served.items())]
