@@ -120,7 +120,7 @@ class AuditLog:
         self.written = 0
         self.secrets = secret_values(params)
         self.summary = summary
-        self.in_flight = []
+        self.in_flight = {}  # ids whose calls were sent and which no invocation line confirms yet (dict: in order)
         self.answered = set()
         self.write_error = None  # an accepted line that could not be written, raised by the task's next line
         self._lock = threading.RLock()  # accepted lines come from the threads that send the calls
@@ -156,11 +156,15 @@ class AuditLog:
 
     def acting(self, items):
         """The items whose calls are about to be sent: those without an answer yet are named in the ``end`` line if
-        a signal stops the task."""
+        a signal stops the task. The items of an earlier batch stay named until their invocation lines are written
+        (a batch is read back while the next one's calls are sent)."""
         self.raise_write_error()
-        self.in_flight = [item["id"] for item in items if item.get("changed")]
+        self.in_flight.update((item["id"], None) for item in items if item.get("changed"))
+
+    def unanswered(self) -> list:
+        """The ids whose calls were sent (or are being sent) and have no answer yet."""
         with self._lock:
-            self.answered = set()
+            return [invocation_id for invocation_id in self.in_flight if invocation_id not in self.answered]
 
     def raise_write_error(self):
         if self.write_error is not None:
@@ -176,7 +180,10 @@ class AuditLog:
                 record.update((key, item[key]) for key in ITEM_KEYS if key in item)
                 self._write(record)
                 self.written += 1
-        self.in_flight = []
+        with self._lock:
+            for item in items:
+                self.in_flight.pop(item["id"], None)
+                self.answered.discard(item["id"])
 
     def end(self, summary: dict, failed: bool, msg: str | None = None):
         record = {"record": "end", "time": now(), "failed": failed, "summary": summary}
@@ -223,7 +230,7 @@ class AuditLog:
             record["summary"] = self.summary() if self.summary else {"written": self.written}
         except Exception:  # pylint: disable=broad-exception-caught  # the end line matters more than the summary
             record["summary"] = {"written": self.written}
-        unanswered = [invocation_id for invocation_id in self.in_flight if invocation_id not in self.answered]
+        unanswered = self.unanswered()
         if unanswered:
             record["unconfirmed"] = unanswered
         self._write(record)

@@ -59,6 +59,7 @@ class Tally:
         self.list_all = task.params["report"] == "all"
         self.kill_after = task.params.get("kill_after") is not None
         self.matched = 0
+        self.total = None  # how many the run will inspect, once known: the progress lines' "of"
         self.counts = Counter(inspected=0, changed=0, unchanged=0, failed=0, missing=0, pending=0, done=0,
                               already=0, killed_after_cancel=0, dropped_by_old_server=0)
         self.by_service = Counter()
@@ -109,7 +110,7 @@ class Tally:
         """A line on how far the task is: done so far, the rate, and of how many when known."""
         seconds = max(time.monotonic() - started, 1e-6)
         done = self.counts["inspected"]
-        of = f" of {self.matched}" if self.matched > done else ""
+        of = f" of {self.total}" if self.total and self.total > done else ""
         return (f"{done}{of} invocations done ({self.counts['changed']} changed, {self.counts['failed']} failed), "
                 f"{done / seconds:.0f}/s")
 
@@ -190,7 +191,7 @@ def summary_line(state, summary, limit=None, named=False) -> str:
 def warn_about_server(task, tally):
     """Say so when an older server is known to accept a call and drop it (Restate 1.6: a cancel of a paused
     invocation, or of one suspended on an awakeable or a workflow promise), with the version, the count and the
-    remedy. carry_out marks such items only on a server before 1.7."""
+    remedy. confirm marks such items only on a server before 1.7."""
     dropped = tally.counts["dropped_by_old_server"]
     if dropped:
         task.warn(f"Restate {task.server_version} accepts a cancel of a paused invocation (and resumes it instead) or "

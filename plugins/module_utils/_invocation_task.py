@@ -393,28 +393,61 @@ def drive(task, client, tally, filters, audit=None, named=None, started=None, ma
     """Bring the invocations of ``task.params`` (``named`` ids, or the selection of ``filters``, normalized once by
     the caller so that a relative time means the same moment in every query of the run) to its state, batch by
     batch, adding every item to ``tally`` (and ``audit``); raises on a client error after adding what was done.
-    ``matched``: the selection's count, when check_matched read it."""
+    ``matched``: the selection's count, when check_matched read it. A batch is read back once the next one's calls
+    are sent, so the server applies its calls meanwhile instead of the task waiting on them; the last for up to
+    READBACK_SECONDS."""
     params = task.params
     state = params["state"]
     started = time.monotonic() if started is None else started
-    for ids, rows, span in batches(client, params, tally, named, filters, matched):
-        items = plan_batch(client, state, ids, rows, span)
-        rows.clear()  # the items keep the rows they need; a page of 10,000 need not stay while it is acted on
-        if audit is not None:
-            audit.acting(items)
+    sent = []  # batches whose calls were all sent and are not read back yet (two at most): (items, those acted on)
+    sending = None
+    try:
+        for ids, rows, span in batches(client, params, tally, named, filters, matched):
+            items = plan_batch(client, state, ids, rows, span)
+            rows.clear()  # the items keep the rows they need; a page of 10,000 need not stay while it is acted on
+            if audit is not None:
+                audit.acting(items)
+            acted, sending = [item for item in items if item["changed"]], items
+            send(task, client, acted, state, params)
+            sent.append((items, acted))
+            sending = None
+            if len(sent) > 1:
+                confirm(task, client, *sent[0], params, settle=False)
+                add_batch(task, tally, sent.pop(0)[0], audit, started)
+        while sent:
+            confirm(task, client, *sent[0], params, settle=True)
+            add_batch(task, tally, sent.pop(0)[0], audit, started)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        stopped(task, client, tally, audit, sent, sending, error)
+        raise
+
+
+def stopped(task, client, tally, audit, sent, sending, error):
+    """What a run stopped by ``error`` did: the batches sent in full are read back if the server still answers; the
+    calls of the one being sent when it stopped may or may not have arrived."""
+    for items, acted in sent:
         try:
-            carry_out(task, client, items, state, params)
-        except Exception as error:  # pylint: disable=broad-exception-caught
-            # The calls may have been sent; say for each invocation that its outcome was not confirmed.
-            for item in items:
-                if item["changed"] and item["after"] is None and "error" not in item:
-                    item["error"] = f"{item['id']}: outcome not confirmed ({error}); run the task again to finish"
-                elif item["after"] is None:
-                    item["after"] = item["before"]
-            tally.add(items, audit)
-            raise
+            confirm(task, client, items, acted, task.params, settle=False)
+        except Exception:  # pylint: disable=broad-exception-caught
+            unconfirmed(items, error)
         tally.add(items, audit)
-        task.progress(tally.progress(started))
+    if sending is not None:
+        unconfirmed(sending, error)
+        tally.add(sending, audit)
+
+
+def add_batch(task, tally, items, audit, started):
+    tally.add(items, audit)
+    task.progress(tally.progress(started))
+
+
+def unconfirmed(items, error):
+    """Say for each item whose call may have been sent that its outcome was not confirmed: ``error`` stopped the run."""
+    for item in items:
+        if item["changed"] and item["after"] is None and "error" not in item:
+            item["error"] = f"{item['id']}: outcome not confirmed ({error}); run the task again to finish"
+        elif item["after"] is None:
+            item["after"] = item["before"]
 
 
 def batches(client, params, tally, named, filters, matched):
@@ -430,6 +463,7 @@ def batches(client, params, tally, named, filters, matched):
         pages = Pages(client, filters, state, params["limit"], page_rows(), matched=matched)
         for rows in pages:
             tally.matched += len(rows)
+            tally.total = pages.total
             yield list(rows), rows, pages.span
         tally.matched += pages.beyond
     else:
@@ -456,7 +490,7 @@ class Pages:
     counted the selection already, spares counting it again. The next page is read while the one given is acted
     on: it starts after the last row of this one, so acting on this one cannot change it, and the server answers
     the selection while it does the calls. ``beyond`` is set at the end: how many more match after the last row
-    read (the limit was reached), 0 otherwise. ``span``: the range of the page last given, as (column, first,
+    read (the limit was reached), 0 otherwise; ``total``: how many the pages will give, once counted (id order). ``span``: the range of the page last given, as (column, first,
     last)."""
 
     def __init__(self, client, filters, state, limit, rows_per_page, id_order=True, matched=None):
@@ -468,14 +502,18 @@ class Pages:
         self.limit = limit
         self.rows_per_page = rows_per_page
         self.beyond = 0
+        self.total = None
         self.span = None
         self.order = "oldest_first"
 
     def __iter__(self):
         seen = 0
         last = None
-        if self.id_order and (self._count() if self.matched is None else self.matched) <= self.limit:
-            self.order = "id_order"
+        if self.id_order:
+            matched = self._count() if self.matched is None else self.matched
+            self.total = min(matched, self.limit)
+            if matched <= self.limit:
+                self.order = "id_order"
         with ThreadPoolExecutor(1) as reader:
             upcoming = reader.submit(self._read, None, min(self.rows_per_page, self.limit))
             while True:
@@ -552,27 +590,33 @@ def plan_item(state, invocation_id, row, cancel_is_pending, restarted_as) -> Ite
     return item
 
 
-def carry_out(task, client, items, state, params):
-    """Act on the items that need it, wait or look, and set every item's after (and pending) from the server."""
-    to_act = [item for item in items if item["changed"]]
-    if to_act and not task.check_mode:
-        act(client, to_act, state, params)
-        acted = [item for item in to_act if "error" not in item]
-        if acted and STATES[state].waitable and (params["wait"] or params["kill_after"] is not None):
-            wait_for(client, acted, state, params, task.progress)
-        elif acted and STATES[state].waitable:
-            look(client, acted, state)
+def send(task, client, acted, state, params):
+    """Send the calls of the items to act on (none in check mode)."""
+    if acted and not task.check_mode:
+        act(client, acted, state, params)
+
+
+def confirm(task, client, items, acted, params, settle=True):
+    """Set every item's after (and pending) from the server once the calls for ``acted`` are answered: wait, or
+    look (for up to READBACK_SECONDS when ``settle``, else once: the calls sent since gave the server that time)."""
+    state = params["state"]
+    if acted and not task.check_mode:
+        answered = [item for item in acted if "error" not in item]
+        if answered and STATES[state].waitable and (params["wait"] or params["kill_after"] is not None):
+            wait_for(client, answered, state, params, task.progress)
+        elif answered and STATES[state].waitable:
+            look(client, answered, state, READBACK_SECONDS if settle else 0)
         else:
             # The server answers a purge or a journal purge once it is done, and a restart with the new id; the
             # invocation itself is then absent, or completed.
-            for item in acted:
+            for item in answered:
                 item["after"] = item.expected
         # A call refused although the invocation is in the wanted state was either repeated after its first answer
         # was lost (the first one did the work: changed), or was the only one and another run got there first
         # (unchanged): without a repeat in this run, it can only be the latter.
-        read_back(client, [item for item in to_act if item["after"] is None], state, client.repeats > 0)
+        read_back(client, [item for item in acted if item["after"] is None], state, client.repeats > 0)
     if STATES[state].waitable:
-        mark_pending(task, [item for item in to_act if "error" not in item and item["changed"]], state, params)
+        mark_pending(task, [item for item in acted if "error" not in item and item["changed"]], state, params)
     for item in items:
         if item["after"] is None:
             item["after"] = item.expected if item["changed"] else item["before"]
@@ -599,11 +643,11 @@ def mark_pending(task, items, state, params):
             item["note"] = note
 
 
-def look(client, items, state):
-    """Without wait: read the acted-on invocations back, for up to READBACK_SECONDS while the server is seen to
-    apply the calls, so that after is what the server shows, not what the call was expected to lead to."""
+def look(client, items, state, seconds):
+    """Without wait: read the acted-on invocations back, for up to ``seconds`` while the server is seen to apply
+    the calls (once at least), so that after is what the server shows, not what the call was expected to lead to."""
     waiting = {item["id"]: item for item in items}
-    poll = Poll(timeout=READBACK_SECONDS, interval=0.2)
+    poll = Poll(timeout=seconds, interval=0.2)
     for unused_round in poll.rounds():
         rows = read_rows(client, list(waiting), AFTER_COLUMNS)
         for invocation_id, item in list(waiting.items()):

@@ -126,9 +126,10 @@ def test_a_paged_purge_with_an_audit_log(restate, ansible, workdir):
     assert not rerun["changed"] and rerun["summary"]["matched"] == 0
     assert restate.statuses(ids) == {}
     records = audit_records(path)
-    # Each page of 4: an accepted line as the batch call is answered, then its invocation lines once done.
-    assert [r["record"] for r in records] == ["start"] + (["accepted"] + ["invocation"] * 4) * 2 + [
-        "accepted", "invocation", "invocation", "end", "start", "end"]
+    # Each page of 4: an accepted line as the batch call is answered, then its invocation lines once read back,
+    # after the next page's call.
+    assert [r["record"] for r in records] == ["start", "accepted", "accepted"] + ["invocation"] * 4 + [
+        "accepted"] + ["invocation"] * 6 + ["end", "start", "end"]
     accepted = [r for r in records if r["record"] == "accepted"]
     assert {r["action"] for r in accepted} == {"purge"} and sorted(i for r in accepted for i in r["ids"]) == sorted(ids)
     records = [r for r in records if r["record"] != "accepted"]

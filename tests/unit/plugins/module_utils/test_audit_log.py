@@ -134,3 +134,21 @@ def test_a_stopped_task_writes_its_end_line_and_exits(tmp_path, number):
     assert end["summary"] == {"changed": 7} and end["unconfirmed"] == ["inv_c"], "inv_a's call was answered"
     assert [line["record"] for line in lines(path)] == ["start", "invocation", "accepted", "end"]
     assert lines(path)[2]["action"] == "cancel" and lines(path)[2]["ids"] == ["inv_a"]
+
+
+def test_calls_of_two_batches_without_an_answer_are_both_unconfirmed_until_their_lines_are_written(tmp_path):
+    """A batch is read back (and its invocation lines written) after the next batch's calls are sent: a signal in
+    between must name the unanswered calls of both."""
+    audit = AuditLog(str(tmp_path / "audit.jsonl"), "m", PARAMS, False)
+    first = [{"id": "inv_a", "changed": True}, {"id": "inv_b", "changed": True}, {"id": "inv_n", "changed": False}]
+    second = [{"id": "inv_c", "changed": True}, {"id": "inv_d", "changed": True}]
+    audit.acting(first)
+    audit.accepted("kill", ["inv_a"])
+    audit.acting(second)
+    audit.accepted("kill", ["inv_c"])
+    assert audit.unanswered() == ["inv_b", "inv_d"]
+    audit.items(first)
+    assert audit.unanswered() == ["inv_d"]
+    audit.items(second)
+    assert audit.unanswered() == []
+    audit.close()

@@ -320,8 +320,9 @@ def test_a_task_that_fails_half_way_leaves_an_audit_log_of_what_it_did(admin, tm
     assert result["failed"] and "server going away" in result["msg"]
     assert result["summary"]["changed"] == 6  # the result says what was done too
     start, *records, end = read_audit(path)
-    # Each page: the accepted line as the calls are answered, then the invocation lines once read back.
-    assert [record["record"] for record in records] == (["accepted"] + ["invocation"] * 3) * 2
+    # Each page: the accepted line as the calls are answered, then the invocation lines once read back, after the
+    # next page's calls are sent; the second page is read back although reading the third one failed.
+    assert [record["record"] for record in records] == ["accepted"] * 2 + ["invocation"] * 6
     invocations = [record for record in records if record["record"] == "invocation"]
     assert [i for record in records if record["record"] == "accepted" for i in record["ids"]] == [
         i["id"] for i in invocations]
@@ -345,15 +346,20 @@ def test_report_all_above_the_ceiling_warns_with_the_number(admin, monkeypatch):
     assert not any("report: all" in w for w in run_task(quiet)["warnings"])
 
 
-def test_a_long_paged_task_says_how_far_it_is_after_each_page(admin, monkeypatch):
+@pytest.mark.parametrize("limit, said", [
+    (1000, ["4 of 10 invocations done", "8 of 10 invocations done", "10 invocations done"]),
+    (6, ["4 of 6 invocations done", "6 invocations done"]),
+])
+def test_a_long_paged_task_says_how_far_it_is_after_each_page(admin, monkeypatch, limit, said):
+    """Of how many: what the run will take (the limit, when it cuts the selection), not what was read so far (the
+    next page is read before the one before is counted)."""
     monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "4")
     admin.add("completed", 10)
-    task = invocation_task(admin, state="purged", filters={"service": "Tester"}, report="failed")
+    task = invocation_task(admin, state="purged", filters={"service": "Tester"}, report="failed", limit=limit)
     lines = []
     task.progress = lines.append
     run_task(task)
-    done = [line.split(" (")[0] for line in lines]
-    assert done == ["4 invocations done", "8 invocations done", "10 invocations done"]
+    assert [line.split(" (")[0] for line in lines] == said
     assert "(4 changed, 0 failed)" in lines[0] and lines[0].endswith("/s")
 
 
@@ -400,3 +406,54 @@ def test_a_paged_cancel_reads_the_pending_cancels_of_its_own_page_only(admin, mo
     rerun = run(admin, state="cancelled", filters={"service": "Tester"}, report="failed")
     assert rerun["summary"]["changed"] == 0 and rerun["summary"]["pending"] == 9, "the re-run sees every one pending"
     assert answers == [set(ids[:3]), set(ids[3:6]), set(ids[6:])]
+
+
+def test_a_page_is_read_back_once_after_the_next_pages_calls_and_the_last_one_for_up_to_the_readback(
+        admin, monkeypatch):
+    """The server applies a page's calls while the next page's are sent: that page is read back once, then; only the
+    last page waits, for up to READBACK_SECONDS, on calls the server has not applied."""
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "2")
+    monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.5)
+    ids = admin.add("running", 6)
+    pages = [ids[0:2], ids[2:4], ids[4:6]]
+    admin.intercept = lambda *unused: ACCEPTED  # accepted, applied later: the read-back finds them running
+    events = []
+    query, actions = admin.query, admin.actions
+
+    def read(sql, columns=None, required=None):
+        if "LIMIT" not in sql and "sys_journal" not in sql and "COUNT" not in sql:
+            events.append(("look", next(number for number, page in enumerate(pages) if page[0] in sql)))
+        return query(sql, columns, required)
+
+    def act(invocation_ids, *args, **kwargs):
+        events.append(("act", pages.index(list(invocation_ids))))
+        return actions(invocation_ids, *args, **kwargs)
+
+    monkeypatch.setattr(admin, "query", read)
+    monkeypatch.setattr(admin, "actions", act)
+    result = run(admin, state="paused", filters={"service": "Tester"}, report="failed")
+    assert result["summary"]["pending"] == 6 and result["summary"]["changed"] == 6
+    looks_of_last = events[5:]
+    assert events[:5] == [("act", 0), ("act", 1), ("look", 0), ("act", 2), ("look", 1)], events
+    assert len(looks_of_last) >= 3 and set(looks_of_last) == {("look", 2)}, "the last page waits up to 0.5 s"
+
+
+def test_a_run_stopped_while_sending_reads_back_the_page_before_and_leaves_this_one_unconfirmed(admin, monkeypatch):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "2")
+    ids = admin.add("suspended", 4)
+    actions = admin.actions
+    sent = []
+
+    def act(invocation_ids, *args, **kwargs):
+        sent.append(list(invocation_ids))
+        if len(sent) == 2:
+            raise RestateApiError("PATCH", "/invocations/batch", message="connection refused")
+        return actions(invocation_ids, *args, **kwargs)
+
+    monkeypatch.setattr(admin, "actions", act)
+    result = run(admin, state="killed", filters={"service": "Tester"}, report="failed")
+    assert result["failed"] and "connection refused" in result["msg"]
+    assert result["summary"]["changed"] == 4 and result["summary"]["done"] == 2 and result["summary"]["failed"] == 2
+    assert {item["id"] for item in result["invocations"]} == set(ids[2:])
+    assert all("outcome not confirmed" in item["error"] for item in result["invocations"])
+    assert [admin.status(i) for i in ids] == ["completed", "completed", "suspended", "suspended"]
