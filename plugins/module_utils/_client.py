@@ -73,7 +73,9 @@ class AdminClient:
             try:
                 response = self.request("GET", "/version")
             except RestateApiError as error:
-                if error.status == 400 and "bad path" in error.message:
+                # 1.7's ingress answers /version "bad path"; 1.6's looks for a service named version.
+                if (error.status == 400 and "bad path" in error.message) or (
+                        error.status == 404 and "service 'version' not found" in (error.message or "")):
                     raise RestateApiError("GET", "/version", status=400, admin_url=error.admin_url,
                                           message=("this is a Restate ingress (it answered 'bad path'), not the "
                                                    "Admin API: use the admin port, 9070 by default"))

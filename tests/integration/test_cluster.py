@@ -123,7 +123,9 @@ def test_a_task_started_just_after_a_node_died_waits_for_the_new_partition_leade
             outcome = ansible.run(MODULE, {"admin_url": [node.admin_url for node in cluster.nodes], "ids": running,
                                            "state": "cancelled"})
             assert not outcome.get("failed"), (outcome.get("msg"), outcome.get("warnings"))
-            assert outcome["summary"]["changed"] == len(running)
+            assert outcome["summary"]["changed"] == len(running), (
+                outcome["summary"], [item for item in outcome["invocations"] if not item["changed"]][:5],
+                outcome.get("warnings"))
             alive = next(node for node in cluster.nodes if node is not dead)
             assert cancelled_count(cluster, alive, running) == len(running)
             met = [warning for warning in outcome.get("warnings", []) if "HTTP 5" in warning]

@@ -401,6 +401,9 @@ def test_a_job_whose_service_or_handler_is_empty_selects_what_its_default_select
     assert given == default and snapshot(mix) == before
 
 
+@pytest.mark.skipif(harness_server.server_version() < (1, 7, 0),
+                    reason="Restate 1.6 resumes a paused invocation it is asked to cancel and drops the cancel "
+                           "(test_invocation_reports covers what the task says of it)")
 def test_bulk_cancel_counts_a_cancel_the_server_holds_as_pending_not_as_done(server, ansible):
     """Restate 1.7 runs a paused invocation again to deliver a cancel; one that fails before an await point pauses
     again with the cancel pending. The report says pending, in --check as for real, and a re-run still says pending,

@@ -664,8 +664,12 @@ def test_a_header_value_http_refuses_never_appears_in_the_error(server, secret):
             assert form not in text
 
 
-def test_the_ingress_port_is_named_as_such(server):
-    server.script("/version", (400, "bad path: /version"))  # what restate-server's ingress answers
+@pytest.mark.parametrize("answer", [
+    (400, "bad path: /version"),  # what restate-server 1.7's ingress answers
+    (404, '{"message":"service \'version\' not found, make sure to register the service before calling it."}'),  # 1.6
+])
+def test_the_ingress_port_is_named_as_such(server, answer):
+    server.script("/version", answer)
     with pytest.raises(RestateApiError) as caught:
         client_for(server.url()).check_compatible()
     assert "ingress" in str(caught.value) and "9070" in str(caught.value)
