@@ -76,8 +76,9 @@ class AdminClient:
                 # 1.7's ingress answers /version "bad path"; 1.6's looks for a service named version.
                 if (error.status == 400 and "bad path" in error.message) or (
                         error.status == 404 and "service 'version' not found" in (error.message or "")):
-                    raise RestateApiError("GET", "/version", status=400, admin_url=error.admin_url,
-                                          message=("this is a Restate ingress (it answered 'bad path'), not the "
+                    said = "bad path" if error.status == 400 else "service 'version' not found"
+                    raise RestateApiError("GET", "/version", status=error.status, admin_url=error.admin_url,
+                                          message=(f"this is a Restate ingress (it answered '{said}'), not the "
                                                    "Admin API: use the admin port, 9070 by default"))
                 if error.status in (404, 405):
                     raise RestateApiError("GET", "/version", status=error.status, admin_url=error.admin_url,

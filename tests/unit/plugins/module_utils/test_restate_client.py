@@ -672,7 +672,8 @@ def test_the_ingress_port_is_named_as_such(server, answer):
     server.script("/version", answer)
     with pytest.raises(RestateApiError) as caught:
         client_for(server.url()).check_compatible()
-    assert "ingress" in str(caught.value) and "9070" in str(caught.value)
+    assert "this is a Restate ingress" in str(caught.value) and "9070" in str(caught.value)
+    assert f"HTTP {answer[0]}" in str(caught.value)
 
 
 def test_a_web_server_that_is_not_the_admin_api_is_named_as_such(server):
