@@ -490,8 +490,8 @@ class Pages:
     counted the selection already, spares counting it again. The next page is read while the one given is acted
     on: it starts after the last row of this one, so acting on this one cannot change it, and the server answers
     the selection while it does the calls. ``beyond`` is set at the end: how many more match after the last row
-    read (the limit was reached), 0 otherwise; ``total``: how many the pages will give, once counted (id order). ``span``: the range of the page last given, as (column, first,
-    last)."""
+    read (the limit was reached), 0 otherwise; ``total``: how many the pages will give, once counted (id order).
+    ``span``: the range of the page last given, as (column, first, last)."""
 
     def __init__(self, client, filters, state, limit, rows_per_page, id_order=True, matched=None):
         self.client = client
