@@ -100,11 +100,20 @@ class ControllerTask(RestateTask):
 
 def plain(value):
     """The result as a module process's JSON gives it back: every mapping a dict, every sequence a list. The client's
-    answers are dict subclasses (``Row``), which ansible-core 2.21 converts with a warning."""
+    answers are dict subclasses (``Row``), which ansible-core 2.21 converts with a warning. Only those and tuples
+    are copied; plain dicts and lists are converted in place (a result listing 100,000 invocations is not copied)."""
     if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
+        value = value if type(value) is dict else dict(value)  # pylint: disable=unidiomatic-typecheck
+        for key, item in value.items():
+            if isinstance(item, (dict, list, tuple)):
+                value[key] = plain(item)  # an existing key: the dict's size does not change while iterating
+        return value
     if isinstance(value, (list, tuple)):
-        return [plain(item) for item in value]
+        value = value if type(value) is list else list(value)  # pylint: disable=unidiomatic-typecheck
+        for index, item in enumerate(value):
+            if isinstance(item, (dict, list, tuple)):
+                value[index] = plain(item)
+        return value
     return value
 
 

@@ -21,6 +21,7 @@ from ansible_collections.restate.admin.plugins.plugin_utils._controller_task imp
     hide_secrets,
     inject_invocation,
     no_log_values,
+    plain,
 )
 
 ROOT = Path(__file__).resolve().parents[4]
@@ -171,3 +172,20 @@ def test_invocation_is_in_the_result_as_ansible_core_decides(monkeypatch):
     with pytest.raises(TaskDone) as done:
         quiet.exit_json(changed=False, invocation={"module_args": {}})
     assert "invocation" not in done.value.result
+
+
+def test_a_result_is_made_of_plain_dicts_and_lists_without_copying_what_already_is():
+    class Row(dict):
+        pass
+
+    listed = [{"id": "inv_1", "row": Row(status="completed")}, ("a", Row(b=1))]
+    result = {"invocations": listed, "rows": (Row(id="inv_2"),), "changed": True}
+    converted = plain(result)
+    assert converted == {"invocations": [{"id": "inv_1", "row": {"status": "completed"}}, ["a", {"b": 1}]],
+                         "rows": [{"id": "inv_2"}], "changed": True}
+    kinds = [type(converted["invocations"][0]["row"]), type(converted["invocations"][1]), type(converted["rows"]),
+             type(converted["rows"][0]), type(converted["invocations"][1][1])]
+    assert kinds == [dict, list, list, dict, dict]
+    assert converted is result and converted["invocations"] is listed, "plain containers are converted in place"
+    row = Row(id="inv_3")
+    assert type(plain(row)) is dict and type(row) is Row  # pylint: disable=unidiomatic-typecheck
