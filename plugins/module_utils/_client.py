@@ -28,6 +28,8 @@ from ansible_collections.restate.admin.plugins.module_utils._transport import (
 # The admin API versions this client speaks; a server announces its own range in GET /version.
 # /invocations/{id}/{cancel,kill,pause,resume,purge,purge-journal,restart-as-new} are in v2+.
 CLIENT_ADMIN_API_VERSIONS = (2, 3, 4)
+# What a Restate ingress answers to GET /version, by status (1.7, 1.6).
+INGRESS_ANSWERS = {400: "bad path", 404: "service 'version' not found"}
 NOT_AN_ADMIN_API = ("is admin_url a Restate Admin API? Give the admin port (9070 by default), not the ingress "
                     "(8080) or another server")
 
@@ -74,9 +76,8 @@ class AdminClient:
                 response = self.request("GET", "/version")
             except RestateApiError as error:
                 # 1.7's ingress answers /version "bad path"; 1.6's looks for a service named version.
-                if (error.status == 400 and "bad path" in error.message) or (
-                        error.status == 404 and "service 'version' not found" in (error.message or "")):
-                    said = "bad path" if error.status == 400 else "service 'version' not found"
+                said = INGRESS_ANSWERS.get(error.status)
+                if said and said in (error.message or ""):
                     raise RestateApiError("GET", "/version", status=error.status, admin_url=error.admin_url,
                                           message=(f"this is a Restate ingress (it answered '{said}'), not the "
                                                    "Admin API: use the admin port, 9070 by default"))
