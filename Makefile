@@ -64,10 +64,10 @@ changelog: setup
 bench: setup
 	$(PY) bench/bench.py
 
-## Where a large purge spends its time, beside the raw batch route (PROFILE_N, default 100000; PROFILE_WRITE=1 and
-## PROFILE_LABEL write its table into docs/benchmarks.md).
+## Where a large bulk task spends its time, beside the raw batch route (PROFILE_N, default 100000; PROFILE_STATE purged,
+## cancelled or killed; PROFILE_WRITE=1 and PROFILE_LABEL write its table into docs/benchmarks.md).
 profile: setup
-	$(PY) bench/profile_purge.py
+	$(PY) bench/profile_bulk.py
 
 integration:
 	scripts/pytest.sh tests/integration

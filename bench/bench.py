@@ -364,7 +364,8 @@ def main() -> int:
 # by make bench keeps them.
 KEPT_SECTIONS = ("## Purge in one task, beside the raw batch route and the CLI",
                  "## Cancel and kill of suspended invocations in one task",
-                 "## Where a large purge spends its time")
+                 "## Where a large purge spends its time",
+                 "## Where a cancel or kill of suspended invocations spends its time")
 
 
 def kept_section(text: str, heading: str) -> str:

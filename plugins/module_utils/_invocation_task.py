@@ -393,33 +393,45 @@ def drive(task, client, tally, filters, audit=None, named=None, started=None, ma
     """Bring the invocations of ``task.params`` (``named`` ids, or the selection of ``filters``, normalized once by
     the caller so that a relative time means the same moment in every query of the run) to its state, batch by
     batch, adding every item to ``tally`` (and ``audit``); raises on a client error after adding what was done.
-    ``matched``: the selection's count, when check_matched read it. A batch is read back once the next one's calls
-    are sent, so the server applies its calls meanwhile instead of the task waiting on them; the last for up to
-    READBACK_SECONDS."""
+    ``matched``: the selection's count, when check_matched read it.
+
+    The server is kept busy with calls: while one page's calls are sent, the next page is read and planned (see
+    Pages) and the page sent two before is read back, its calls having had a page's worth of time to be applied;
+    the last pages are read back at the end, the last for up to READBACK_SECONDS. With wait, each page is waited for
+    in turn instead."""
     params = task.params
     state = params["state"]
     started = time.monotonic() if started is None else started
-    sent = []  # batches whose calls were all sent and are not read back yet (two at most): (items, those acted on)
-    sending = None
-    try:
-        for ids, rows, span in batches(client, params, tally, named, filters, matched):
-            items = plan_batch(client, state, ids, rows, span)
-            rows.clear()  # the items keep the rows they need; a page of 10,000 need not stay while it is acted on
-            if audit is not None:
-                audit.acting(items)
-            acted, sending = [item for item in items if item["changed"]], items
-            send(task, client, acted, state, params)
-            sent.append((items, acted))
-            sending = None
-            if len(sent) > 1:
-                confirm(task, client, *sent[0], params, settle=False)
+    sent = []  # batches whose calls were all sent and are not read back yet: (items, those acted on)
+    sending = reading = None
+    # Waiting polls and tells progress for long: it stays in this thread, after the next page's calls.
+    beside = not (params["wait"] or params["kill_after"] is not None)
+    with ThreadPoolExecutor(1) as confirmer:
+        try:
+            for items in batches(client, params, tally, named, filters, matched):
+                if audit is not None:
+                    audit.acting(items)
+                acted, sending = [item for item in items if item["changed"]], items
+                if beside and len(sent) == 2:
+                    reading = confirmer.submit(confirm, task, client, *sent[0], params, False)
+                send(task, client, acted, state, params)
+                sent.append((items, acted))
+                sending = None
+                if reading is not None:
+                    reading, done = None, reading
+                    done.result()
+                    add_batch(task, tally, sent.pop(0)[0], audit, started)
+                elif not beside and len(sent) == 2:
+                    confirm(task, client, *sent[0], params, settle=False)
+                    add_batch(task, tally, sent.pop(0)[0], audit, started)
+            while sent:
+                confirm(task, client, *sent[0], params, settle=len(sent) == 1)
                 add_batch(task, tally, sent.pop(0)[0], audit, started)
-        while sent:
-            confirm(task, client, *sent[0], params, settle=True)
-            add_batch(task, tally, sent.pop(0)[0], audit, started)
-    except Exception as error:  # pylint: disable=broad-exception-caught
-        stopped(task, client, tally, audit, sent, sending, error)
-        raise
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            if reading is not None and reading.exception() is None:
+                tally.add(sent.pop(0)[0], audit)  # read back beside the calls that failed
+            stopped(task, client, tally, audit, sent, sending, error)
+            raise
 
 
 def stopped(task, client, tally, audit, sent, sending, error):
@@ -451,26 +463,28 @@ def unconfirmed(items, error):
 
 
 def batches(client, params, tally, named, filters, matched):
-    """The invocations to act on, a batch at a time: (ids in order, {id: row} of those the server knows, the page's
-    range or None). ``tally.matched`` counts what the selection matches as it is read."""
+    """The invocations to act on, a batch of planned items at a time. ``tally.matched`` counts what the selection
+    matches as it is read."""
     state = params["state"]
     if named is not None:
         ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
         tally.matched = len(ids)
-        yield ids, read_rows(client, ids, state_columns(state)), None
+        yield plan_batch(client, state, ids, read_rows(client, ids, state_columns(state)))
     elif params["report"] == "failed":
-        # Page by page: only the counts and the failures outlive a page, so memory stays flat.
-        pages = Pages(client, filters, state, params["limit"], page_rows(), matched=matched)
-        for rows in pages:
-            tally.matched += len(rows)
+        # Page by page: only the counts and the failures outlive a page, so memory stays flat. A page is planned
+        # as it is read, beside the calls of the page before (another page's ids: those calls cannot change it).
+        pages = Pages(client, filters, state, params["limit"], page_rows(), matched=matched,
+                      prepare=lambda rows, span: plan_batch(client, state, list(rows), rows, span))
+        for items in pages:
+            tally.matched += len(items)
             tally.total = pages.total
-            yield list(rows), rows, pages.span
+            yield items
         tally.matched += pages.beyond
     else:
         selected, tally.matched = select_rows(client, filters, state, params["limit"])
         rows = {row["id"]: row for row in selected}
         del selected
-        yield list(rows), rows, None
+        yield plan_batch(client, state, list(rows), rows)
 
 
 def page_rows() -> int:
@@ -489,12 +503,14 @@ class Pages:
     the time of one in creation order); ``id_order=False`` keeps creation order, and ``matched``, when the caller
     counted the selection already, spares counting it again. The next page is read while the one given is acted
     on: it starts after the last row of this one, so acting on this one cannot change it, and the server answers
-    the selection while it does the calls. ``beyond`` is set at the end: how many more match after the last row
-    read (the limit was reached), 0 otherwise; ``total``: how many the pages will give, once counted (id order).
-    ``span``: the range of the page last given, as (column, first, last)."""
+    the selection while it does the calls. ``prepare(rows, span)``, when given, turns a page into what is given,
+    in the same thread as its read. ``beyond`` is set at the end: how many more match after the last row read (the
+    limit was reached), 0 otherwise; ``total``: how many the pages will give, once counted (id order). A page's
+    span, given to prepare: its range, as (column, first, last)."""
 
-    def __init__(self, client, filters, state, limit, rows_per_page, id_order=True, matched=None):
+    def __init__(self, client, filters, state, limit, rows_per_page, id_order=True, matched=None, prepare=None):
         self.client = client
+        self.prepare = prepare
         self.id_order = id_order
         self.matched = matched
         self.conditions = selection_conditions(filters, state)
@@ -503,7 +519,6 @@ class Pages:
         self.rows_per_page = rows_per_page
         self.beyond = 0
         self.total = None
-        self.span = None
         self.order = "oldest_first"
 
     def __iter__(self):
@@ -517,10 +532,9 @@ class Pages:
         with ThreadPoolExecutor(1) as reader:
             upcoming = reader.submit(self._read, None, min(self.rows_per_page, self.limit))
             while True:
-                rows, wanted, last, span = upcoming.result()
+                rows, wanted, last = upcoming.result()
                 if not rows:
                     return
-                self.span = span
                 seen += len(rows)
                 more = len(rows) == wanted and seen < self.limit
                 if more:
@@ -540,11 +554,11 @@ class Pages:
         return self.client.count(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(self._after(last))}")
 
     def _read(self, last, wanted):
-        """(the page after ``last`` as {id: row}, how many were asked for, its last row as a keyset, its range)."""
+        """(the page after ``last`` as {id: row}, or as prepared; how many were asked for; its last row as a keyset)."""
         page = self.client.query(select_sql(self.columns, self._after(last), self.order, wanted),
                                  columns=self.columns, required=required_of(self.columns))
         if not page:
-            return {}, wanted, last, None
+            return {}, wanted, last
         last = {"created_at": page[-1]["created_at"], "id": page[-1]["id"]}
         if self.order == "id_order":
             span = ("id", page[0]["id"], last["id"])
@@ -554,7 +568,8 @@ class Pages:
         for row in page:
             del row["created_at"]
             rows[row["id"]] = shared(row)
-        return rows, wanted, last, span
+        del page
+        return (self.prepare(rows, span) if self.prepare else rows), wanted, last
 
 
 def plan_batch(client, state, ids, rows, span=None) -> list:

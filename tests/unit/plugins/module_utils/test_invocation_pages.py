@@ -408,34 +408,100 @@ def test_a_paged_cancel_reads_the_pending_cancels_of_its_own_page_only(admin, mo
     assert answers == [set(ids[:3]), set(ids[3:6]), set(ids[6:])]
 
 
-def test_a_page_is_read_back_once_after_the_next_pages_calls_and_the_last_one_for_up_to_the_readback(
+def test_a_page_is_read_back_beside_the_calls_of_the_page_after_next_and_the_last_ones_at_the_end(
         admin, monkeypatch):
-    """The server applies a page's calls while the next page's are sent: that page is read back once, then; only the
-    last page waits, for up to READBACK_SECONDS, on calls the server has not applied."""
+    """The server applies a page's calls while the next page's are sent; that page is read back once, while the calls
+    of the page after are sent; only the last page waits, for up to READBACK_SECONDS, on calls not applied."""
     monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "2")
     monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.5)
-    ids = admin.add("running", 6)
-    pages = [ids[0:2], ids[2:4], ids[4:6]]
+    ids = admin.add("running", 8)
+    pages = [ids[0:2], ids[2:4], ids[4:6], ids[6:8]]
     admin.intercept = lambda *unused: ACCEPTED  # accepted, applied later: the read-back finds them running
     events = []
     query, actions = admin.query, admin.actions
+    acting = {number: threading.Event() for number in range(len(pages))}
+    overlapped = []
 
     def read(sql, columns=None, required=None):
         if "LIMIT" not in sql and "sys_journal" not in sql and "COUNT" not in sql:
-            events.append(("look", next(number for number, page in enumerate(pages) if page[0] in sql)))
+            number = next(number for number, page in enumerate(pages) if page[0] in sql)
+            if ("look", number) not in events and number + 2 < len(pages):
+                overlapped.append(acting[number + 2].wait(5))  # this look waits until the calls it goes beside start
+            events.append(("look", number))
         return query(sql, columns, required)
 
     def act(invocation_ids, *args, **kwargs):
-        events.append(("act", pages.index(list(invocation_ids))))
-        return actions(invocation_ids, *args, **kwargs)
+        number = pages.index(list(invocation_ids))
+        acting[number].set()
+        result = actions(invocation_ids, *args, **kwargs)
+        events.append(("act", number))
+        return result
 
     monkeypatch.setattr(admin, "query", read)
     monkeypatch.setattr(admin, "actions", act)
     result = run(admin, state="paused", filters={"service": "Tester"}, report="failed")
-    assert result["summary"]["pending"] == 6 and result["summary"]["changed"] == 6
-    looks_of_last = events[5:]
-    assert events[:5] == [("act", 0), ("act", 1), ("look", 0), ("act", 2), ("look", 1)], events
-    assert len(looks_of_last) >= 3 and set(looks_of_last) == {("look", 2)}, "the last page waits up to 0.5 s"
+    assert result["summary"]["pending"] == 8 and result["summary"]["changed"] == 8
+    assert overlapped == [True, True], "pages 0 and 1 are read back while the calls of pages 2 and 3 are sent"
+    assert events[:2] == [("act", 0), ("act", 1)], events
+    assert set(events[2:6]) == {("act", 2), ("look", 0), ("act", 3), ("look", 1)}, events
+    assert events.index(("look", 0)) < events.index(("act", 3)), "read back before the calls after are sent"
+    looks_of_last = events[7:]
+    assert events[6] == ("look", 2) and len(looks_of_last) >= 3 and set(looks_of_last) == {("look", 3)}, events
+
+
+def test_a_page_is_planned_while_the_calls_of_the_page_before_are_sent(admin, monkeypatch):
+    """The pending cancels of the next page are read beside this page's calls (other ids: they cannot change)."""
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "2")
+    ids = admin.add("suspended", 4)
+    query, actions = admin.query, admin.actions
+    second_page_planned = threading.Event()
+    overlapped = []
+
+    def read(sql, columns=None, required=None):
+        if "sys_journal" in sql and ids[2] in sql:
+            second_page_planned.set()
+        return query(sql, columns, required)
+
+    def act(invocation_ids, *args, **kwargs):
+        if list(invocation_ids) == ids[:2]:
+            overlapped.append(second_page_planned.wait(5))
+        return actions(invocation_ids, *args, **kwargs)
+
+    monkeypatch.setattr(admin, "query", read)
+    monkeypatch.setattr(admin, "actions", act)
+    result = run(admin, state="cancelled", filters={"service": "Tester"}, report="failed")
+    assert result["summary"]["changed"] == 4, result.get("msg")
+    assert overlapped == [True], "the second page's pending cancels are read while the first page is cancelled"
+
+
+@pytest.mark.parametrize("look_fails", [False, True])
+def test_a_run_stopped_while_a_page_is_read_back_beside_the_calls_counts_every_item_once(admin, monkeypatch, look_fails):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "2")
+    ids = admin.add("suspended", 6)
+    query, actions = admin.query, admin.actions
+    sent = []
+
+    def read(sql, columns=None, required=None):
+        if look_fails and "LIMIT" not in sql and "COUNT" not in sql and ids[0] in sql:
+            raise RestateApiError("POST", "/query", message="connection reset")
+        return query(sql, columns, required)
+
+    def act(invocation_ids, *args, **kwargs):
+        sent.append(list(invocation_ids))
+        if len(sent) == 3:
+            raise RestateApiError("PATCH", "/invocations/batch", message="connection refused")
+        return actions(invocation_ids, *args, **kwargs)
+
+    monkeypatch.setattr(admin, "query", read)
+    monkeypatch.setattr(admin, "actions", act)
+    result = run(admin, state="killed", filters={"service": "Tester"}, report="failed")
+    assert result["failed"] and "connection refused" in result["msg"]
+    summary = result["summary"]
+    assert summary["matched"] == 6 and summary["changed"] == 6, summary
+    assert summary["done"] + summary["failed"] + summary["pending"] + summary["already"] == 6, summary
+    unconfirmed = {item["id"] for item in result["invocations"] if "outcome not confirmed" in item.get("error", "")}
+    assert unconfirmed == set(ids[4:]) | (set(ids[:2]) if look_fails else set()), result["invocations"]
+    assert [admin.status(i) for i in ids] == ["completed"] * 4 + ["suspended"] * 2
 
 
 def test_a_run_stopped_while_sending_reads_back_the_page_before_and_leaves_this_one_unconfirmed(admin, monkeypatch):
