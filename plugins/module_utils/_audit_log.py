@@ -157,7 +157,7 @@ class AuditLog:
     def acting(self, items):
         """The items whose calls are about to be sent: those without an answer yet are named in the ``end`` line if
         a signal stops the task. The items of an earlier batch stay named until their invocation lines are written
-        (a batch is read back while the next one's calls are sent)."""
+        (a batch is read back while the calls of the batch after next are sent)."""
         self.raise_write_error()
         self.in_flight.update((item["id"], None) for item in items if item.get("changed"))
 

@@ -201,7 +201,7 @@ notes:
     selection is refused unless O(all_invocations=true).
   - RV(invocations[].after) is what the server shows. Cancel, kill, pause and resume take effect asynchronously;
     without O(wait) the task reads the invocations back while the server applies the calls (a page of a
-    O(report=failed) selection once the next page's calls are sent, the last one for up to a second), and
+    O(report=failed) selection while the calls of the page after next are sent, the last one for up to a second), and
     an invocation not in the wanted state by then is reported with that status and RV(invocations[].pending), which
     says why and what to do (O(wait), O(kill_after), O(state=killed)). The server answers a purge or a journal purge
     once it is done, and a restart with the new id. In check mode, RV(invocations[].after) is the prediction.
