@@ -141,7 +141,8 @@ def table(timeline, started, wall, cpu, raw_seconds) -> list:
 def write_section(lines, title):
     """Adds (or replaces) this label's table in the section ``title`` of docs/benchmarks.md."""
     text = BENCHMARKS.read_text()
-    heading = f"### {LABEL}"
+    # The cancel and the kill share a section: each label has a table for each.
+    heading = f"### {LABEL}" if STATE == "purged" else f"### {STATE}: {LABEL}"
     block = "\n".join([heading, "", time.strftime("Measured by `make profile` (%Y-%m-%d). ") + lines[0], "",
                        *lines[2:], ""])
     if title not in text:

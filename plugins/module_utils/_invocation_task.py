@@ -39,6 +39,7 @@ from ansible_collections.restate.admin.plugins.module_utils._selection import (
     between_condition,
     deployment_to_resume_on,
     ids_condition,
+    lifelong_conditions,
     normalize_filters,
     select_sql,
     sql_literal,
@@ -71,6 +72,9 @@ CANCEL_SIGNAL_LIKE = "'%{\"SignalIndex\":1}%'"
 # Without wait, how long the read-back after the calls looks for the server applying them (a cancel of a suspended
 # invocation shows within milliseconds; one the server applies later does not, and is reported as pending).
 READBACK_SECONDS = 1.0
+# From this many ids, a page is read back by its range rather than by an IN list of its ids: parsing the list is
+# most of such a query's cost (10,000 ids: 0.33 s against 0.10 s for their range, on a 1.7 server holding 30,000).
+RANGE_READ_MIN = 500
 
 
 SPEC = {
@@ -402,20 +406,20 @@ def drive(task, client, tally, filters, audit=None, named=None, started=None, ma
     params = task.params
     state = params["state"]
     started = time.monotonic() if started is None else started
-    sent = []  # batches whose calls were all sent and are not read back yet: (items, those acted on)
+    sent = []  # batches whose calls were all sent and are not read back yet: (items, those acted on, range)
     sending = reading = None
     # Waiting polls and tells progress for long: it stays in this thread, after the next page's calls.
     beside = not (params["wait"] or params["kill_after"] is not None)
     with ThreadPoolExecutor(1) as confirmer:
         try:
-            for items in batches(client, params, tally, named, filters, matched):
+            for items, where in batches(client, params, tally, named, filters, matched):
                 if audit is not None:
                     audit.acting(items)
                 acted, sending = [item for item in items if item["changed"]], items
                 if beside and len(sent) == 2:
-                    reading = confirmer.submit(confirm, task, client, *sent[0], params, False)
+                    reading = confirmer.submit(confirm, task, client, *sent[0], params, settle=False)
                 send(task, client, acted, state, params)
-                sent.append((items, acted))
+                sent.append((items, acted, where))
                 sending = None
                 if reading is not None:
                     reading, done = None, reading
@@ -437,9 +441,9 @@ def drive(task, client, tally, filters, audit=None, named=None, started=None, ma
 def stopped(task, client, tally, audit, sent, sending, error):
     """What a run stopped by ``error`` did: the batches sent in full are read back if the server still answers; the
     calls of the one being sent when it stopped may or may not have arrived."""
-    for items, acted in sent:
+    for items, acted, where in sent:
         try:
-            confirm(task, client, items, acted, task.params, settle=False)
+            confirm(task, client, items, acted, where, task.params, settle=False)
         except Exception:  # pylint: disable=broad-exception-caught
             unconfirmed(items, error)
         tally.add(items, audit)
@@ -463,28 +467,31 @@ def unconfirmed(items, error):
 
 
 def batches(client, params, tally, named, filters, matched):
-    """The invocations to act on, a batch of planned items at a time. ``tally.matched`` counts what the selection
-    matches as it is read."""
+    """The invocations to act on, a batch at a time: (planned items, the SQL conditions of the batch's range, which
+    every one of its invocations keeps matching, or None). ``tally.matched`` counts what the selection matches as it
+    is read."""
     state = params["state"]
     if named is not None:
         ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
         tally.matched = len(ids)
-        yield plan_batch(client, state, ids, read_rows(client, ids, state_columns(state)))
+        yield plan_batch(client, state, ids, read_rows(client, ids, state_columns(state))), None
     elif params["report"] == "failed":
         # Page by page: only the counts and the failures outlive a page, so memory stays flat. A page is planned
         # as it is read, beside the calls of the page before (another page's ids: those calls cannot change it).
+        lifelong = lifelong_conditions(filters)
         pages = Pages(client, filters, state, params["limit"], page_rows(), matched=matched,
-                      prepare=lambda rows, span: plan_batch(client, state, list(rows), rows, span))
-        for items in pages:
+                      prepare=lambda rows, span: (plan_batch(client, state, list(rows), rows, span),
+                                                  lifelong + [between_condition(*span)]))
+        for items, where in pages:
             tally.matched += len(items)
             tally.total = pages.total
-            yield items
+            yield items, where
         tally.matched += pages.beyond
     else:
         selected, tally.matched = select_rows(client, filters, state, params["limit"])
         rows = {row["id"]: row for row in selected}
         del selected
-        yield plan_batch(client, state, list(rows), rows)
+        yield plan_batch(client, state, list(rows), rows), None
 
 
 def page_rows() -> int:
@@ -532,14 +539,14 @@ class Pages:
         with ThreadPoolExecutor(1) as reader:
             upcoming = reader.submit(self._read, None, min(self.rows_per_page, self.limit))
             while True:
-                rows, wanted, last = upcoming.result()
-                if not rows:
+                page, size, wanted, last = upcoming.result()
+                if not size:
                     return
-                seen += len(rows)
-                more = len(rows) == wanted and seen < self.limit
+                seen += size
+                more = size == wanted and seen < self.limit
                 if more:
                     upcoming = reader.submit(self._read, last, min(self.rows_per_page, self.limit - seen))
-                yield rows
+                yield page
                 if not more:
                     break
         if seen >= self.limit:
@@ -554,11 +561,12 @@ class Pages:
         return self.client.count(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(self._after(last))}")
 
     def _read(self, last, wanted):
-        """(the page after ``last`` as {id: row}, or as prepared; how many were asked for; its last row as a keyset)."""
+        """(the page after ``last`` as {id: row}, or as prepared; its size; how many were asked for; its last row as
+        a keyset)."""
         page = self.client.query(select_sql(self.columns, self._after(last), self.order, wanted),
                                  columns=self.columns, required=required_of(self.columns))
         if not page:
-            return {}, wanted, last
+            return {}, 0, wanted, last
         last = {"created_at": page[-1]["created_at"], "id": page[-1]["id"]}
         if self.order == "id_order":
             span = ("id", page[0]["id"], last["id"])
@@ -569,7 +577,7 @@ class Pages:
             del row["created_at"]
             rows[row["id"]] = shared(row)
         del page
-        return (self.prepare(rows, span) if self.prepare else rows), wanted, last
+        return (self.prepare(rows, span) if self.prepare else rows), len(rows), wanted, last
 
 
 def plan_batch(client, state, ids, rows, span=None) -> list:
@@ -611,16 +619,17 @@ def send(task, client, acted, state, params):
         act(client, acted, state, params)
 
 
-def confirm(task, client, items, acted, params, settle=True):
+def confirm(task, client, items, acted, where, params, settle=True):
     """Set every item's after (and pending) from the server once the calls for ``acted`` are answered: wait, or
-    look (for up to READBACK_SECONDS when ``settle``, else once: the calls sent since gave the server that time)."""
+    look (for up to READBACK_SECONDS when ``settle``, else once: the calls sent since gave the server that time).
+    ``where``: the batch's range (see read_after), or None."""
     state = params["state"]
     if acted and not task.check_mode:
         answered = [item for item in acted if "error" not in item]
         if answered and STATES[state].waitable and (params["wait"] or params["kill_after"] is not None):
             wait_for(client, answered, state, params, task.progress)
         elif answered and STATES[state].waitable:
-            look(client, answered, state, READBACK_SECONDS if settle else 0)
+            look(client, answered, state, READBACK_SECONDS if settle else 0, where)
         else:
             # The server answers a purge or a journal purge once it is done, and a restart with the new id; the
             # invocation itself is then absent, or completed.
@@ -658,13 +667,14 @@ def mark_pending(task, items, state, params):
             item["note"] = note
 
 
-def look(client, items, state, seconds):
+def look(client, items, state, seconds, where=None):
     """Without wait: read the acted-on invocations back, for up to ``seconds`` while the server is seen to apply
-    the calls (once at least), so that after is what the server shows, not what the call was expected to lead to."""
+    the calls (once at least), so that after is what the server shows, not what the call was expected to lead to.
+    ``where``: their batch's range (see read_after), or None."""
     waiting = {item["id"]: item for item in items}
     poll = Poll(timeout=seconds, interval=0.2)
     for unused_round in poll.rounds():
-        rows = read_rows(client, list(waiting), AFTER_COLUMNS)
+        rows = read_after(client, list(waiting), where)
         for invocation_id, item in list(waiting.items()):
             row = rows.get(invocation_id)
             item["after"] = row["status"] if row else "absent"
@@ -673,6 +683,23 @@ def look(client, items, state, seconds):
                 del waiting[invocation_id]
         if not waiting:
             poll.done()
+
+
+def read_after(client, ids, where=None) -> dict:
+    """{id: row of AFTER_COLUMNS} for the ids the server knows. ``where``: SQL conditions every one of the ids
+    matches whatever was done to it (its page's range, the filters on what an invocation keeps for life); from
+    RANGE_READ_MIN ids on, the rows are read by them, up to twice as many as the ids, and only what such a bound
+    leaves unseen is read by id. Without ``where``, by id."""
+    if where is None or len(ids) < RANGE_READ_MIN:
+        return read_rows(client, ids, AFTER_COLUMNS)
+    bound = 2 * len(ids)
+    wanted = set(ids)
+    found = client.query(f"SELECT {', '.join(AFTER_COLUMNS)} FROM sys_invocation{where_sql(where)} LIMIT {bound}",
+                         columns=AFTER_COLUMNS, required=required_of(AFTER_COLUMNS))
+    rows = {row["id"]: row for row in found if row["id"] in wanted}
+    if len(found) >= bound:  # the range holds more than the bound: what it did not show is read by id
+        rows.update(read_rows(client, [i for i in ids if i not in rows], AFTER_COLUMNS))
+    return rows
 
 
 def read_back(client, items, state, repeated):

@@ -240,6 +240,17 @@ def where_conditions(filters: dict) -> list:
     return conditions
 
 
+# The filters on what an invocation keeps for life (what it targets, who invoked it, when it was created): an
+# invocation that matched them once still matches them after any action.
+LIFELONG_FILTERS = ("service", "handler", "key", "idempotency_key", "target", "invoked_by", "created_before",
+                    "created_after")
+
+
+def lifelong_conditions(filters: dict) -> list:
+    """The SQL conditions of the normalized ``filters`` that an invocation matches for life (LIFELONG_FILTERS)."""
+    return where_conditions({key: value for key, value in filters.items() if key in LIFELONG_FILTERS})
+
+
 def ids_condition(ids, column="id") -> str:
     """``id IN (...)`` (or another column of invocation ids) for the ids, each checked and quoted."""
     return f"{column} IN (" + ", ".join(sql_literal(validate_invocation_id(i)) for i in ids) + ")"

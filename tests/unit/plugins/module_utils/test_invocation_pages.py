@@ -449,6 +449,60 @@ def test_a_page_is_read_back_beside_the_calls_of_the_page_after_next_and_the_las
     assert events[6] == ("look", 2) and len(looks_of_last) >= 3 and set(looks_of_last) == {("look", 3)}, events
 
 
+def read_backs(admin):
+    """The read-back queries the run sent (they read the columns a read-back needs, in this order)."""
+    after = "SELECT " + ", ".join(_invocation_task.AFTER_COLUMNS) + " FROM"
+    return [sql for sql in admin.queries if sql.startswith(after)]
+
+
+@pytest.mark.parametrize("order_by", ["id", "created_at"])
+def test_a_page_is_read_back_by_its_range_and_one_gone_meanwhile_is_absent(admin, monkeypatch, order_by):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
+    monkeypatch.setattr(_invocation_task, "RANGE_READ_MIN", 1)
+    ids = admin.add("suspended", 7)
+    others = admin.add("suspended", 2, target_service_name="Other")  # in no page's range of ids: created after
+    actions = admin.actions
+
+    def act(invocation_ids, *args, **kwargs):
+        errors = actions(invocation_ids, *args, **kwargs)
+        if ids[4] in invocation_ids:
+            admin.remove(ids[4])  # purged by someone else before the read-back
+        return errors
+
+    monkeypatch.setattr(admin, "actions", act)
+    # A limit below the match reads oldest first, by created_at ranges; one above, in id order.
+    limit = 6 if order_by == "created_at" else 100
+    result = run(admin, state="killed", filters={"service": "Tester", "status": ["suspended"]}, report="failed",
+                 limit=limit)
+    limit = min(limit, len(ids))
+    assert result["summary"]["changed"] == limit, result.get("msg")
+    queries = read_backs(admin)
+    assert queries and all(" IN (" not in sql and f"{order_by} >= " in sql and
+                           "target_service_name = 'Tester'" in sql and "status" not in sql.split("WHERE")[1]
+                           for sql in queries), queries
+    assert [admin.status(i) for i in ids[:limit]] == ["completed"] * 4 + ["absent"] + ["completed"] * (limit - 5)
+    assert result["summary"]["done"] == limit, result["summary"]
+    assert [admin.status(i) for i in others] == ["suspended", "suspended"]
+
+
+def test_a_range_holding_more_than_twice_its_page_reads_what_it_did_not_show_by_id(admin, monkeypatch):
+    """Between the page's invocations lie many others that match the lifelong filters (completed ones, which the
+    selection leaves out): the read by range stops at twice the page, and the rest of the page is read by id."""
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "4")
+    monkeypatch.setattr(_invocation_task, "RANGE_READ_MIN", 1)
+    running = []
+    for unused in range(4):
+        admin.add("completed", 3)
+        running += admin.add("running")
+    admin.intercept = lambda *unused: ACCEPTED  # accepted, not applied yet: each must be read back running
+    result = run(admin, state="paused", filters={"service": "Tester"}, report="failed")
+    assert result["summary"]["changed"] == 4 and result["summary"]["pending"] == 4, result["summary"]
+    queries = read_backs(admin)
+    assert any(" IN (" not in sql and "LIMIT 8" in sql for sql in queries), queries
+    assert any(" IN (" in sql for sql in queries), "what the bound left unseen was read by id"
+    assert [admin.status(i) for i in running] == ["running"] * 4
+
+
 def test_a_page_is_planned_while_the_calls_of_the_page_before_are_sent(admin, monkeypatch):
     """The pending cancels of the next page are read beside this page's calls (other ids: they cannot change)."""
     monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "2")

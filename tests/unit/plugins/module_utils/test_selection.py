@@ -16,6 +16,7 @@ from ansible_collections.restate.admin.plugins.module_utils._selection import (
     count_by_status_sql,
     ids_condition,
     journal_sql,
+    lifelong_conditions,
     normalize_filters,
     parse_time,
     select_sql,
@@ -149,6 +150,24 @@ def test_time_windows_become_timestamp_literals():
                                                     now=NOW))
     assert conditions == ["created_at >= TIMESTAMP '2026-11-24T11:00:00.000000Z'",
                           "completed_at < TIMESTAMP '2026-01-01T00:00:00.000000Z'"]
+
+
+def test_lifelong_conditions_keep_only_what_an_invocation_keeps_for_life():
+    """What bounds a read-back after an action: never the status, the deployment, the retries or a modification
+    time, which the action itself may change."""
+    filters = normalize_filters({"service": "Checkout", "handler": "pay", "key": "k'1", "idempotency_key": "i",
+                                 "invoked_by": "ingress", "created_after": "1h", "created_before": "1m",
+                                 "status": ["suspended"], "deployment": "dp_13puM96j0yI6Wh3QjADKUsp", "pinned": True,
+                                 "min_retry_count": 2, "modified_before": "1h", "completed_after": "1d",
+                                 "completion_result": "failure", "zombie": False}, now=NOW)
+    kept = lifelong_conditions(filters)
+    assert kept == ["target_service_name = 'Checkout'", "target_handler_name = 'pay'", "target_service_key = 'k''1'",
+                    "idempotency_key = 'i'", "invoked_by = 'ingress'",
+                    "created_at < TIMESTAMP '2026-11-24T11:59:00.000000Z'",
+                    "created_at >= TIMESTAMP '2026-11-24T11:00:00.000000Z'"]
+    assert lifelong_conditions(normalize_filters({"target": "Cart/k1/add", "status": ["paused"]})) == \
+        where_conditions(normalize_filters({"target": "Cart/k1/add"}))
+    assert lifelong_conditions(normalize_filters({"status": ["paused"]})) == []
 
 
 def test_zombie_true_and_false():
