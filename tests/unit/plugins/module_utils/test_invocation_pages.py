@@ -503,6 +503,21 @@ def test_a_range_holding_more_than_twice_its_page_reads_what_it_did_not_show_by_
     assert [admin.status(i) for i in running] == ["running"] * 4
 
 
+@pytest.mark.parametrize("others, by_range", [(4, True), (5, False)])
+def test_a_server_holding_many_invocations_per_id_read_gets_its_pages_read_back_by_id(admin, monkeypatch, others,
+                                                                                      by_range):
+    """Reading a range scans everything the server holds; an IN list costs the same whatever it holds."""
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "2")
+    monkeypatch.setattr(_invocation_task, "RANGE_READ_MIN", 1)
+    monkeypatch.setattr(_invocation_task, "RANGE_READ_HELD_PER_ID", 3)
+    ids = admin.add("suspended", 2)
+    admin.add("completed", others, target_service_name="Other")  # held: 6 (3 per id read) or 7
+    result = run(admin, state="killed", filters={"service": "Tester"}, report="failed")
+    assert result["summary"]["done"] == 2 and [admin.status(i) for i in ids] == ["completed"] * 2
+    queries = read_backs(admin)
+    assert queries and all((" IN (" not in sql) == by_range for sql in queries), queries
+
+
 def test_a_page_is_planned_while_the_calls_of_the_page_before_are_sent(admin, monkeypatch):
     """The pending cancels of the next page are read beside this page's calls (other ids: they cannot change)."""
     monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "2")
