@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 from harness.playbook import BIN
@@ -127,9 +128,9 @@ def test_a_paged_purge_with_an_audit_log(restate, ansible, workdir):
     assert restate.statuses(ids) == {}
     records = audit_records(path)
     # Each page of 4: an accepted line as the batch call is answered, then its invocation lines once read back,
-    # after the next page's call.
-    assert [r["record"] for r in records] == ["start", "accepted", "accepted"] + ["invocation"] * 4 + [
-        "accepted"] + ["invocation"] * 6 + ["end", "start", "end"]
+    # beside the calls of the page after next (the third page's), the last two pages at the end.
+    assert [r["record"] for r in records] == ["start"] + ["accepted"] * 3 + ["invocation"] * 10 + [
+        "end", "start", "end"]
     accepted = [r for r in records if r["record"] == "accepted"]
     assert {r["action"] for r in accepted} == {"purge"} and sorted(i for r in accepted for i in r["ids"]) == sorted(ids)
     records = [r for r in records if r["record"] != "accepted"]
@@ -137,6 +138,27 @@ def test_a_paged_purge_with_an_audit_log(restate, ansible, workdir):
     assert all(r["before"] == "completed" and r["after"] == "absent" and r["target"].startswith("Holder/") for r in
                records[1:11])
     assert records[0]["options"]["filters"]["key"] == key and records[11]["summary"]["changed"] == 10
+
+
+@pytest.mark.parametrize("limit", [600, 550])
+def test_a_page_of_hundreds_is_read_back_by_its_range_as_the_server_shows_it(restate, ansible, workdir, limit):
+    """600 suspended invocations killed by one task: a page of 500 or more is read back by its range, of ids when the
+    limit takes the whole selection, of creation times when it cuts it; the audit file shows each as the server
+    does (completed, none absent), and only what the task killed was killed."""
+    since = datetime.now(timezone.utc).isoformat()  # this test's invocations only
+    ids = restate.make("suspended", 600)
+    held = restate.query("SELECT COUNT(*) AS n FROM sys_invocation")[0]["n"]
+    assert held <= 30 * limit, f"the server holds {held}: over 30 per id read, the task reads back by id, not range"
+    path = workdir / f"range-{limit}-{uuid.uuid4().hex[:8]}.jsonl"
+    result = ansible.run(MODULE, {"filters": {"service": "Tester", "handler": "sleep", "created_after": since},
+                                  "state": "killed", "report": "failed", "limit": limit, "audit_log": str(path)})
+    assert not result["failed"] and result["summary"]["done"] == limit, result.get("msg")
+    read_back = [r for r in audit_records(path) if r["record"] == "invocation"]
+    assert len(read_back) == limit and {r["after"] for r in read_back} == {"completed"}, \
+        {r["after"] for r in read_back}
+    left = restate.statuses(ids)
+    assert sum(1 for i in ids if left.get(i) == "suspended") == 600 - limit
+    assert {r["id"] for r in read_back} == {i for i in ids if left.get(i) != "suspended"}
 
 
 def test_a_task_that_fails_half_way_leaves_an_audit_log_of_what_it_did(restate, ansible, workdir):
