@@ -413,9 +413,10 @@ def drive(task, client, tally, filters, audit=None, named=None, started=None, ma
     sending = reading = None
     # Waiting polls and tells progress for long: it stays in this thread, after the next page's calls.
     beside = not (params["wait"] or params["kill_after"] is not None)
+    looks = beside and STATES[state].waitable and not task.check_mode  # else nothing is read back by range
     with ThreadPoolExecutor(1) as confirmer:
         try:
-            for items, where in batches(client, params, tally, named, filters, matched):
+            for items, where in batches(client, params, tally, named, filters, matched, looks):
                 if audit is not None:
                     audit.acting(items)
                 acted, sending = [item for item in items if item["changed"]], items
@@ -469,10 +470,10 @@ def unconfirmed(items, error):
             item["after"] = item["before"]
 
 
-def batches(client, params, tally, named, filters, matched):
+def batches(client, params, tally, named, filters, matched, looks=False):
     """The invocations to act on, a batch at a time: (planned items, the SQL conditions of the batch's range, which
     every one of its invocations keeps matching, or None). ``tally.matched`` counts what the selection matches as it
-    is read."""
+    is read; ``looks``: whether the batches will be read back by look() (only it reads by range)."""
     state = params["state"]
     if named is not None:
         ids = list(dict.fromkeys(validate_invocation_id(i, "ids" if params["ids"] else "id") for i in named))
@@ -489,7 +490,7 @@ def batches(client, params, tally, named, filters, matched):
                 lifelong + [between_condition(*span)] if ranged else None)
 
         pages = Pages(client, filters, state, params["limit"], page_rows(), matched=matched, prepare=prepare,
-                      count_held=STATES[state].waitable)
+                      count_held=looks)
         for items, where in pages:
             tally.matched += len(items)
             tally.total = pages.total

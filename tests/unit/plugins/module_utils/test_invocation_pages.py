@@ -592,3 +592,13 @@ def test_a_run_stopped_while_sending_reads_back_the_page_before_and_leaves_this_
     assert {item["id"] for item in result["invocations"]} == set(ids[2:])
     assert all("outcome not confirmed" in item["error"] for item in result["invocations"])
     assert [admin.status(i) for i in ids] == ["completed", "completed", "suspended", "suspended"]
+
+
+@pytest.mark.parametrize("options, counted", [({}, True), ({"check_mode": True}, False), ({"wait": True}, False),
+                                              ({"kill_after": 5.0}, False)])
+def test_what_the_server_holds_is_counted_only_when_pages_are_read_back_by_look(admin, monkeypatch, options,
+                                                                                counted):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "2")
+    admin.add("suspended", 3)
+    run(admin, state="cancelled", filters={"service": "Tester"}, report="failed", **options)
+    assert ("SELECT COUNT(*) AS n FROM sys_invocation" in admin.queries) == counted, admin.queries
