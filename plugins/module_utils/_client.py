@@ -37,7 +37,7 @@ NOT_AN_ADMIN_API = ("is admin_url a Restate Admin API? Give the admin port (9070
 class AdminClient:
     """``transport`` plus the areas: ``invocations`` (actions), ``queries`` (SQL), ``services``, ``deployments`` and
     ``state`` (objects' K/V state);
-    ``request`` and ``query`` are the transport's and the SQL area's, for a plain call."""
+    ``request``, ``query``, ``rows`` and ``count`` are the transport's and the SQL area's, for a plain call."""
 
     def __init__(self, admin_url=DEFAULT_ADMIN_URL, batch_calls=True, **transport_options):
         self.transport = Transport(admin_url, **transport_options)
@@ -49,6 +49,7 @@ class AdminClient:
         self.state = StateApi(self.transport, self.queries)
         self.request = self.transport.request
         self.query = self.queries.query
+        self.rows = self.queries.rows
         self.count = self.queries.count
 
     @property

@@ -34,6 +34,7 @@ from ansible_collections.restate.admin.plugins.module_utils._poll import Poll
 from ansible_collections.restate.admin.plugins.module_utils._queries_api import ID
 from ansible_collections.restate.admin.plugins.module_utils._restate_module import FILTERS_ARGSPEC
 from ansible_collections.restate.admin.plugins.module_utils._selection import (
+    ORDERS,
     after_condition,
     after_id_condition,
     between_condition,
@@ -57,9 +58,13 @@ NEVER_NULL = ("id", "status", "target", "created_at")
 # Ids per query: an IN list of 20,000 ids is under a megabyte of SQL; 12,000 took 0.25 s on a 1.7 server, so one
 # query per polling round covers a whole bulk task.
 IDS_PER_QUERY = 20000
-# A filters selection is read in pages of this many rows (keyset on created_at, id): one page's JSON answer is all
-# that is held beside the rows already read, not the answer for 100,000 rows at once.
+# A filters selection is read as one query whose answer is parsed as it arrives, and acted on in pages of this many
+# rows: only a page is held at a time, and the server reads the selection once (a query per page read everything it
+# holds each time: 20 pages of a 200,000 cancel took 17 s of selection queries beside the calls).
 PAGE_ROWS = 10000
+# A selection whose answer breaks off (a dropped connection, a node restarting) is read again after its last row
+# read, at most this many times in a row without a row read in between.
+SELECTION_RESUMES = 4
 # report=all lists every item, and Ansible copies a task's result several times: 100,000 listed took 128 MB peak
 # (make bench), growing with the count. Above this many, the task warns and names report=failed.
 REPORT_ALL_CEILING = 100000
@@ -484,13 +489,13 @@ def batches(client, params, tally, named, filters, matched, looks=False):
         # as it is read, beside the calls of the page before (another page's ids: those calls cannot change it).
         lifelong = lifelong_conditions(filters)
 
-        def prepare(rows, span):
+        def prepare(rows, span, pending):
             ranged = pages.held is not None and pages.held <= RANGE_READ_HELD_PER_ID * len(rows)
-            return plan_batch(client, state, list(rows), rows, span), (
+            return plan_batch(client, state, list(rows), rows, span, pending), (
                 lifelong + [between_condition(*span)] if ranged else None)
 
         pages = Pages(client, filters, state, params["limit"], page_rows(), matched=matched, prepare=prepare,
-                      count_held=looks)
+                      count_held=looks, pending_cancels=state == "cancelled")
         for items, where in pages:
             tally.matched += len(items)
             tally.total = pages.total
@@ -513,23 +518,28 @@ def page_rows() -> int:
 
 
 class Pages:
-    """The rows of a filters selection, one page ({id: row}) at a time, keyset paged: oldest first when the limit
-    takes only part of what matches; in id order when it takes all of it, so that each page is one range of
-    partition keys and every batch call meets few partitions (1.7: a purge in id order takes the server about half
-    the time of one in creation order); ``id_order=False`` keeps creation order, and ``matched``, when the caller
-    counted the selection already, spares counting it again. The next page is read while the one given is acted
-    on: it starts after the last row of this one, so acting on this one cannot change it, and the server answers
-    the selection while it does the calls. ``prepare(rows, span)``, when given, turns a page into what is given,
-    in the same thread as its read. ``beyond`` is set at the end: how many more match after the last row read (the
-    limit was reached), 0 otherwise; ``total``: how many the pages will give, once counted (id order); ``held``:
-    with ``count_held``, how many invocations the server holds in all. A page's span, given to prepare: its
-    range, as (column, first, last)."""
+    """The rows of a filters selection, one page ({id: row}) at a time, from one query read as its answer arrives
+    (QueriesApi.rows): oldest first when the limit takes only part of what matches; in id order when it takes all of
+    it, so that each page is one range of partition keys and every batch call meets few partitions (1.7: a purge in
+    id order takes the server about half the time of one in creation order); ``id_order=False`` keeps creation order,
+    and ``matched``, when the caller counted the selection already, spares counting it again. The next page is read
+    while the one given is acted on: it comes after the last row of this one, so acting on this one cannot change
+    it. An answer that breaks off is asked again after the last row read (keyset on created_at, id).
 
+    ``prepare(rows, span, pending)``, when given, turns a page into what is given, in the same thread as its read;
+    with ``pending_cancels`` the query also reads which invocations hold a cancel not applied yet (the journal once
+    for the whole selection, not once a page), given as ``pending`` (a set of ids; else None). ``beyond`` is set at
+    the end: how many more match after the last row read (the limit was reached), 0 otherwise; ``total``: how many
+    the pages will give, once counted (id order); ``held``: with ``count_held``, how many invocations the server
+    holds in all. A page's span: its range, as (column, first, last)."""
+
+    # pylint: disable-next=too-many-arguments
     def __init__(self, client, filters, state, limit, rows_per_page, id_order=True, matched=None, prepare=None,
-                 count_held=False):
+                 count_held=False, pending_cancels=False):
         self.client = client
         self.prepare = prepare
         self.count_held = count_held
+        self.pending_cancels = pending_cancels
         self.held = None
         self.id_order = id_order
         self.matched = matched
@@ -540,10 +550,11 @@ class Pages:
         self.beyond = 0
         self.total = None
         self.order = "oldest_first"
+        self.seen = 0
+        self.last = None  # the keyset of the last row read
+        self.stream = None
 
     def __iter__(self):
-        seen = 0
-        last = None
         if self.id_order:
             matched = self._count() if self.matched is None else self.matched
             self.total = min(matched, self.limit)
@@ -551,21 +562,24 @@ class Pages:
                 self.order = "id_order"
         if self.count_held:
             self.held = self.client.count("SELECT COUNT(*) AS n FROM sys_invocation")
-        with ThreadPoolExecutor(1) as reader:
-            upcoming = reader.submit(self._read, None, min(self.rows_per_page, self.limit))
-            while True:
-                page, size, wanted, last = upcoming.result()
-                if not size:
-                    return
-                seen += size
-                more = size == wanted and seen < self.limit
-                if more:
-                    upcoming = reader.submit(self._read, last, min(self.rows_per_page, self.limit - seen))
-                yield page
-                if not more:
-                    break
-        if seen >= self.limit:
-            self.beyond = self._count(last)
+        try:
+            with ThreadPoolExecutor(1) as reader:
+                upcoming = reader.submit(self._read)
+                while True:
+                    page, size = upcoming.result()
+                    if not size:
+                        return
+                    more = size == self.rows_per_page and self.seen < self.limit
+                    if more:
+                        upcoming = reader.submit(self._read)
+                    yield page
+                    if not more:
+                        break
+        finally:
+            if self.stream is not None:
+                self.stream.close()
+        if self.seen >= self.limit:
+            self.beyond = self._count(self.last)
 
     def _after(self, last) -> list:
         if last is None:
@@ -575,31 +589,61 @@ class Pages:
     def _count(self, last=None) -> int:
         return self.client.count(f"SELECT COUNT(*) AS n FROM sys_invocation{where_sql(self._after(last))}")
 
-    def _read(self, last, wanted):
-        """(the page after ``last`` as {id: row}, or as prepared; its size; how many were asked for; its last row as
-        a keyset)."""
-        page = self.client.query(select_sql(self.columns, self._after(last), self.order, wanted),
-                                 columns=self.columns, required=required_of(self.columns))
-        if not page:
-            return {}, 0, wanted, last
-        last = {"created_at": page[-1]["created_at"], "id": page[-1]["id"]}
-        if self.order == "id_order":
-            span = ("id", page[0]["id"], last["id"])
-        else:
-            span = ("created_at", page[0]["created_at"], last["created_at"])
-        rows = {}
-        for row in page:
-            del row["created_at"]
+    def _sql(self) -> str:
+        """The query of the rows after the last one read, up to the limit."""
+        left = self.limit - self.seen
+        if not self.pending_cancels:
+            return select_sql(self.columns, self._after(self.last), self.order, left)
+        order = ", ".join(f"s.{key}" for key in ORDERS[self.order].split(", "))
+        return (f"SELECT s.*, c.signalled_id FROM ({select_sql(self.columns, self._after(self.last), self.order)}) s "
+                f"LEFT JOIN (SELECT DISTINCT id AS signalled_id FROM sys_journal WHERE entry_type = "
+                f"{CANCEL_SIGNAL_TYPE} AND entry_lite_json LIKE {CANCEL_SIGNAL_LIKE}) c ON s.id = c.signalled_id "
+                f"ORDER BY {order} LIMIT {left}")
+
+    def _next_row(self):
+        """The next row of the selection, or None at its end; an answer that broke off is asked for again."""
+        failures = 0
+        while True:
+            if self.stream is None:
+                self.stream = self.client.rows(self._sql(), columns=self.columns,
+                                                       required=required_of(self.columns))
+            try:
+                return next(self.stream, None)
+            except RestateApiError as error:
+                self.stream = None
+                failures += 1
+                if error.status is not None or error.reason not in ("connection", "timeout") or \
+                        failures > SELECTION_RESUMES:
+                    raise
+
+    def _read(self):
+        """(the next page as {id: row}, or as prepared; its size)."""
+        rows, pending = {}, (set() if self.pending_cancels else None)
+        first = None
+        while len(rows) < self.rows_per_page and self.seen < self.limit:
+            row = self._next_row()
+            if row is None:
+                break
+            self.seen += 1
+            self.last = {"created_at": row.pop("created_at"), "id": row["id"]}
+            if self.pending_cancels and row.pop("signalled_id", None) is not None:
+                pending.add(row["id"])
+            first = first or dict(self.last)
             rows[row["id"]] = shared(row)
-        del page
-        return (self.prepare(rows, span) if self.prepare else rows), len(rows), wanted, last
+        if not rows:
+            return {}, 0
+        column = "id" if self.order == "id_order" else "created_at"
+        span = (column, first[column], self.last[column])
+        return (self.prepare(rows, span, pending) if self.prepare else rows), len(rows)
 
 
-def plan_batch(client, state, ids, rows, span=None) -> list:
+def plan_batch(client, state, ids, rows, span=None, pending=None) -> list:
     """The planned items of a batch of ids, with what planning needs to read (pending cancels, earlier restarts);
-    ``span``: the page's range (column, first, last), when it is a page."""
+    ``span``: the page's range (column, first, last), when it is a page; ``pending``: the ids holding a cancel not
+    applied yet, when read with the page (else they are read here)."""
     active_ids = [i for i in ids if i in rows and rows[i]["status"] != "completed"]
-    pending = cancel_pending(client, active_ids, span) if state == "cancelled" and active_ids else set()
+    if pending is None:
+        pending = cancel_pending(client, active_ids, span) if state == "cancelled" and active_ids else set()
     completed_ids = [i for i in ids if i in rows and rows[i]["status"] == "completed"]
     restarts = existing_restarts(client, completed_ids) if state == "restarted" and completed_ids else {}
     return [plan_item(state, invocation_id, rows.get(invocation_id), invocation_id in pending,

@@ -220,10 +220,12 @@ class _DeadlineResponse(http.client.HTTPResponse):
     def __init__(self, sock, *args, **kwargs):
         super().__init__(sock, *args, **kwargs)
         deadline = getattr(_CALL, "deadline", None)
+        self.deadline_io = None  # moved on by Transport.parts for each part of an answer read as a stream
         if deadline is not None:
             # The file http.client opened is kept open with it: a connection closed after this answer ("connection:
             # close") is closed for real only once no file of its socket is open, after the body is read.
-            self.fp = io.BufferedReader(DeadlineIO(sock, deadline, holds=self.fp))
+            self.deadline_io = DeadlineIO(sock, deadline, holds=self.fp)
+            self.fp = io.BufferedReader(self.deadline_io)
 
 
 class _HTTPConnection(HTTPConnection):
@@ -300,8 +302,9 @@ class Transport:
     def close(self):
         self.session.close()
 
+    # pylint: disable-next=too-many-arguments
     def request(self, method, path, json_body=None, params=None, idempotent=True, ok_statuses=(),
-                retry_statuses=RETRYABLE_STATUSES, max_bytes=ANSWER_BYTES):
+                retry_statuses=RETRYABLE_STATUSES, max_bytes=ANSWER_BYTES, stream=False):
         """Send one call and return the response, its body read; raise RestateApiError for anything not 2xx.
 
         A refused connection is repeated for every call (nothing reached the server); 502/503/504,
@@ -310,7 +313,8 @@ class Transport:
         throttled" says more than a dead one's refused connection.
 
         The whole answer must arrive within ``timeout`` and hold at most ``max_bytes`` (an error answer much less).
-        A redirect is never followed: it fails this call and every later one, unsent.
+        A redirect is never followed: it fails this call and every later one, unsent. With ``stream``, the body of a
+        2xx answer is left unread, for ``parts`` to read.
         """
         attempt = 0
         tried = 1  # nodes tried since the last back-off
@@ -322,7 +326,8 @@ class Transport:
             admin_url = self.admin_urls[node]
             _CALL.deadline = time.monotonic() + self.timeout if self.timeout else None
             try:
-                response = self._sent(method, admin_url, path, {"json": json_body, "params": params}, max_bytes)
+                response = self._sent(method, admin_url, path, {"json": json_body, "params": params},
+                                      None if stream else max_bytes)
             except RestateApiError:
                 raise
             except Exception as exc:  # pylint: disable=broad-exception-caught  # mapped, never passed through
@@ -341,11 +346,34 @@ class Transport:
             attempt, tried = retry
 
     def _sent(self, method, admin_url, path, content, max_bytes):
-        """The answer of one node to one call (``content``: its json body and query parameters), body read."""
+        """The answer of one node to one call (``content``: its json body and query parameters), body read unless
+        ``max_bytes`` is None and the answer is a 2xx."""
         response = self.session.request(method, admin_url + path, timeout=self.timeout, verify=self.verify,
                                         cert=self.cert, allow_redirects=False, stream=True, **content)
-        self._read_body(response, method, path, admin_url, max_bytes)
+        if max_bytes is not None or not 200 <= response.status_code < 300:
+            self._read_body(response, method, path, admin_url, max_bytes or ANSWER_BYTES)
         return response
+
+    def parts(self, response, method, path, size=64 * 1024):
+        """The body of an answer that request(stream=True) left unread, ``size`` bytes at a time, each part within
+        ``timeout`` of the one before (an answer of a million rows takes longer than one call may, but never stalls
+        unseen); closes the answer once read, or when the reader stops. A failure on the way is a RestateApiError
+        (reason connection or timeout), as for a call."""
+        admin_url = self.admin_url
+        deadline_io = getattr(getattr(response.raw, "_fp", None), "deadline_io", None)
+        try:
+            while True:
+                if deadline_io is not None and self.timeout:
+                    deadline_io.deadline = time.monotonic() + self.timeout
+                try:
+                    part = response.raw.read(size, decode_content=True)
+                except Exception as exc:  # pylint: disable=broad-exception-caught  # mapped, never passed through
+                    raise self._failure(method, path, admin_url, exc)[0] from None
+                if not part:
+                    return
+                yield part
+        finally:
+            response.close()
 
     # pylint: disable-next=too-many-arguments
     def _unanswered(self, method, path, admin_url, exc, idempotent):

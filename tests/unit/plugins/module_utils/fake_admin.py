@@ -140,6 +140,10 @@ class FakeAdmin:
     def count(self, sql):
         return self.query(sql)[0]["n"]
 
+    def rows(self, sql, columns=None, required=None):
+        """As QueriesApi.rows: the query is sent when the first row is asked for."""
+        yield from self.query(sql, columns, required)
+
     # -- PATCH /invocations/{id}/{action} --------------------------------------------------------------------
     def actions(self, invocation_ids, action, params=None, concurrency=256):
         errors = []

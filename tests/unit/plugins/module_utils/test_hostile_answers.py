@@ -21,7 +21,7 @@ IDS = [f"inv_1{i:035d}" for i in range(40)]
 
 class Server:
     """Answers each request with ``answer(method, path, body)``: bytes (sent whole), a list of byte strings (sent
-    ``gap`` seconds apart: a slow server), or "close". Counts requests per (method, path) and keeps their heads."""
+    ``gap`` seconds apart: a slow server; None in it closes the connection there), or "close". Counts requests per (method, path) and keeps their heads."""
 
     def __init__(self, answer, gap=0.4):
         self.answer = answer
@@ -69,6 +69,8 @@ class Server:
                         return
                     if isinstance(answer, list):
                         for piece in answer:
+                            if piece is None:  # the connection closes here
+                                return
                             conn.sendall(piece)
                             time.sleep(self.gap)
                     else:

@@ -210,19 +210,20 @@ def test_the_diff_of_a_journal_purge_shows_the_journal_size_before_and_after(adm
     assert result["diff"]["after"] == f"{completed}: completed (journal: 0 entries)\n"
 
 
-def test_report_failed_works_page_by_page_reading_the_next_page_while_one_is_acted_on(admin, monkeypatch):
+def test_report_failed_works_page_by_page_from_one_query_reading_the_next_page_while_one_is_acted_on(
+        admin, monkeypatch):
     monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
     admin.add("completed", 10)
     selects, acted, overlapped = [], [], []
-    query, actions = admin.query, admin.actions
+    rows, actions = admin.rows, admin.actions
     second_page_read = threading.Event()
 
     def select(sql, columns=None, required=None):
-        if "LIMIT" in sql:
-            selects.append(sql)
-            if len(selects) == 2:
+        selects.append(sql)
+        for number, row in enumerate(rows(sql, columns, required)):
+            if number == 5:  # the second page's last row
                 second_page_read.set()
-        return query(sql, columns, required)
+            yield row
 
     def act(ids, *args, **kwargs):
         if not acted:  # the first page's calls wait for the second page's read, which runs meanwhile
@@ -230,12 +231,12 @@ def test_report_failed_works_page_by_page_reading_the_next_page_while_one_is_act
         acted.append(len(ids))
         return actions(ids, *args, **kwargs)
 
-    monkeypatch.setattr(admin, "query", select)
+    monkeypatch.setattr(admin, "rows", select)
     monkeypatch.setattr(admin, "actions", act)
     result = run(admin, state="purged", filters={"service": "Tester"}, report="failed")
     assert result["summary"]["changed"] == 10 and result["summary"]["matched"] == 10 and admin.ids() == []
     assert result["invocations"] == []
-    assert acted == [3, 3, 3, 1] and len(selects) == 4
+    assert acted == [3, 3, 3, 1] and len(selects) == 1, "one query for the whole selection, acted on a page at a time"
     assert overlapped == [True], "the second page is read while the first one is acted on"
 
 
@@ -305,17 +306,15 @@ def test_a_task_that_fails_half_way_leaves_an_audit_log_of_what_it_did(admin, tm
     monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
     path = tmp_path / "audit.jsonl"
     admin.add("completed", 9)
-    query = admin.query
-    selects = []
+    rows = admin.rows
 
-    def failing_query(sql, columns=None, required=None):
-        if "LIMIT" in sql:
-            selects.append(sql)
-            if len(selects) == 3:
+    def failing_rows(sql, columns=None, required=None):
+        for number, row in enumerate(rows(sql, columns, required)):
+            if number == 6:  # the third page's first row: the server answers no more
                 raise RestateApiError("POST", "/query", status=503, message="server going away")
-        return query(sql, columns, required)
+            yield row
 
-    monkeypatch.setattr(admin, "query", failing_query)
+    monkeypatch.setattr(admin, "rows", failing_rows)
     result = run(admin, state="purged", filters={"service": "Tester"}, report="failed", audit_log=str(path))
     assert result["failed"] and "server going away" in result["msg"]
     assert result["summary"]["changed"] == 6  # the result says what was done too
@@ -381,31 +380,25 @@ def test_a_call_whose_answers_were_all_lost_but_did_its_work_counts_as_changed(a
     assert failed["failed"] and failed["summary"]["failed"] == 1
 
 
-def test_a_paged_cancel_reads_the_pending_cancels_of_its_own_page_only(admin, monkeypatch):
-    # Cancels are requests: the invocations of the pages before stay running with the signal in their journal. A
-    # page's look for pending cancels must not read those again (a 200,000 cancel read up to 100,000 ids a page).
+def test_a_paged_cancel_reads_the_pending_cancels_with_its_selection_in_one_query(admin, monkeypatch):
+    # Cancels are requests: the invocations of an earlier run stay running with the signal in their journal, and
+    # are not cancelled again (pending). The journal is read with the selection, once, not once a page (a 200,000
+    # cancel spent 10 s in twenty joins of the journal, one a page).
     monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
-    monkeypatch.setattr(_invocation_task, "IDS_PER_JOURNAL_QUERY", 1)  # the join, as for pages of thousands
     monkeypatch.setattr(_invocation_task, "READBACK_SECONDS", 0.1)
     ids = admin.add("running", 9)
-    admin.intercept = None
-    answers = []
-    query = admin.query
-
-    def counted(sql, columns=None, required=None):
-        rows = query(sql, columns, required)
-        if "JOIN" in sql:
-            answers.append({row["id"] for row in rows})
-        return rows
-
-    monkeypatch.setattr(admin, "query", counted)
-    first = run(admin, state="cancelled", filters={"service": "Tester"}, report="failed")
-    assert first["summary"]["changed"] == 9 and first["summary"]["pending"] == 9
-    assert answers == [set(), set(), set()], "each page read no cancel of the pages before"
-    answers.clear()
+    first = run(admin, state="cancelled", ids=ids[2:5])
+    assert first["changed"] and first["summary"]["pending"] == 3
+    admin.queries.clear()
+    calls_before = len(admin.calls)
     rerun = run(admin, state="cancelled", filters={"service": "Tester"}, report="failed")
-    assert rerun["summary"]["changed"] == 0 and rerun["summary"]["pending"] == 9, "the re-run sees every one pending"
-    assert answers == [set(ids[:3]), set(ids[3:6]), set(ids[6:])]
+    assert rerun["summary"]["changed"] == 6 and rerun["summary"]["pending"] == 9, rerun["summary"]
+    assert sorted(i for unused, i in admin.calls[calls_before:]) == sorted(ids[:2] + ids[5:]), "no cancel sent twice"
+    assert [sql for sql in admin.queries if "sys_journal" in sql] == [
+        sql for sql in admin.queries if "LEFT JOIN" in sql] and len(admin.queries) >= 1
+    assert len([sql for sql in admin.queries if "sys_journal" in sql]) == 1, admin.queries
+    again = run(admin, state="cancelled", filters={"service": "Tester"}, report="failed")
+    assert again["summary"]["changed"] == 0 and again["summary"]["pending"] == 9, "the re-run sees every one pending"
 
 
 def test_a_page_is_read_back_beside_the_calls_of_the_page_after_next_and_the_last_ones_at_the_end(
@@ -519,28 +512,29 @@ def test_a_server_holding_many_invocations_per_id_read_gets_its_pages_read_back_
 
 
 def test_a_page_is_planned_while_the_calls_of_the_page_before_are_sent(admin, monkeypatch):
-    """The pending cancels of the next page are read beside this page's calls (other ids: they cannot change)."""
+    """The next page is read and planned beside this page's calls (other ids: they cannot change)."""
     monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "2")
     ids = admin.add("suspended", 4)
-    query, actions = admin.query, admin.actions
+    plan_batch, actions = _invocation_task.plan_batch, admin.actions
     second_page_planned = threading.Event()
     overlapped = []
 
-    def read(sql, columns=None, required=None):
-        if "sys_journal" in sql and ids[2] in sql:
+    def planned(client, state, batch_ids, *args):
+        items = plan_batch(client, state, batch_ids, *args)
+        if ids[2] in batch_ids:
             second_page_planned.set()
-        return query(sql, columns, required)
+        return items
 
     def act(invocation_ids, *args, **kwargs):
         if list(invocation_ids) == ids[:2]:
             overlapped.append(second_page_planned.wait(5))
         return actions(invocation_ids, *args, **kwargs)
 
-    monkeypatch.setattr(admin, "query", read)
+    monkeypatch.setattr(_invocation_task, "plan_batch", planned)
     monkeypatch.setattr(admin, "actions", act)
     result = run(admin, state="cancelled", filters={"service": "Tester"}, report="failed")
     assert result["summary"]["changed"] == 4, result.get("msg")
-    assert overlapped == [True], "the second page's pending cancels are read while the first page is cancelled"
+    assert overlapped == [True], "the second page is read and planned while the first page is cancelled"
 
 
 @pytest.mark.parametrize("look_fails", [False, True])
@@ -602,3 +596,42 @@ def test_what_the_server_holds_is_counted_only_when_pages_are_read_back_by_look(
     admin.add("suspended", 3)
     run(admin, state="cancelled", filters={"service": "Tester"}, report="failed", **options)
     assert ("SELECT COUNT(*) AS n FROM sys_invocation" in admin.queries) == counted, admin.queries
+
+
+def test_a_selection_whose_answer_breaks_off_is_read_again_after_its_last_row(admin, monkeypatch):
+    monkeypatch.setenv("RESTATE_ADMIN_TEST_PAGE_ROWS", "3")
+    ids = admin.add("completed", 8)
+    rows = admin.rows
+    selects = []
+
+    def breaking(sql, columns=None, required=None):
+        selects.append(sql)
+        for number, row in enumerate(rows(sql, columns, required)):
+            if len(selects) == 1 and number == 4:  # the first answer breaks off in the second page
+                raise RestateApiError("POST", "/query", message="connection reset by peer", reason="connection")
+            yield row
+
+    monkeypatch.setattr(admin, "rows", breaking)
+    result = run(admin, state="purged", filters={"service": "Tester"}, report="failed")
+    assert result["summary"]["changed"] == 8 and admin.ids() == []
+    assert sorted(i for unused, i in admin.calls) == sorted(ids), "each invocation acted on once"
+    assert len(selects) == 2 and f"id > '{sorted(ids)[3]}'" in selects[1], selects
+
+
+@pytest.mark.parametrize("error", [
+    RestateApiError("POST", "/query", message="connection reset by peer", reason="connection"),
+    RestateApiError("POST", "/query", status=500, message="query failed"),
+])
+def test_a_selection_that_breaks_off_with_no_row_read_again_or_is_refused_fails_naming_it(admin, monkeypatch, error):
+    admin.add("completed", 3)
+    selects = []
+
+    def failing(sql, columns=None, required=None):
+        selects.append(sql)
+        raise error
+        yield  # pylint: disable=unreachable
+
+    monkeypatch.setattr(admin, "rows", failing)
+    result = run(admin, state="purged", filters={"service": "Tester"}, report="failed")
+    assert result["failed"] and error.message in result["msg"] and len(admin.ids()) == 3
+    assert len(selects) == (_invocation_task.SELECTION_RESUMES + 1 if error.status is None else 1), selects
