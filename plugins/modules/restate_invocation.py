@@ -136,13 +136,15 @@ options:
         service), and the diff shows every change.
       - V(all) lists every invocation inspected.
       - V(failed) lists only those that could not be brought to the state, so that a task on thousands of
-        invocations returns a small result. With O(filters), the selection is then read and acted on page by page
-        (10,000 invocations a page), keeping only the counts and the failures, so memory does not grow with the
-        number of invocations; the next page is read while one is acted on. When O(limit) takes all that match,
+        invocations returns a small result. With O(filters), the selection is then read with one query whose answer
+        is parsed as it arrives, and acted on page by page (10,000 invocations a page), keeping only the counts and
+        the failures, so memory does not grow with the number of invocations; the next page is read while one is
+        acted on, and each part of the answer must arrive within O(timeout). When O(limit) takes all that match,
         pages go in invocation id order, so that the calls of a page meet few of the server's partitions (a large
         purge takes the server about half the time); when it takes only part, oldest first. Invocations that come to
-        match while the task runs are included if they sort after the pages done, up to O(limit); O(wait) and
-        O(kill_after) apply to each page before the next is acted on, each with the whole O(wait_timeout).
+        match after the query was answered are left for the next run (if the answer breaks off, it is asked again
+        after the last invocation read, which may take in some); O(wait) and O(kill_after) apply to each page before
+        the next is acted on, each with the whole O(wait_timeout).
         (Ansible copies a task's result several times on its way to the callbacks and to C(register), about 0.1 s
         per 10,000 listed invocations; see the collection's docs/benchmarks.md).
     type: str

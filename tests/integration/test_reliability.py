@@ -259,6 +259,24 @@ def test_server_killed_and_restarted_mid_bulk_loses_nothing(own_server, ansible,
     assert set(final.values()) == {("completed", "[409] cancelled")}
 
 
+def test_a_selection_whose_answer_breaks_off_is_read_again_after_its_last_row(own_server, ansible):
+    ids = own_server.make("completed-success", 2000)
+    proxy = FaultProxy(own_server.admin_url)
+    try:
+        # The count of the selection goes through; the selection's answer (about 260 KB) breaks off half way.
+        proxy.add("none", 1, match="POST /query")
+        proxy.add("cut_half", 1, match="POST /query")
+        result = ansible.run(MODULE, {"admin_url": proxy.url, "filters": {"service": "Tester", "handler": "ok"},
+                                      "state": "purged", "report": "failed", "limit": 5000},
+                             env={"RESTATE_ADMIN_TEST_PAGE_ROWS": "300"})
+    finally:
+        proxy.close()
+    assert not result["failed"], result["msg"]
+    assert result["summary"]["changed"] == 2000 and result["summary"]["failed"] == 0, result["summary"]
+    assert completions(own_server, ids) == {}, "every one purged, once (a second purge would have failed)"
+    assert sum(1 for line in proxy.requests if line.startswith("POST /query")) == 3, proxy.requests
+
+
 # -- hostile input: generated values, run as real queries, compared with a Python-side filter --------------------
 TRICKY_KEYS = ["it's", "a'; DELETE FROM sys_invocation; --", "100%", "_", "%_%", "back\\slash", "ünï☃😀", "--",
                "/* c */", "tab\tx", "''", "O'Brien's", "\\'", "x" * 300, "semi;colon", " lead", "trail ", "LIKE"]

@@ -2,7 +2,7 @@
 
 It reads each request from the client (pipelined or not), then, by the faults queued for it:
 answers 503 itself, drops the client connection before forwarding (the request never arrives), forwards
-and drops the answer (the request arrived, the answer is lost), stalls, adds latency, demands a Bearer
+and drops the answer (the request arrived, the answer is lost) or half of it, stalls, adds latency, demands a Bearer
 token, or first runs a test's callback (to kill the server behind it at an exact point of a task).
 Everything else is forwarded byte for byte over one upstream connection per client connection.
 With a TLS context it is also a TLS terminator (optionally requiring client certificates).
@@ -96,8 +96,8 @@ class FaultProxy:
 
     # -- configuration ---------------------------------------------------------------------------
     def add(self, kind: str, count: int = 1, match: str = ""):
-        """Queue ``count`` faults of ``kind`` (status503, reset_before, reset_after, stall) for requests whose
-        request line contains ``match``."""
+        """Queue ``count`` faults of ``kind`` (status503, reset_before, reset_after, cut_half, stall, or none: the
+        request goes through as usual) for requests whose request line contains ``match``."""
         with self.lock:
             self.faults.extend([(kind, match)] * count)
 
@@ -190,6 +190,9 @@ class FaultProxy:
                 upstream.sendall(request)
                 answer, up_buf = _read_answer(upstream, up_buf)
                 if fault == "reset_after":
+                    return
+                if fault == "cut_half":  # the answer breaks off half way, its connection closed
+                    conn.sendall(answer[:len(answer) // 2])
                     return
                 conn.sendall(answer)
         except (OSError, ConnectionError, ValueError):
