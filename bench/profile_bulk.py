@@ -126,8 +126,8 @@ def table(timeline, started, wall, cpu, raw_seconds) -> list:
     rows = [("batch calls, no query at the same time", batches - both,
              f"{timeline.count('batch')} calls of up to 1,000 ids")]
     rows += [(f"{what}, no batch call at the same time", alone([kind]),
-              f"{timeline.count(kind)} queries") for kind, what in QUERY_KINDS.items()
-             if timeline.count(kind)]
+              f"{timeline.count(kind)} {'page reads and counts' if kind == 'selection' else 'queries'}")
+             for kind, what in QUERY_KINDS.items() if timeline.count(kind)]
     rows += [("queries and batch calls at once", both, "a query overlapping batch calls"),
              ("neither: this process's own work", wall - either, "planning, tallying, paging between calls")]
     verb = {"purged": "purge", "cancelled": "cancel", "killed": "kill"}[STATE]
