@@ -605,15 +605,14 @@ class Pages:
         failures = 0
         while True:
             if self.stream is None:
-                self.stream = self.client.rows(self._sql(), columns=self.columns,
-                                                       required=required_of(self.columns))
+                self.stream = self.client.rows(self._sql(), columns=self.columns, required=required_of(self.columns))
             try:
                 return next(self.stream, None)
             except RestateApiError as error:
                 self.stream = None
                 failures += 1
-                if error.status is not None or error.reason not in ("connection", "timeout") or \
-                        failures > SELECTION_RESUMES:
+                resumable = error.status is None and error.reason in ("connection", "timeout")
+                if not resumable or failures > SELECTION_RESUMES:
                     raise
 
     def _read(self):
