@@ -50,9 +50,7 @@ class QueriesApi:
         repeat; a restarting node also answers 500 ("node ... was shut down"), which is repeated too. A query with
         a LIMIT may be answered with that many rows at most, and its answer's size is capped to fit them.
         """
-        limit = TRAILING_LIMIT.search(sql)
-        rows_asked = int(limit.group(1)) if limit else None
-        max_bytes = QUERY_BYTES if rows_asked is None else max(MIN_QUERY_BYTES, rows_asked * ROW_BYTES)
+        rows_asked, max_bytes = answer_bounds(sql)
         response = self.transport.request("POST", "/query", json_body={"query": sql}, idempotent=True,
                                           retry_statuses=RETRYABLE_STATUSES | {500}, max_bytes=max_bytes)
         answer = answer_json(response, "POST", "/query", self.transport.admin_url, ROWS,
@@ -65,12 +63,10 @@ class QueriesApi:
             raise unexpected("POST", "/query", self.transport.admin_url, response.status_code,
                              f"at most {rows_asked} rows (the query's LIMIT)", f"{len(rows)}")
         for column, kind in (required or {}).items():
-            # exactly the type: True is an int to isinstance, and no count
-            wrong = next((row for row in rows if type(row.get(column)) is not kind), None)  # pylint: disable=unidiomatic-typecheck
+            wrong = next((row for row in rows if not of_kind(row, column, kind)), None)
             if wrong is not None:
-                got = shape(wrong[column]) if column in wrong else "a row without it"
                 raise unexpected("POST", "/query", self.transport.admin_url, response.status_code,
-                                 f"rows each with {column!r}, {KINDS[kind]}", got)
+                                 *column_problem(wrong, column, kind))
         if columns:
             for row in rows:  # in place: a copy of 100,000 rows would double the peak memory
                 for column in columns:
@@ -83,8 +79,7 @@ class QueriesApi:
         query() checks them; the answer is bounded as it is read (ROW_BYTES a row, at most the query's LIMIT rows),
         and each part of it must arrive within the transport's timeout. A reader that stops early closes the answer.
         """
-        limit = TRAILING_LIMIT.search(sql)
-        rows_asked = int(limit.group(1)) if limit else None
+        rows_asked, max_bytes = answer_bounds(sql)
         response = self.transport.request("POST", "/query", json_body={"query": sql}, idempotent=True,
                                           retry_statuses=RETRYABLE_STATUSES | {500}, stream=True)
         admin_url = self.transport.admin_url
@@ -92,7 +87,7 @@ class QueriesApi:
         def wrong(got, expected=ROWS):
             return unexpected("POST", "/query", admin_url, response.status_code, expected, got)
 
-        parts = self.transport.parts(response, "POST", "/query")
+        parts = self.transport.parts(response, "POST", "/query", max_bytes)
         read = 0
         try:
             for row in _parsed_rows(parts, wrong):
@@ -100,9 +95,9 @@ class QueriesApi:
                 if rows_asked is not None and read > rows_asked:
                     raise wrong("more", f"at most {rows_asked} rows (the query's LIMIT)")
                 for column, kind in (required or {}).items():
-                    if type(row.get(column)) is not kind:  # pylint: disable=unidiomatic-typecheck
-                        raise wrong(shape(row[column]) if column in row else "a row without it",
-                                    f"rows each with {column!r}, {KINDS[kind]}")
+                    if not of_kind(row, column, kind):
+                        expected, got = column_problem(row, column, kind)
+                        raise wrong(got, expected)
                 for column in columns or ():
                     row.setdefault(column, None)
                 yield row
@@ -116,6 +111,24 @@ class QueriesApi:
         if len(rows) != 1:
             raise unexpected("POST", "/query", self.transport.admin_url, 200, "one row (a count)", f"{len(rows)} rows")
         return rows[0]["n"]
+
+
+def answer_bounds(sql) -> tuple:
+    """(the rows a query asks for with a trailing LIMIT, or None; the most bytes its answer may hold)."""
+    limit = TRAILING_LIMIT.search(sql)
+    rows_asked = int(limit.group(1)) if limit else None
+    return rows_asked, (QUERY_BYTES if rows_asked is None else max(MIN_QUERY_BYTES, rows_asked * ROW_BYTES))
+
+
+def of_kind(row, column, kind) -> bool:
+    """Whether the row's ``column`` is exactly of ``kind``: True is an int to isinstance, and no count."""
+    return type(row.get(column)) is kind  # pylint: disable=unidiomatic-typecheck
+
+
+def column_problem(row, column, kind) -> tuple:
+    """(what was expected, what came) for a row whose ``column`` is not of ``kind``."""
+    return (f"rows each with {column!r}, {KINDS[kind]}",
+            shape(row[column]) if column in row else "a row without it")
 
 
 def _parsed_rows(parts, wrong):

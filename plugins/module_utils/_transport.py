@@ -354,13 +354,15 @@ class Transport:
             self._read_body(response, method, path, admin_url, max_bytes or ANSWER_BYTES)
         return response
 
-    def parts(self, response, method, path, size=64 * 1024):
+    # pylint: disable-next=too-many-arguments
+    def parts(self, response, method, path, max_bytes=ANSWER_BYTES, size=64 * 1024):
         """The body of an answer that request(stream=True) left unread, ``size`` bytes at a time, each part within
         ``timeout`` of the one before (an answer of a million rows takes longer than one call may, but never stalls
-        unseen); closes the answer once read, or when the reader stops. A failure on the way is a RestateApiError
-        (reason connection or timeout), as for a call."""
+        unseen), at most ``max_bytes`` in all as for a call; closes the answer once read, or when the reader stops.
+        A failure on the way is a RestateApiError (reason connection, timeout or size), as for a call."""
         admin_url = self.admin_url
         deadline_io = getattr(getattr(response.raw, "_fp", None), "deadline_io", None)
+        read = 0
         try:
             while True:
                 if deadline_io is not None and self.timeout:
@@ -371,6 +373,9 @@ class Transport:
                     raise self._failure(method, path, admin_url, exc)[0] from None
                 if not part:
                     return
+                read += len(part)
+                if read > max_bytes:
+                    raise _too_large(method, path, response.status_code, admin_url, max_bytes)
                 yield part
         finally:
             response.close()
@@ -418,9 +423,7 @@ class Transport:
         if len(body) > limit:
             response.close()
             if response.status_code < 300:
-                raise RestateApiError(method, path, status=response.status_code, admin_url=admin_url, reason="size",
-                                      message=(f"the answer is larger than {limit // 1024 // 1024} MB, more than "
-                                               "this call can hold; not read further"))
+                raise _too_large(method, path, response.status_code, admin_url, limit)
             body = cut(body[:MESSAGE_LENGTH].decode("utf-8", "replace")).encode() + b" (cut)"
         response._content = body  # pylint: disable=protected-access  # requests' own cache of the body
         response._content_consumed = True  # pylint: disable=protected-access
@@ -541,6 +544,12 @@ class Transport:
             certfile, keyfile = self.cert if isinstance(self.cert, tuple) else (self.cert, None)
             context.load_cert_chain(certfile, keyfile)
         return context
+
+
+def _too_large(method, path, status, admin_url, limit) -> RestateApiError:
+    return RestateApiError(method, path, status=status, admin_url=admin_url, reason="size",
+                           message=(f"the answer is larger than {limit // 1024 // 1024} MB, more than this call can "
+                                    "hold; not read further"))
 
 
 def _loopback(url) -> bool:

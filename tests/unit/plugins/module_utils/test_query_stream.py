@@ -87,6 +87,16 @@ def test_more_rows_than_the_limit_asked_for_is_an_unexpected_answer(serve):
         rows_of(server.url, "SELECT id FROM sys_invocation LIMIT 2")
 
 
+@pytest.mark.parametrize("padding", [b" ", b"\n"])
+def test_an_answer_larger_than_its_limit_allows_is_refused_however_it_is_padded(serve, padding):
+    # Blanks between rows are no row: only the size of the whole answer bounds them (LIMIT 10: 1 MB at most).
+    body = b'{"rows": [{"id": "inv_1"}' + padding * (2 * 1024 * 1024) + b"]}"
+    server = serve(chunked(body, range(65536, len(body), 65536)))
+    with pytest.raises(RestateApiError) as caught:
+        rows_of(server.url, "SELECT id FROM sys_invocation LIMIT 10")
+    assert caught.value.reason == "size" and "larger than 1 MB" in str(caught.value)
+
+
 def test_an_answer_cut_off_is_a_connection_error_after_the_rows_it_gave(serve):
     rows = [{"id": f"inv_{i}", "target": "t" * 500} for i in range(400)]  # 200 KB: several parts
     body = json.dumps({"rows": rows}).encode()
