@@ -62,6 +62,7 @@ class AdminClient:
         return self.transport.retry.repeats
 
     def close(self):
+        self.invocations.close()
         self.transport.close()
 
     def __enter__(self):

@@ -259,20 +259,28 @@ def existing_restarts(client, ids) -> dict:
 
 def act(client, items, state, params):
     """Send the state's call for every item that needs one; record errors and new ids on the items."""
+    start_act(client, items, state, params)()
+
+
+def start_act(client, items, state, params):
+    """act(), begun: returns the function that records the errors on the items once every call is answered (batch
+    calls queue behind those started before, see InvocationsApi.start_actions; other calls are made at once)."""
     wanted = STATES[state]
     action = wanted.action
     value = params[wanted.option] if wanted.sent_as else None
     query = {wanted.sent_as: value} if value not in (None, "") else None
 
     if state != "restarted":
-        errors = client.invocations.actions([item["id"] for item in items], action, params=query,
-                                            concurrency=params["concurrency"])
-        for item, error in zip(items, errors):
-            if error is not None:
-                item["error"] = f"{item['id']}: {action} failed: {error}"
-                item.refused = getattr(error, "status", None) is not None
-                item["changed"] = False
-        return
+        answered = client.invocations.start_actions([item["id"] for item in items], action, params=query,
+                                                    concurrency=params["concurrency"])
+
+        def record():
+            for item, error in zip(items, answered()):
+                if error is not None:
+                    item["error"] = f"{item['id']}: {action} failed: {error}"
+                    item.refused = getattr(error, "status", None) is not None
+                    item["changed"] = False
+        return record
 
     def restart(item):
         return client.invocations.action(item["id"], action, params=query)
@@ -295,6 +303,7 @@ def act(client, items, state, params):
                 item["new_invocation_id"] = new_invocation_id(response, item["id"], client.admin_url)
             except ValueError as error:
                 item["error"] = f"{item['id']}: restart-as-new: {error}"
+    return lambda: None
 
 
 def wait_for(client, items, state, params, progress=None):
@@ -408,57 +417,86 @@ def drive(task, client, tally, filters, audit=None, named=None, started=None, ma
     ``matched``: the selection's count, when check_matched read it.
 
     The server is kept busy with calls: while one page's calls are sent, the next page is read and planned (see
-    Pages) and the page sent two before is read back, its calls having had a page's worth of time to be applied;
-    the last pages are read back at the end, the last for up to READBACK_SECONDS. With wait, each page is waited for
-    in turn instead."""
+    Pages), then its calls are queued behind them (see start_act), so that the server is not left with one call at
+    a time at the end of each page; the page sent two before is read back, its calls having had a page's worth of
+    time to be applied; the last pages are read back at the end, the last for up to READBACK_SECONDS. With wait,
+    each page is sent and waited for in turn instead."""
     params = task.params
     state = params["state"]
     started = time.monotonic() if started is None else started
-    sent = []  # batches whose calls were all sent and are not read back yet: (items, those acted on, range)
-    sending = reading = None
+    out = []  # batches whose calls were started, answers not taken yet: ((items, acted, range), record or None)
+    sent = []  # batches whose calls were all answered and that are not read back yet: (items, acted, range)
+    reading = None
     # Waiting polls and tells progress for long: it stays in this thread, after the next page's calls.
     beside = not (params["wait"] or params["kill_after"] is not None)
     looks = beside and STATES[state].waitable and not task.check_mode  # else nothing is read back by range
     with ThreadPoolExecutor(1) as confirmer:
+
+        def land():
+            """Takes the answers of the oldest batch out (the calls of the one after it go meanwhile); the batch
+            sent two before it is read back beside them."""
+            nonlocal reading
+            if beside and len(sent) == 2:
+                reading = confirmer.submit(confirm, task, client, *sent[0], params, settle=False)
+            batch, record = out.pop(0)
+            try:
+                record()
+            except Exception:
+                out.insert(0, (batch, None))  # what its calls did is not known
+                raise
+            sent.append(batch)
+            if reading is not None:
+                reading, done = None, reading
+                done.result()
+                add_batch(task, tally, sent.pop(0)[0], audit, started)
+            elif not beside and len(sent) == 2:
+                confirm(task, client, *sent[0], params, settle=False)
+                add_batch(task, tally, sent.pop(0)[0], audit, started)
+
         try:
             for items, where in batches(client, params, tally, named, filters, matched, looks):
                 if audit is not None:
                     audit.acting(items)
-                acted, sending = [item for item in items if item["changed"]], items
-                if beside and len(sent) == 2:
-                    reading = confirmer.submit(confirm, task, client, *sent[0], params, settle=False)
-                send(task, client, acted, state, params)
-                sent.append((items, acted, where))
-                sending = None
-                if reading is not None:
-                    reading, done = None, reading
-                    done.result()
-                    add_batch(task, tally, sent.pop(0)[0], audit, started)
-                elif not beside and len(sent) == 2:
-                    confirm(task, client, *sent[0], params, settle=False)
-                    add_batch(task, tally, sent.pop(0)[0], audit, started)
+                batch = (items, [item for item in items if item["changed"]], where)
+                out.append((batch, None))
+                out[-1] = (batch, start_send(task, client, batch[1], state, params))
+                if len(out) == 2 or not beside:
+                    land()
+            while out:
+                land()
             while sent:
                 confirm(task, client, *sent[0], params, settle=len(sent) == 1)
                 add_batch(task, tally, sent.pop(0)[0], audit, started)
         except Exception as error:  # pylint: disable=broad-exception-caught
             if reading is not None and reading.exception() is None:
                 tally.add(sent.pop(0)[0], audit)  # read back beside the calls that failed
-            stopped(task, client, tally, audit, sent, sending, error)
+            stopped(task, client, tally, audit, sent, out, error)
             raise
 
 
-def stopped(task, client, tally, audit, sent, sending, error):
-    """What a run stopped by ``error`` did: the batches sent in full are read back if the server still answers; the
-    calls of the one being sent when it stopped may or may not have arrived."""
+def stopped(task, client, tally, audit, sent, out, error):
+    """What a run stopped by ``error`` did: the answers of the batches whose calls were started are taken, and the
+    batches sent in full are read back if the server still answers; the calls of a batch whose sending failed (its
+    record None) may or may not have arrived."""
+    sending = []
+    for batch, record in out:
+        try:
+            if record is not None:
+                record()
+                sent.append(batch)
+                continue
+        except Exception:  # pylint: disable=broad-exception-caught
+            pass
+        sending.append(batch[0])
     for items, acted, where in sent:
         try:
             confirm(task, client, items, acted, where, task.params, settle=False)
         except Exception:  # pylint: disable=broad-exception-caught
             unconfirmed(items, error)
         tally.add(items, audit)
-    if sending is not None:
-        unconfirmed(sending, error)
-        tally.add(sending, audit)
+    for items in sending:
+        unconfirmed(items, error)
+        tally.add(items, audit)
 
 
 def add_batch(task, tally, items, audit, started):
@@ -671,10 +709,11 @@ def plan_item(state, invocation_id, row, cancel_is_pending, restarted_as) -> Ite
     return item
 
 
-def send(task, client, acted, state, params):
-    """Send the calls of the items to act on (none in check mode)."""
+def start_send(task, client, acted, state, params):
+    """Start the calls of the items to act on (none in check mode); returns what records their answers."""
     if acted and not task.check_mode:
-        act(client, acted, state, params)
+        return start_act(client, acted, state, params)
+    return lambda: None
 
 
 def confirm(task, client, items, acted, where, params, settle=True):

@@ -67,6 +67,7 @@ class FakeAdmin:
         self.db.execute(f"CREATE TABLE sys_invocation ({', '.join(INVOCATION_COLUMNS)})")
         self.db.execute("CREATE TABLE sys_journal (" + ", ".join(f'"{c}"' for c in JOURNAL_COLUMNS) + ")")
         self.calls = []
+        self.started = []  # the ids of each start_actions, in order
         self.queries = []
         self.invocations = self  # the area and the client are one object here
         self.admin_url = "http://fake-admin:9070"
@@ -145,6 +146,12 @@ class FakeAdmin:
         yield from self.query(sql, columns, required)
 
     # -- PATCH /invocations/{id}/{action} --------------------------------------------------------------------
+    def start_actions(self, invocation_ids, action, params=None, concurrency=256):
+        """As InvocationsApi.start_actions; the calls are made here at once, their answers given when asked for."""
+        self.started.append(list(invocation_ids))
+        errors = self.actions(invocation_ids, action, params, concurrency)
+        return lambda: errors
+
     def actions(self, invocation_ids, action, params=None, concurrency=256):
         errors = []
         for invocation_id in invocation_ids:

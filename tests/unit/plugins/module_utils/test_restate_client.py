@@ -588,6 +588,40 @@ def test_the_ids_each_answer_accepted_are_told_as_it_arrives(server):
     assert [ids[n] for n, error in enumerate(errors) if error is not None] == ["inv_00007"]
 
 
+def test_the_calls_of_a_batch_started_next_queue_behind_those_of_the_one_before(server):
+    """start_actions returns while its calls are out; the next batch's calls wait for a free lane (two in flight,
+    never more), so a caller keeps the server busy across its batches; each gives its own answers when asked."""
+    gate, lock, arrived, flying = threading.Event(), threading.Lock(), [], [0, 0]  # flying: now, peak
+
+    def held(body):
+        with lock:
+            arrived.append(body["invocation_ids"][0])
+            flying[0] += 1
+            flying[1] = max(flying)
+        gate.wait(10)
+        with lock:
+            flying[0] -= 1
+        return batch_answer({"inv_b2999"})(body)
+
+    server.script(BATCH + "kill", (200, held))
+    server.script("/invocations/inv_b2999/kill", (404, NOT_FOUND))
+    client = client_for(server.url())
+    first, second = [f"inv_a{n:04d}" for n in range(3000)], [f"inv_b{n:04d}" for n in range(3000)]
+    answers_of_first = client.invocations.start_actions(first, "kill")
+    answers_of_second = client.invocations.start_actions(second, "kill")
+    deadline = time.monotonic() + 5
+    while len(arrived) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert sorted(arrived) == ["inv_a0000", "inv_a1000"], "both started while the server holds the first two calls"
+    gate.set()
+    errors_of_second = answers_of_second()
+    assert [second[n] for n, error in enumerate(errors_of_second) if error is not None] == ["inv_b2999"]
+    assert answers_of_first() == [None] * len(first)
+    assert sorted(arrived[2:]) == ["inv_a2000", "inv_b0000", "inv_b1000", "inv_b2000"] and flying[1] == 2
+    client.close()
+
+
 def test_a_server_without_the_batch_route_is_driven_one_patch_each_and_not_asked_again(server):
     server.script(BATCH + "kill", (404, ""))
     client = client_for(server.url())
