@@ -139,7 +139,8 @@ options:
         invocations returns a small result. With O(filters), the selection is then read with one query whose answer
         is parsed as it arrives, and acted on page by page (10,000 invocations a page), keeping only the counts and
         the failures, so memory does not grow with the number of invocations; the next page is read while one is
-        acted on, and each part of the answer must arrive within O(timeout). When O(limit) takes all that match,
+        acted on, its calls follow those of the page before without a pause, and each part of the answer must
+        arrive within O(timeout). When O(limit) takes all that match,
         pages go in invocation id order, so that the calls of a page meet few of the server's partitions (a large
         purge takes the server about half the time); when it takes only part, oldest first. Invocations that come to
         match after the query was answered are left for the next run (if the answer breaks off, it is asked again
