@@ -152,7 +152,7 @@ def write_section(lines, title):
     following = text.find("\n## ", section_at + len(title))
     section = text[section_at:following if following >= 0 else len(text)]
     old = re.search(rf"^{re.escape(heading)}\n.*?(?=^### |\Z)", section, flags=re.S | re.M)
-    section = section.replace(old.group(0), block + "\n") if old else section.rstrip("\n") + "\n\n" + block + "\n"
+    section = section.replace(old.group(0), block + "\n") if old else section.rstrip("\n") + "\n\n" + block
     BENCHMARKS.write_text(text[:section_at] + section + (text[following:] if following >= 0 else ""))
 
 
