@@ -83,6 +83,17 @@ class Timeline:
                 reach = b
         return total
 
+    def alone_in_flight(self, kind, start, end) -> float:
+        """Seconds of [start, end] during which exactly one interval of ``kind`` ran."""
+        events = sorted([(max(a, start), 1) for k, a, b in self.intervals if k == kind and b > start]
+                        + [(min(b, end), -1) for k, a, b in self.intervals if k == kind and b > start])
+        total, running, since = 0.0, 0, start
+        for at, step in events:
+            if running == 1:
+                total += at - since
+            running, since = running + step, at
+        return total
+
     def count(self, kind) -> int:
         return sum(1 for k, unused_a, unused_b in self.intervals if k == kind)
 
@@ -124,7 +135,8 @@ def table(timeline, started, wall, cpu, raw_seconds) -> list:
     queries = timeline.covered(set(QUERY_KINDS), started, end)
     both = queries + batches - either
     rows = [("batch calls, no query at the same time", batches - both,
-             f"{timeline.count('batch')} calls of up to 1,000 ids")]
+             f"{timeline.count('batch')} calls of up to 1,000 ids; one call alone in flight "
+             f"{timeline.alone_in_flight('batch', started, end):.1f} s of the time any was")]
     rows += [(f"{what}, no batch call at the same time", alone([kind]),
               f"{timeline.count(kind)} {'page reads and counts' if kind == 'selection' else 'queries'}")
              for kind, what in QUERY_KINDS.items() if timeline.count(kind)]

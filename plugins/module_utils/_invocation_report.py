@@ -7,9 +7,14 @@ limits, kept as the items are done (page by page, so that only counts and failur
 from __future__ import annotations
 
 import time
+from types import MappingProxyType
 from collections import Counter
 
 from ansible_collections.restate.admin.plugins.module_utils._invocation_state import STATES
+
+
+# The row of an item that keeps none: one, shared, and read-only.
+NO_ROW = MappingProxyType({})
 
 
 class Item:
@@ -24,7 +29,7 @@ class Item:
 
     def __init__(self, report: dict, row=None, expected=None):
         self.report = report
-        self.row = row or {}
+        self.row = row or NO_ROW
         self.expected = expected
         self.now = None
         self.refused = False
@@ -76,35 +81,51 @@ class Tally:
             diff = diff_lines(self.state, [item for item in items if item["changed"]])
             self.diff_before.append(diff["before"])
             self.diff_after.append(diff["after"])
+        # Each outcome counted once per kind of item and once per target, then folded into the counts: a page of
+        # 10,000 items makes a handful of kinds.
+        kinds, targets = Counter(), Counter()
         for item in items:
-            self.counts["dropped_by_old_server"] += item.dropped
-            self._count(item.report)
-            if self.list_all or "error" in item:
-                self.listed.append(item.report)
+            report = item.report
+            failed = "error" in report
+            kind = (report["changed"], failed, report["before"] == "absent", "pending" in report,
+                    bool(report.get("killed_after_cancel")), item.dropped)
+            kinds[kind] += 1
+            if kind[0]:
+                targets[report["target"]] += 1
+            if failed or kind[2]:
+                self._note(report, failed)
+            if self.list_all or failed:
+                self.listed.append(report)
+        for kind, times in kinds.items():
+            self._count(kind, times)
+        for target, times in targets.items():
+            self.by_service[target.split("/", 1)[0]] += times
 
-    def _count(self, item):
+    def _note(self, item, failed):
+        """The first errors, and the first ids named and not found, which the result shows."""
+        if failed and len(self.first_errors) < 5:
+            self.first_errors.append(item["error"])
+        if not failed and item["before"] == "absent" and len(self.missing_named) < 21:
+            self.missing_named.append(item["id"])
+
+    def _count(self, kind, times):
+        changed, failed, missing, pending, killed_after_cancel, dropped = kind
         counts = self.counts
-        counts["inspected"] += 1
-        failed = "error" in item
-        if item["changed"]:
-            counts["changed"] += 1
-            self.by_service[item["target"].split("/", 1)[0]] += 1
+        counts["inspected"] += times
+        if changed:
+            counts["changed"] += times
         elif not failed:
-            counts["unchanged"] += 1
+            counts["unchanged"] += times
         if failed:
-            counts["failed"] += 1
-            if len(self.first_errors) < 5:
-                self.first_errors.append(item["error"])
-        if item["before"] == "absent":
-            counts["missing"] += 1
-            if not failed and len(self.missing_named) < 21:
-                self.missing_named.append(item["id"])
+            counts["failed"] += times
+        if missing:
+            counts["missing"] += times
         # Each item counted once under what it came to: failed, pending (asked, not applied), done, or already in the
         # state (nothing to do).
         if not failed:
-            counts["pending" if "pending" in item else "done" if item["changed"] else "already"] += 1
-        if item.get("killed_after_cancel"):
-            counts["killed_after_cancel"] += 1
+            counts["pending" if pending else "done" if changed else "already"] += times
+        counts["killed_after_cancel"] += times * killed_after_cancel
+        counts["dropped_by_old_server"] += times * dropped
 
     def progress(self, started) -> str:
         """A line on how far the task is: done so far, the rate, and of how many when known."""

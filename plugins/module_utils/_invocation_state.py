@@ -15,6 +15,8 @@ Measured against restate-server 1.7 (see tests/integration/test_invocation.py):
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 ACTIVE = ("scheduled", "pending", "ready", "running", "suspended", "backing-off", "paused")
 NOT_STARTED = ("scheduled", "pending")
 ABSENT = "absent"
@@ -24,23 +26,22 @@ ABSENT = "absent"
 RAN_AGAIN_COLUMNS = ("modified_at", "last_start_at", "retry_count")
 
 
-class Plan:
-    """The decision for one invocation: which call (if any), what to expect, or why it cannot be done."""
+class Plan(namedtuple("Plan", ("action", "expected", "error", "note"), defaults=(None, None, None, None))):
+    """The decision for one invocation: which call (if any), what to expect, or why it cannot be done. A tuple: the
+    same decision is shared by every invocation it is made for (see plan())."""
 
-    __slots__ = ("action", "expected", "error", "note")
-
-    def __init__(self, action=None, expected=None, error=None, note=None):
-        self.action = action
-        self.expected = expected
-        self.error = error
-        self.note = note
+    __slots__ = ()
 
     @property
     def changes(self) -> bool:
         return self.action is not None
 
-    def __repr__(self):
-        return f"Plan(action={self.action!r}, expected={self.expected!r}, error={self.error!r}, note={self.note!r})"
+
+# The decisions already made, by (state, status, cancel pending), for the states whose planner reads nothing else:
+# a bulk run of a million makes a handful of decisions, not a million. Only for the statuses Restate has, so that a
+# server answering others cannot grow it.
+_DECIDED = {}
+_KNOWN_STATUSES = frozenset(ACTIVE + ("completed", ABSENT))
 
 
 def plan(state: str, row: dict | None, cancel_pending=False, restarted_as=None) -> Plan:
@@ -50,7 +51,14 @@ def plan(state: str, row: dict | None, cancel_pending=False, restarted_as=None) 
     its journal holds a cancel signal; ``restarted_as`` is the id of an existing restart of it, if any.
     """
     status = row["status"] if row else ABSENT
-    return STATES[state].planner(status, row or {}, cancel_pending, restarted_as)
+    wanted = STATES[state]
+    if wanted.planner_reads_row or status not in _KNOWN_STATUSES:
+        return wanted.planner(status, row or {}, cancel_pending, restarted_as)
+    key = (state, status, cancel_pending)
+    decision = _DECIDED.get(key)
+    if decision is None:
+        decision = _DECIDED[key] = wanted.planner(status, {}, cancel_pending, None)
+    return decision
 
 
 def _gone_or_completed(status):
@@ -151,13 +159,16 @@ class WantedState:
 
     # pylint: disable-next=too-many-arguments
     def __init__(self, name, action, selectable, planner, columns=(), waitable=False, keeps_row=False, option=None,
-                 sent_as=None, reached_at=None):
+                 sent_as=None, reached_at=None, planner_reads_row=False):
         self.name = name
         # The Admin API operation that gets there: PATCH /invocations/{id}/{action}.
         self.action = action
         # Which invocations a filters selection takes (SQL): those in the state or able to reach it, no others.
         self.selectable = selectable
         self.planner = planner
+        # The planner looks at more of the row than its status (and at an earlier restart): each row is planned
+        # afresh; the others' decisions are made once per status (see plan()).
+        self.planner_reads_row = planner_reads_row
         # What the planner and the read-back look at of a row besides id, target and status: a selection reads only
         # these, so that thousands of rows are parsed and held with no column nobody looks at.
         self.columns = columns
@@ -187,11 +198,11 @@ STATES = {wanted.name: wanted for wanted in (
     WantedState("purged", "purge", "status = 'completed'", _purged),
     # Only those that still have a journal: a journal-only run with a limit then moves on to the next batch.
     WantedState("journal_purged", "purge-journal", "status = 'completed' AND journal_size > 0", _journal_purged,
-                columns=("journal_size",), keeps_row=True),
+                columns=("journal_size",), keeps_row=True, planner_reads_row=True),
     WantedState("restarted", "restart-as-new",
                 "status = 'completed' AND target_service_ty <> 'workflow' AND restarted_from IS NULL AND "
                 "journal_size > 0", _restarted, columns=("journal_size", "target_service_ty"), option="from_entry",
-                sent_as="from"),
+                sent_as="from", planner_reads_row=True),
 )}
 
 

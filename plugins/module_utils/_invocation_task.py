@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -199,12 +198,12 @@ def state_columns(state) -> list:
 
 def read_rows(client, ids, columns) -> dict:
     """{id: sys_invocation row} for the ids the server knows."""
-    rows = {}
+    rows, values = {}, {}
     for start in range(0, len(ids), IDS_PER_QUERY):
         chunk = ids[start:start + IDS_PER_QUERY]
         for row in client.query(select_sql(columns, [ids_condition(chunk)], "oldest_first"), columns=columns,
                                 required=required_of(columns)):
-            rows[row["id"]] = shared(row)
+            rows[row["id"]] = shared(row, values)
     return rows
 
 
@@ -215,11 +214,13 @@ def select_rows(client, filters, state, limit):
     return rows, len(rows) + pages.beyond
 
 
-def shared(row):
-    """The row, with its repeated values as one shared string each."""
+def shared(row, values):
+    """The row, with its repeated values as one shared string each: ``values`` holds the first of each, and is the
+    caller's (a page's: what a server answers cannot grow it beyond three values a row of the page)."""
     for column in REPEATED_COLUMNS:
-        if isinstance(row.get(column), str):
-            row[column] = sys.intern(row[column])
+        value = row.get(column)
+        if type(value) is str:  # pylint: disable=unidiomatic-typecheck
+            row[column] = values.setdefault(value, value)
     return row
 
 
@@ -656,7 +657,7 @@ class Pages:
     def _read(self):
         """(the next page as {id: row}, or as prepared; its size)."""
         rows, pending = {}, (set() if self.pending_cancels else None)
-        first = None
+        first, values = None, {}
         while len(rows) < self.rows_per_page and self.seen < self.limit:
             row = self._next_row()
             if row is None:
@@ -666,7 +667,7 @@ class Pages:
             if self.pending_cancels and row.pop("signalled_id", None) is not None:
                 pending.add(row["id"])
             first = first or dict(self.last)
-            rows[row["id"]] = shared(row)
+            rows[row["id"]] = shared(row, values)
         if not rows:
             return {}, 0
         column = "id" if self.order == "id_order" else "created_at"
@@ -690,23 +691,21 @@ def plan_batch(client, state, ids, rows, span=None, pending=None) -> list:
 def plan_item(state, invocation_id, row, cancel_is_pending, restarted_as) -> Item:
     """One item, planned."""
     decision = plan(state, row, cancel_pending=cancel_is_pending, restarted_as=restarted_as)
+    changed = decision.action is not None and not decision.error
     # Five keys for a plain change: Ansible copies and converts every listed item, and its copy of a dict of
     # up to five keys is a third smaller than of six (100,000 listed: 128 MB peak instead of 151).
-    item = Item({"id": invocation_id, "target": row["target"] if row else None,
-                 "before": row["status"] if row else "absent", "after": None, "changed": decision.changes},
-                row=row, expected=decision.expected)
+    report = {"id": invocation_id, "target": row["target"] if row else None,
+              "before": row["status"] if row else "absent", "after": None, "changed": changed}
     if decision.note:
-        item["note"] = decision.note
-    if cancel_is_pending and not decision.changes and row and row["status"] != "completed":
-        item["pending"] = pending_reason(state, row, row)
+        report["note"] = decision.note
+    if cancel_is_pending and decision.action is None and row and row["status"] != "completed":
+        report["pending"] = pending_reason(state, row, row)
     if decision.error:
-        item["error"] = f"{invocation_id} {decision.error}."
-        item["changed"] = False
+        report["error"] = f"{invocation_id} {decision.error}."
     if restarted_as:
-        item["new_invocation_id"] = restarted_as
-    if not item["changed"] or not STATES[state].keeps_row:
-        item.row = {}  # what is read back is compared with the row before only for these states
-    return item
+        report["new_invocation_id"] = restarted_as
+    # What is read back is compared with the row before only for these states.
+    return Item(report, row=row if changed and STATES[state].keeps_row else None, expected=decision.expected)
 
 
 def start_send(task, client, acted, state, params):

@@ -89,17 +89,19 @@ class QueriesApi:
 
         parts = self.transport.parts(response, "POST", "/query", max_bytes)
         read = 0
+        kinds, columns = tuple((required or {}).items()), tuple(columns or ())
         try:
             for row in _parsed_rows(parts, wrong):
                 read += 1
                 if rows_asked is not None and read > rows_asked:
                     raise wrong("more", f"at most {rows_asked} rows (the query's LIMIT)")
-                for column, kind in (required or {}).items():
-                    if not of_kind(row, column, kind):
+                for column, kind in kinds:  # of_kind(), inline: a million rows each check a few columns
+                    if type(row.get(column)) is not kind:  # pylint: disable=unidiomatic-typecheck
                         expected, got = column_problem(row, column, kind)
                         raise wrong(got, expected)
-                for column in columns or ():
-                    row.setdefault(column, None)
+                for column in columns:
+                    if column not in row:
+                        row[column] = None
                 yield row
         finally:
             parts.close()

@@ -118,3 +118,23 @@ def test_every_state_is_one_whole_record_the_module_and_the_api_agree_with():
         assert set(wanted.columns) <= set(_invocation_task.AFTER_COLUMNS) | {"journal_size", "target_service_ty"}
         decision = plan(name, row("completed" if wanted.selectable.startswith("status = 'completed'") else "running"))
         assert decision.action in (None, wanted.action), (name, decision)
+
+
+def test_a_decision_shared_between_invocations_is_the_one_their_own_planning_makes():
+    # Decisions are made once per (state, status, cancel pending) where the planner reads no more of the row: each
+    # must be what planning that very invocation gives, whichever was planned first.
+    statuses = [*ACTIVE, "completed", "a-status-restate-does-not-have", None]
+    for first_pending in (True, False):
+        for state, wanted in STATES.items():
+            for status in statuses:
+                for pending in (first_pending, not first_pending):
+                    current = None if status is None else row(status, journal_size=0 if pending else 3)
+                    own = wanted.planner(status or "absent", current or {}, pending, None)
+                    assert plan(state, current, cancel_pending=pending) == own, (state, status, pending)
+
+
+def test_decisions_that_read_more_of_the_row_than_its_status_are_made_for_each_row():
+    assert plan("journal_purged", row("completed", journal_size=0)).action is None
+    assert plan("journal_purged", row("completed", journal_size=4)).action == "purge-journal"
+    assert plan("restarted", row("completed", target_service_ty="workflow")).error
+    assert plan("restarted", row("completed")).action == "restart-as-new"

@@ -104,6 +104,49 @@ def test_kill_after_counts_the_invocations_it_killed():
     assert "killed_after_cancel" not in report(Task("failed"), items(), matched=5)["summary"]
 
 
+def test_items_added_page_by_page_are_each_counted_once_under_what_they_came_to():
+    shapes = []
+    for changed in (True, False):
+        for error in (None, "it failed"):
+            for before in ("completed", "absent"):
+                for pending in (None, "not applied yet"):
+                    for killed in (False, True):
+                        shape = {"target": f"Svc{len(shapes) % 3}/run", "before": before, "changed": changed}
+                        shape.update({key: value for key, value in (("error", error), ("pending", pending),
+                                                                    ("killed_after_cancel", killed)) if value})
+                        shapes.append(shape)
+    made = [dict(shape, id=f"inv_{n}") for n, shape in enumerate(shapes * 3)]
+    for item in made:
+        if "error" in item:
+            item["error"] = f"{item['id']} failed"
+    tally = Tally(Task("failed", state="cancelled"))
+    tally.matched = len(made)
+    for start in range(0, len(made), 7):  # pages that cut through the shapes
+        page = [Item(dict(item)) for item in made[start:start + 7]]
+        page[0].dropped = True
+        tally.add(page)
+    # What each item counts for, one by one.
+    ok = [item for item in made if "error" not in item]
+    expected = {"inspected": len(made), "changed": sum(item["changed"] for item in made),
+                "unchanged": len(ok) - sum(item["changed"] for item in ok),
+                "failed": len(made) - len(ok), "missing": sum(item["before"] == "absent" for item in made),
+                "pending": sum("pending" in item for item in ok),
+                "done": sum(item["changed"] and "pending" not in item for item in ok),
+                "already": sum(not item["changed"] and "pending" not in item for item in ok),
+                "killed_after_cancel": sum("killed_after_cancel" in item for item in made),
+                "dropped_by_old_server": len(range(0, len(made), 7))}
+    assert {key: tally.counts[key] for key in expected} == expected
+    by_service = {}
+    for item in made:
+        if item["changed"]:
+            service = item["target"].split("/")[0]
+            by_service[service] = by_service.get(service, 0) + 1
+    assert dict(tally.by_service) == by_service
+    assert tally.first_errors == [item["error"] for item in made if "error" in item][:5]
+    assert tally.missing_named == [item["id"] for item in ok if item["before"] == "absent"][:21]
+    assert [item["id"] for item in tally.listed] == [item["id"] for item in made if "error" in item]
+
+
 class Deployments:
     """A client whose sys_deployment holds ``known``; records the SQL it is asked."""
 
