@@ -7,8 +7,8 @@ limits, kept as the items are done (page by page, so that only counts and failur
 from __future__ import annotations
 
 import time
-from types import MappingProxyType
 from collections import Counter
+from types import MappingProxyType
 
 from ansible_collections.restate.admin.plugins.module_utils._invocation_state import STATES
 
@@ -86,27 +86,22 @@ class Tally:
         kinds, targets = Counter(), Counter()
         for item in items:
             report = item.report
-            failed = "error" in report
-            kind = (report["changed"], failed, report["before"] == "absent", "pending" in report,
-                    bool(report.get("killed_after_cancel")), item.dropped)
-            kinds[kind] += 1
-            if kind[0]:
+            changed, failed, missing = report["changed"], "error" in report, report["before"] == "absent"
+            kinds[changed, failed, missing, "pending" in report, bool(report.get("killed_after_cancel")),
+                  item.dropped] += 1
+            if changed:
                 targets[report["target"]] += 1
-            if failed or kind[2]:
-                self._note(report, failed)
+            # The first errors, and the first ids named and not found, which the result shows.
+            if failed and len(self.first_errors) < 5:
+                self.first_errors.append(report["error"])
+            elif missing and not failed and len(self.missing_named) < 21:
+                self.missing_named.append(report["id"])
             if self.list_all or failed:
                 self.listed.append(report)
         for kind, times in kinds.items():
             self._count(kind, times)
         for target, times in targets.items():
             self.by_service[target.split("/", 1)[0]] += times
-
-    def _note(self, item, failed):
-        """The first errors, and the first ids named and not found, which the result shows."""
-        if failed and len(self.first_errors) < 5:
-            self.first_errors.append(item["error"])
-        if not failed and item["before"] == "absent" and len(self.missing_named) < 21:
-            self.missing_named.append(item["id"])
 
     def _count(self, kind, times):
         changed, failed, missing, pending, killed_after_cancel, dropped = kind

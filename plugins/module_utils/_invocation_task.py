@@ -691,14 +691,14 @@ def plan_batch(client, state, ids, rows, span=None, pending=None) -> list:
 def plan_item(state, invocation_id, row, cancel_is_pending, restarted_as) -> Item:
     """One item, planned."""
     decision = plan(state, row, cancel_pending=cancel_is_pending, restarted_as=restarted_as)
-    changed = decision.action is not None and not decision.error
+    changed = decision.changes and not decision.error
     # Five keys for a plain change: Ansible copies and converts every listed item, and its copy of a dict of
     # up to five keys is a third smaller than of six (100,000 listed: 128 MB peak instead of 151).
     report = {"id": invocation_id, "target": row["target"] if row else None,
               "before": row["status"] if row else "absent", "after": None, "changed": changed}
     if decision.note:
         report["note"] = decision.note
-    if cancel_is_pending and decision.action is None and row and row["status"] != "completed":
+    if cancel_is_pending and not decision.changes and row and row["status"] != "completed":
         report["pending"] = pending_reason(state, row, row)
     if decision.error:
         report["error"] = f"{invocation_id} {decision.error}."

@@ -95,8 +95,8 @@ class QueriesApi:
                 read += 1
                 if rows_asked is not None and read > rows_asked:
                     raise wrong("more", f"at most {rows_asked} rows (the query's LIMIT)")
-                for column, kind in kinds:  # of_kind(), inline: a million rows each check a few columns
-                    if type(row.get(column)) is not kind:  # pylint: disable=unidiomatic-typecheck
+                for column, kind in kinds:
+                    if not of_kind(row, column, kind):
                         expected, got = column_problem(row, column, kind)
                         raise wrong(got, expected)
                 for column in columns:
